@@ -1,0 +1,19 @@
+package org.pcache.backing;
+
+/**
+ * A request to the backing device: one of the seed's two kinds (backing_dev.h, BACKING_DEV_REQ_TYPE_REQ and
+ * BACKING_DEV_REQ_TYPE_KMEM).
+ */
+public sealed interface BackingRequest permits SliceRequest, MemoryRequest {
+
+    BackingOp op();
+
+    /** Byte offset on the backing device. */
+    long backingOffset();
+
+    /** Length in bytes. */
+    long length();
+
+    /** Called once when the request finishes. */
+    BackingCompletion completion();
+}

@@ -1,0 +1,23 @@
+package org.pcache.backing;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A memory range (a slice of the cache region or any buffer) read from or written to {@code backingOffset}.
+ * Writeback sends cache-region views through these.
+ */
+public record MemoryRequest(BackingOp op, MemorySegment memory, long backingOffset, BackingCompletion completion)
+        implements BackingRequest {
+
+    public MemoryRequest {
+        if (backingOffset < 0 || memory.byteSize() == 0) {
+            throw new IllegalArgumentException("memory request at " + backingOffset + " of " + memory.byteSize()
+                    + " bytes");
+        }
+    }
+
+    @Override
+    public long length() {
+        return memory.byteSize();
+    }
+}

@@ -1,0 +1,11 @@
+package org.pcache.pmem;
+
+/** How a {@link PmemRegion} makes stores durable. */
+public enum PersistenceMode {
+    /** A DAX mapping with MAP_SYNC: flushing the CPU cache lines makes stores durable. */
+    MAP_SYNC,
+    /** A shared file mapping: {@code msync} of the flushed ranges makes stores durable. */
+    MSYNC,
+    /** The in-process power-cut simulator used by tests. */
+    SIMULATED
+}
