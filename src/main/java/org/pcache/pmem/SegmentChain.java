@@ -39,9 +39,9 @@ final class SegmentChain {
         DualReplica[] genReplicas = new DualReplica[nSegs];
         MemorySegment infoBuf = OnMediaLayout.staging(SegmentInfoOnMedia.SIZE);
         MemorySegment genBuf = OnMediaLayout.staging(SegmentGenOnMedia.SIZE);
-        SegmentInfoOnMedia info = new SegmentInfoOnMedia().wrap(infoBuf);
+        SegmentInfoOnMedia info = new SegmentInfoOnMedia();
+        SegmentGenOnMedia gen = new SegmentGenOnMedia();
         DualReplica previousInfo = null;
-        int previousFlags = 0;
         for (int seg = 0; seg < nSegs; seg++) {
             long base = CacheDevice.segmentOffset(seg);
             // Both replicas of everything in the header become invalid, so fresh replica state (slot 0, seq 0) is
@@ -50,20 +50,18 @@ final class SegmentChain {
             region.flush(base, CacheDevice.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
 
             genReplicas[seg] = genReplica(region, seg);
-            new SegmentGenOnMedia().wrap(genBuf.fill((byte) 0)).gen(0);
+            gen.wrap(genBuf.fill((byte) 0)).gen(0);
             genReplicas[seg].writeNext(genBuf);
 
             DualReplica infoReplica = infoReplica(region, seg);
             info.wrap(infoBuf.fill((byte) 0)).type(SegmentInfoOnMedia.TYPE_CACHE_DATA);
             infoReplica.writeNext(infoBuf);
-            int flags = info.flags();
 
             if (previousInfo != null) {
-                info.wrap(infoBuf.fill((byte) 0)).flags(previousFlags).linkNext(seg);
+                info.wrap(infoBuf.fill((byte) 0)).type(SegmentInfoOnMedia.TYPE_CACHE_DATA).linkNext(seg);
                 previousInfo.writeNext(infoBuf);
             }
             previousInfo = infoReplica;
-            previousFlags = flags;
             physicalIds[seg] = seg;
         }
         return new SegmentChain(physicalIds, genReplicas, new long[nSegs]);

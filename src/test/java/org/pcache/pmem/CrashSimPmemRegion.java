@@ -148,7 +148,7 @@ public final class CrashSimPmemRegion implements PmemRegion {
         Objects.checkFromIndexSize(offset, length, size);
         lock.lock();
         try {
-            beforeStore(offset, length);
+            beforeZero(offset, length);
             volatileView.asSlice(offset, length).fill((byte) 0);
         } finally {
             lock.unlock();
@@ -415,14 +415,44 @@ public final class CrashSimPmemRegion implements PmemRegion {
         }
         long last = (offset + length - 1) / LINE_SIZE;
         for (long index = offset / LINE_SIZE; index <= last; index++) {
-            if (frozenLines != null && !frozenLines.containsKey(index)) {
-                // Clean at the freeze and untouched since: the view still holds the frozen durable content.
-                frozenLines.put(index, new FrozenLine(lineContent(index), null));
-            }
-            if (!pendingLines.containsKey(index)) {
-                pendingLines.put(index, new Line(index, lineContent(index)));
+            trackLine(index);
+        }
+    }
+
+    /** Saves the durable (and, when frozen, the frozen) content of a line about to change. */
+    private void trackLine(long index) {
+        if (frozenLines != null && !frozenLines.containsKey(index)) {
+            // Clean at the freeze and untouched since: the view still holds the frozen durable content.
+            frozenLines.put(index, new FrozenLine(lineContent(index), null));
+        }
+        if (!pendingLines.containsKey(index)) {
+            pendingLines.put(index, new Line(index, lineContent(index)));
+        }
+    }
+
+    /** Like beforeStore, but a zero line that is not at risk stays untracked: zeroing it changes nothing. */
+    private void beforeZero(long offset, long length) {
+        storeCount++;
+        if (length == 0) {
+            return;
+        }
+        long last = (offset + length - 1) / LINE_SIZE;
+        for (long index = offset / LINE_SIZE; index <= last; index++) {
+            boolean untracked = !pendingLines.containsKey(index)
+                    && (frozenLines == null || !frozenLines.containsKey(index));
+            if (!untracked || !zeroLine(index)) {
+                trackLine(index);
             }
         }
+    }
+
+    private boolean zeroLine(long index) {
+        for (int word = 0; word < WORDS_PER_LINE; word++) {
+            if (volatileView.get(ValueLayout.JAVA_LONG_UNALIGNED, index * LINE_SIZE + word * WORD_SIZE) != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void captureFlushed(Line line) {

@@ -87,6 +87,30 @@ class CrashSimPmemRegionTest {
     }
 
     @Test
+    void zeroingZeroLinesPutsNothingAtRisk() {
+        region.zero(0, 4096);
+
+        assertThat(region.pendingLineCount()).isZero();
+        assertThat(region.storeCount()).isEqualTo(1);
+    }
+
+    @Test
+    void zeroingStoredLinesPutsThemAtRisk() {
+        Set<Integer> outcomes = new HashSet<>();
+        for (long seed = 0; seed < 60; seed++) {
+            store(region, 0, filled(LINE, 0x0C));
+            region.persist(0, LINE);
+            region.zero(0, LINE);
+            assertThat(region.pendingLineCount()).isEqualTo(1);
+
+            region.powerCut(seed);
+
+            outcomes.add((int) region.volatileBytes(0, LINE)[LINE - 1]);
+        }
+        assertThat(outcomes).containsExactlyInAnyOrder(0, 0x0C);
+    }
+
+    @Test
     void drainMakesDurableWhatAnotherThreadFlushed() throws Exception {
         CompletableFuture.runAsync(() -> {
             store(region, 8192, filled(LINE, 0x44));
