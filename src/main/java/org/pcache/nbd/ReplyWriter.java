@@ -1,0 +1,191 @@
+package org.pcache.nbd;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.GatheringByteChannel;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one writer of a connection's replies: completions queue their request from any thread; the writer
+ * thread takes the whole queue at once and sends it with gathering writes (headers from one buffer, read data
+ * straight from the request buffers), so replies are never interleaved and a burst costs few system calls.
+ * Replies go out in completion order, which proto.md allows to differ from request order.
+ *
+ * <p>After a failed write the writer keeps draining without sending, so every request is still released.
+ *
+ * <p>Threading: {@link #run} is the writer thread's body; {@link #submit} and {@link #close} may be called
+ * from any thread; the queue and {@code closing} are guarded by {@link #lock}.
+ */
+final class ReplyWriter implements Runnable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ReplyWriter.class);
+    private static final int HEADER_BUFFER_CAPACITY = 64 * 1024;
+    /** Buffers per gathering write: a header and a data buffer per reply. */
+    private static final int MAX_VECTOR = 128;
+
+    private final int connectionId;
+    private final GatheringByteChannel channel;
+    private final TransmissionSettings settings;
+    /** Returns a request's buffer and window share once its reply is sent or dropped. */
+    private final Consumer<ServerRequest> release;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition queued = lock.newCondition();
+    /** Guarded by lock. */
+    private ArrayDeque<ServerRequest> queue = new ArrayDeque<>();
+    /** Guarded by lock. */
+    private boolean closing;
+    // Owned by the writer thread.
+    private ArrayDeque<ServerRequest> batch = new ArrayDeque<>();
+    private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_BUFFER_CAPACITY);
+    private final ByteBuffer[] vector = new ByteBuffer[MAX_VECTOR];
+    private final List<ServerRequest> sent = new ArrayList<>();
+    private boolean broken;
+
+    ReplyWriter(int connectionId, GatheringByteChannel channel, TransmissionSettings settings,
+                Consumer<ServerRequest> release) {
+        this.connectionId = connectionId;
+        this.channel = channel;
+        this.settings = settings;
+        this.release = release;
+    }
+
+    void submit(ServerRequest request) {
+        boolean accepted;
+        lock.lock();
+        try {
+            accepted = !closing;
+            if (accepted) {
+                queue.addLast(request);
+                queued.signal();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (!accepted) {
+            release.accept(request);
+        }
+    }
+
+    /** Lets the writer finish what is queued, then exit; later submissions are released unsent. */
+    void close() {
+        lock.lock();
+        try {
+            closing = true;
+            queued.signal();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void run() {
+        try {
+            while (takeBatch()) {
+                writeBatch();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Swaps the queue for the (empty) batch, waiting for work; false once closing and drained. */
+    private boolean takeBatch() throws InterruptedException {
+        lock.lock();
+        try {
+            while (queue.isEmpty()) {
+                if (closing) {
+                    return false;
+                }
+                queued.await();
+            }
+            ArrayDeque<ServerRequest> full = queue;
+            queue = batch;
+            batch = full;
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void writeBatch() {
+        headers.clear();
+        int count = 0;
+        while (!batch.isEmpty()) {
+            if (headers.remaining() < ReplyEncoder.MAX_REPLY_HEADER_LENGTH || count + 2 > MAX_VECTOR) {
+                send(count);
+                headers.clear();
+                count = 0;
+            }
+            ServerRequest request = batch.pollFirst();
+            int start = headers.position();
+            ByteBuffer data = encode(request);
+            vector[count++] = headers.slice(start, headers.position() - start);
+            if (data != null) {
+                vector[count++] = data;
+            }
+            sent.add(request);
+        }
+        send(count);
+    }
+
+    /** Encodes the reply header into {@link #headers}; returns the read data that follows it, if any. */
+    private ByteBuffer encode(ServerRequest request) {
+        NbdRequest header = request.request();
+        long handle = header.handle();
+        if (request.error() != null) {
+            // Errors go in a structured chunk when negotiated, so the client also gets the message.
+            if (settings.structuredReplies()) {
+                ReplyEncoder.encodeError(headers, handle, request.error(), request.message());
+            } else {
+                ReplyEncoder.encodeSimple(headers, handle, request.error());
+            }
+            return null;
+        }
+        switch (header.command()) {
+            case READ -> {
+                if (settings.structuredReplies()) {
+                    ReplyEncoder.encodeOffsetData(headers, handle, header.offset(), (int) header.length());
+                } else {
+                    ReplyEncoder.encodeSimple(headers, handle, null);
+                }
+                return request.buffer().byteBuffer();
+            }
+            case BLOCK_STATUS -> ReplyEncoder.encodeBlockStatus(headers, handle, ServerHandshake.BASE_ALLOCATION_ID,
+                    request.extents(), header.length(), header.hasFlag(NbdProtocol.CMD_FLAG_REQ_ONE));
+            default -> ReplyEncoder.encodeSimple(headers, handle, null);
+        }
+        return null;
+    }
+
+    private void send(int count) {
+        try {
+            if (!broken) {
+                long remaining = 0;
+                for (int i = 0; i < count; i++) {
+                    remaining += vector[i].remaining();
+                }
+                while (remaining > 0) {
+                    remaining -= channel.write(vector, 0, count);
+                }
+            }
+        } catch (IOException e) {
+            // The client is gone or the connection is closing: keep draining so every request is released.
+            broken = true;
+            LOG.debug("nbd conn={} reply write failed, dropping replies: {}", connectionId, e.toString());
+        }
+        for (int i = 0; i < count; i++) {
+            vector[i] = null;
+        }
+        for (ServerRequest request : sent) {
+            release.accept(request);
+        }
+        sent.clear();
+    }
+}
