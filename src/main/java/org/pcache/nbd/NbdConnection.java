@@ -149,7 +149,7 @@ final class NbdConnection implements Runnable {
     }
 
     private void transmit() throws IOException, InterruptedException {
-        writer = new ReplyWriter(id, channel, settings, this::release);
+        writer = new ReplyWriter(id, channel, settings, this::release, Thread.currentThread());
         writerThread = Thread.ofVirtual().name("pcache-nbd-reply-" + id).start(writer);
         RequestValidator validator = new RequestValidator(settings, export.size(),
                 export.capabilities().contains(NbdExport.Capability.FAST_ZERO));
@@ -200,6 +200,7 @@ final class NbdConnection implements Runnable {
 
     /** Reads payload bytes straight into the request's buffer once the input buffer is used up. */
     private void readPayload() throws IOException {
+        writer.flushReaderReplies();
         ByteBuffer destination = decoder.payloadDestination();
         if (channel.read(destination) < 0) {
             throw new NbdProtocolException("connection closed inside a write payload");
@@ -213,13 +214,13 @@ final class NbdConnection implements Runnable {
             if (request.command() == NbdCommand.WRITE && request.length() > 0) {
                 decoder.discardPayload(request.length());
             }
-            window.acquire(0);
+            admit(0);
             reply(new ServerRequest(this, request, 0).reject(rejection.error(), rejection.message()));
             return;
         }
         NbdCommand command = request.command();
         long bytes = command == NbdCommand.READ || command == NbdCommand.WRITE ? request.length() : 0;
-        window.acquire(bytes);
+        admit(bytes);
         ServerRequest inFlight = new ServerRequest(this, request, bytes);
         if (bytes > 0) {
             inFlight.buffer(pool.acquire((int) bytes));
@@ -229,6 +230,14 @@ final class NbdConnection implements Runnable {
             pendingWrite = inFlight;
         } else {
             execute(inFlight);
+        }
+    }
+
+    /** Takes a place in the window, first sending this thread's replies if it has to wait for one. */
+    private void admit(long bytes) throws InterruptedException {
+        if (!window.tryAcquire(bytes)) {
+            writer.flushReaderReplies();
+            window.acquire(bytes);
         }
     }
 
@@ -302,6 +311,9 @@ final class NbdConnection implements Runnable {
     }
 
     private boolean fill() throws IOException {
+        if (writer != null) {
+            writer.flushReaderReplies();
+        }
         in.compact();
         try {
             return channel.read(in) >= 0;
@@ -318,6 +330,7 @@ final class NbdConnection implements Runnable {
 
     private void finish() {
         if (writer != null) {
+            writer.flushReaderReplies();
             if (pendingWrite != null) {
                 // A write whose payload never fully arrived: nothing was written, only its resources go back.
                 release(pendingWrite);

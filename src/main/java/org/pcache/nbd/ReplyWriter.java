@@ -18,10 +18,17 @@ import org.slf4j.LoggerFactory;
  * straight from the request buffers), so replies are never interleaved and a burst costs few system calls.
  * Replies go out in completion order, which proto.md allows to differ from request order.
  *
+ * <p>Shortcut: replies completed on the connection's reader thread (an export that answers at once) are
+ * collected and sent by that thread itself, in one gathering write, just before it would block
+ * ({@link #flushReaderReplies}); that saves waking the writer thread, the largest cost of a queue-depth-1
+ * round trip, and still batches pipelined requests. When the writer thread is busy they are queued for it
+ * instead. Whoever sends holds the {@code sending} baton, so there is exactly one sender at a time.
+ *
  * <p>After a failed write the writer keeps draining without sending, so every request is still released.
  *
  * <p>Threading: {@link #run} is the writer thread's body; {@link #submit} and {@link #close} may be called
- * from any thread; the queue and {@code closing} are guarded by {@link #lock}.
+ * from any thread; the queue, {@code sending} and {@code closing} are guarded by {@link #lock}; the batch,
+ * header buffer and vector belong to whichever thread holds the baton.
  */
 final class ReplyWriter implements Runnable {
 
@@ -35,13 +42,19 @@ final class ReplyWriter implements Runnable {
     private final TransmissionSettings settings;
     /** Returns a request's buffer and window share once its reply is sent or dropped. */
     private final Consumer<ServerRequest> release;
+    /** The connection's reader thread, which may send its own replies when the writer is idle. */
+    private final Thread readerThread;
+    /** Replies completed on the reader thread and not yet sent; owned by the reader thread. */
+    private final ArrayDeque<ServerRequest> readerReplies = new ArrayDeque<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition queued = lock.newCondition();
     /** Guarded by lock. */
     private ArrayDeque<ServerRequest> queue = new ArrayDeque<>();
     /** Guarded by lock. */
     private boolean closing;
-    // Owned by the writer thread.
+    /** A thread is encoding and sending; guarded by lock. */
+    private boolean sending;
+    // Owned by the thread holding the sending baton.
     private ArrayDeque<ServerRequest> batch = new ArrayDeque<>();
     private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_BUFFER_CAPACITY);
     private final ByteBuffer[] vector = new ByteBuffer[MAX_VECTOR];
@@ -49,14 +62,19 @@ final class ReplyWriter implements Runnable {
     private boolean broken;
 
     ReplyWriter(int connectionId, GatheringByteChannel channel, TransmissionSettings settings,
-                Consumer<ServerRequest> release) {
+                Consumer<ServerRequest> release, Thread readerThread) {
         this.connectionId = connectionId;
         this.channel = channel;
         this.settings = settings;
         this.release = release;
+        this.readerThread = readerThread;
     }
 
     void submit(ServerRequest request) {
+        if (Thread.currentThread() == readerThread) {
+            readerReplies.addLast(request);
+            return;
+        }
         boolean accepted;
         lock.lock();
         try {
@@ -73,7 +91,41 @@ final class ReplyWriter implements Runnable {
         }
     }
 
-    /** Lets the writer finish what is queued, then exit; later submissions are released unsent. */
+    /**
+     * Sends the replies completed on the reader thread, from the reader thread when nobody else is sending,
+     * else through the writer thread. The reader calls this before anything that may block (a socket read, a
+     * full request window), so its replies never wait on its own progress.
+     */
+    void flushReaderReplies() {
+        if (readerReplies.isEmpty()) {
+            return;
+        }
+        boolean sendHere;
+        lock.lock();
+        try {
+            sendHere = !sending && queue.isEmpty() && !closing;
+            if (sendHere) {
+                sending = true;
+            } else {
+                queue.addAll(readerReplies);
+                readerReplies.clear();
+                queued.signal();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (sendHere) {
+            batch.addAll(readerReplies);
+            readerReplies.clear();
+            writeBatch();
+            passBaton();
+        }
+    }
+
+    /**
+     * Lets the writer finish what is queued, then exit; later submissions are released unsent. Called by the
+     * reader thread after its last {@link #flushReaderReplies}.
+     */
     void close() {
         lock.lock();
         try {
@@ -89,18 +141,22 @@ final class ReplyWriter implements Runnable {
         try {
             while (takeBatch()) {
                 writeBatch();
+                passBaton();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
 
-    /** Swaps the queue for the (empty) batch, waiting for work; false once closing and drained. */
+    /**
+     * Takes the baton and swaps the queue for the (empty) batch, waiting for work and for the reader thread to
+     * finish a direct send; false once closing and drained.
+     */
     private boolean takeBatch() throws InterruptedException {
         lock.lock();
         try {
-            while (queue.isEmpty()) {
-                if (closing) {
+            while (queue.isEmpty() || sending) {
+                if (closing && queue.isEmpty() && !sending) {
                     return false;
                 }
                 queued.await();
@@ -108,7 +164,19 @@ final class ReplyWriter implements Runnable {
             ArrayDeque<ServerRequest> full = queue;
             queue = batch;
             batch = full;
+            sending = true;
             return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Gives up the baton; wakes the writer thread if replies queued up meanwhile or it is waiting to exit. */
+    private void passBaton() {
+        lock.lock();
+        try {
+            sending = false;
+            queued.signal();
         } finally {
             lock.unlock();
         }

@@ -29,6 +29,21 @@ final class RequestWindow {
         this.maxBytes = maxBytes;
     }
 
+    /** Admits the request if it fits now; never blocks. */
+    boolean tryAcquire(long length) {
+        lock.lock();
+        try {
+            if (requests >= maxRequests || (requests > 0 && bytes + length > maxBytes)) {
+                return false;
+            }
+            requests++;
+            bytes += length;
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     void acquire(long length) throws InterruptedException {
         lock.lock();
         try {
