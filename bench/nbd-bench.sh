@@ -38,7 +38,9 @@ if [ ! -f target/pcache.jar ] || [ ! -f target/test-classes/org/pcache/nbd/Memor
     mvn -q -B -DskipTests package >&2
 fi
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 bytes() { numfmt --from=iec "$1"; }
 
 wait_for() {  # wait until a file exists (nbdkit pid file, unix socket), at most 15 s

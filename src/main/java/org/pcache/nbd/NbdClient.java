@@ -102,7 +102,7 @@ public final class NbdClient implements AutoCloseable {
         for (int i = 0; i < MAX_IN_FLIGHT; i++) {
             freeSlots[i] = i;
         }
-        this.reader = Thread.ofVirtual().name("pcache-nbd-client").unstarted(this::readReplies);
+        this.reader = Thread.ofPlatform().name("pcache-nbd-client").unstarted(this::readReplies);
     }
 
     /** Connects, negotiates, and starts the reader thread. */

@@ -150,7 +150,7 @@ final class NbdConnection implements Runnable {
 
     private void transmit() throws IOException, InterruptedException {
         writer = new ReplyWriter(id, channel, settings, this::release, Thread.currentThread());
-        writerThread = Thread.ofVirtual().name("pcache-nbd-reply-" + id).start(writer);
+        writerThread = Thread.ofPlatform().name("pcache-nbd-reply-" + id).start(writer);
         RequestValidator validator = new RequestValidator(settings, export.size(),
                 export.capabilities().contains(NbdExport.Capability.FAST_ZERO));
         while (true) {

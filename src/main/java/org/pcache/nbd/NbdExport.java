@@ -11,10 +11,10 @@ import java.util.concurrent.CompletableFuture;
  * <p>Contract for every operation: the server has validated the request before calling, so {@code offset}
  * and {@code length} are multiples of {@link NbdProtocol#MIN_BLOCK_SIZE}, {@code length} is in
  * {@code (0, }{@link NbdProtocol#MAX_PAYLOAD_LENGTH}{@code ]} (the server splits longer TRIM and WRITE_ZEROES
- * requests and shortens BLOCK_STATUS ones), and the range lies inside {@link #size()}. A buffer passed in belongs to the export
- * until the returned future completes; the future may complete on any thread, including the caller's. A
- * failure should be an {@link NbdErrorException} when a particular NBD error is meant; anything else is mapped
- * by {@link NbdError#of}.
+ * requests and shortens BLOCK_STATUS ones), and the range lies inside {@link #size()}. A buffer passed in
+ * belongs to the export until the returned future completes; the future may complete on any thread, including
+ * the caller's. A failure should be an {@link NbdErrorException} when a particular NBD error is meant;
+ * anything else is mapped by {@link NbdError#of}.
  *
  * <p>Threading: operations are called concurrently from every connection's reader thread.
  */

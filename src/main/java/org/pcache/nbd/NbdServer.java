@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Serves one {@link NbdExport} over NBD (fixed newstyle, structured replies, base:allocation) on TCP and
- * unix sockets. Each connection gets a virtual reader thread and a virtual reply-writer thread; many requests
- * are in flight per connection and replies may come back out of order.
+ * unix sockets. Each connection gets a reader thread and a reply-writer thread; many requests are in flight
+ * per connection and replies may come back out of order.
  *
  * <pre>{@code
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
@@ -272,7 +272,9 @@ public final class NbdServer implements AutoCloseable {
         }
         int id = connectionIds.incrementAndGet();
         NbdConnection connection = new NbdConnection(id, channel, export, options, () -> connections.remove(id));
-        Thread reader = Thread.ofVirtual().name("pcache-nbd-conn-" + id).unstarted(connection);
+        // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
+        // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).
+        Thread reader = Thread.ofPlatform().name("pcache-nbd-conn-" + id).unstarted(connection);
         connections.put(id, new Running(connection, reader));
         timer.schedule(connection::handshakeTimedOut, options.handshakeTimeout().toMillis(), TimeUnit.MILLISECONDS);
         reader.start();

@@ -20,8 +20,8 @@ final class ReplyEncoder {
 
     static final int MAX_MESSAGE_LENGTH = 512;
     static final int MAX_EXTENTS = 1024;
-    static final int MAX_REPLY_HEADER_LENGTH = CHUNK_HEADER_LENGTH
-            + Math.max(NbdProtocol.ERROR_PREFIX + MAX_MESSAGE_LENGTH, Integer.BYTES + MAX_EXTENTS * BLOCK_DESCRIPTOR_LENGTH);
+    static final int MAX_REPLY_HEADER_LENGTH = CHUNK_HEADER_LENGTH + Math.max(
+            NbdProtocol.ERROR_PREFIX + MAX_MESSAGE_LENGTH, Integer.BYTES + MAX_EXTENTS * BLOCK_DESCRIPTOR_LENGTH);
 
     private ReplyEncoder() {
     }

@@ -171,12 +171,14 @@ final class ReplyWriter implements Runnable {
         }
     }
 
-    /** Gives up the baton; wakes the writer thread if replies queued up meanwhile or it is waiting to exit. */
+    /** Gives up the baton; wakes the writer thread only if replies queued up meanwhile or it is waiting to exit. */
     private void passBaton() {
         lock.lock();
         try {
             sending = false;
-            queued.signal();
+            if (!queue.isEmpty() || closing) {
+                queued.signal();
+            }
         } finally {
             lock.unlock();
         }
