@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,7 +43,6 @@ public final class NbdClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NbdClient.class);
 
     public static final int MAX_IN_FLIGHT = 64;
-    private static final int INPUT_CAPACITY = 64 * 1024;
     private static final long CLOSE_TIMEOUT_SECONDS = 30;
     /** Empty and never written: shared by every request without payload. */
     private static final ByteBuffer NO_PAYLOAD = ByteBuffer.allocate(0);
@@ -55,40 +55,17 @@ public final class NbdClient implements AutoCloseable {
     private final int minimumBlockSize;
     private final int preferredBlockSize;
     private final int maximumBlockSize;
+    /** One permit per free place in {@link #table}. */
     private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
-    /** In-flight requests by slot, free slots and per-slot handle generations; guarded by itself. */
-    private final Pending[] table = new Pending[MAX_IN_FLIGHT];
-    private final int[] freeSlots = new int[MAX_IN_FLIGHT];
-    private final int[] generations = new int[MAX_IN_FLIGHT];
-    private int freeCount = MAX_IN_FLIGHT;
+    private final InFlightTable table = new InFlightTable(MAX_IN_FLIGHT);
     private final ReentrantLock sendLock = new ReentrantLock();
     /** Request header staging; guarded by sendLock. */
     private final ByteBuffer header = ByteBuffer.allocateDirect(NbdProtocol.REQUEST_HEADER_LENGTH);
     private final ByteBuffer[] vector = new ByteBuffer[2];
-    /** Owned by the reader thread. */
-    private final ByteBuffer in = ByteBuffer.allocateDirect(INPUT_CAPACITY).flip();
     private final Thread reader;
-    private volatile IOException failure;
+    /** Why the connection is unusable; null while it works. */
+    private final AtomicReference<IOException> failure = new AtomicReference<>();
     private volatile boolean closing;
-
-    /** One request waiting for its reply. */
-    private static final class Pending {
-        final NbdCommand command;
-        final long offset;
-        final long length;
-        final MemorySegment dst;
-        final CompletableFuture<Void> future = new CompletableFuture<>();
-        long handle;
-        long received;
-        NbdErrorException error;
-
-        Pending(NbdCommand command, long offset, long length, MemorySegment dst) {
-            this.command = command;
-            this.offset = offset;
-            this.length = length;
-            this.dst = dst;
-        }
-    }
 
     private NbdClient(NbdUri uri, SocketChannel channel, ClientHandshake handshake) {
         this.uri = uri;
@@ -99,10 +76,19 @@ public final class NbdClient implements AutoCloseable {
         this.minimumBlockSize = handshake.minimumBlockSize();
         this.preferredBlockSize = handshake.preferredBlockSize();
         this.maximumBlockSize = handshake.maximumBlockSize();
-        for (int i = 0; i < MAX_IN_FLIGHT; i++) {
-            freeSlots[i] = i;
-        }
-        this.reader = Thread.ofPlatform().name("pcache-nbd-client").unstarted(this::readReplies);
+        ReplyReader.Listener listener = new ReplyReader.Listener() {
+            @Override
+            public void completed(ClientRequest request, IOException error) {
+                finish(request, error);
+            }
+
+            @Override
+            public void ended(IOException cause) {
+                connectionEnded(cause);
+            }
+        };
+        this.reader = Thread.ofPlatform().name("pcache-nbd-client")
+                .unstarted(new ReplyReader(channel, table, structuredReplies, listener));
     }
 
     /** Connects, negotiates, and starts the reader thread. */
@@ -232,7 +218,7 @@ public final class NbdClient implements AutoCloseable {
         }
         closing = true;
         try {
-            if (failure == null && slots.tryAcquire(MAX_IN_FLIGHT, CLOSE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+            if (failure.get() == null && slots.tryAcquire(MAX_IN_FLIGHT, CLOSE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
                 disconnect();
                 slots.release(MAX_IN_FLIGHT);
             }
@@ -283,31 +269,31 @@ public final class NbdClient implements AutoCloseable {
 
     private CompletableFuture<Void> submit(NbdCommand command, int flags, long offset, long length,
                                            MemorySegment src, MemorySegment dst) {
-        Pending pending = new Pending(command, offset, length, dst);
-        IOException broken = failure;
+        ClientRequest request = new ClientRequest(command, offset, length, dst);
+        IOException broken = failure.get();
         if (broken != null || closing) {
-            pending.future.completeExceptionally(broken != null ? broken : closedException());
-            return pending.future;
+            request.future.completeExceptionally(broken != null ? broken : closedException());
+            return request.future;
         }
         try {
             slots.acquire();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            pending.future.completeExceptionally(e);
-            return pending.future;
+            request.future.completeExceptionally(e);
+            return request.future;
         }
-        if (failure != null || closing) {
+        if (failure.get() != null || closing) {
             slots.release();
-            pending.future.completeExceptionally(failure != null ? failure : closedException());
-            return pending.future;
+            request.future.completeExceptionally(failure.get() != null ? failure.get() : closedException());
+            return request.future;
         }
-        register(pending);
+        table.register(request);
         try {
-            send(command.type(), flags, pending.handle, offset, length, src);
+            send(command.type(), flags, request.handle, offset, length, src);
         } catch (IOException e) {
             fail(new IOException("NBD connection to " + uri + " broke while sending " + command + ": " + e, e));
         }
-        return pending.future;
+        return request.future;
     }
 
     private void send(int type, int flags, long handle, long offset, long length, MemorySegment payload)
@@ -329,196 +315,34 @@ public final class NbdClient implements AutoCloseable {
         }
     }
 
-    private void register(Pending pending) {
-        synchronized (table) {
-            int slot = freeSlots[--freeCount];
-            pending.handle = ((long) ++generations[slot] << 32) | slot;
-            table[slot] = pending;
-        }
-    }
-
-    private Pending lookup(long handle) throws NbdProtocolException {
-        int slot = (int) handle;
-        synchronized (table) {
-            Pending pending = slot >= 0 && slot < MAX_IN_FLIGHT ? table[slot] : null;
-            if (pending == null || pending.handle != handle) {
-                throw new NbdProtocolException("reply for unknown handle 0x" + Long.toHexString(handle));
-            }
-            return pending;
-        }
-    }
-
-    private void finish(Pending pending, IOException error) {
-        int slot = (int) pending.handle;
-        synchronized (table) {
-            table[slot] = null;
-            freeSlots[freeCount++] = slot;
+    private void finish(ClientRequest request, IOException error) {
+        if (!table.remove(request)) {
+            return;
         }
         slots.release();
         if (error == null) {
-            pending.future.complete(null);
+            request.future.complete(null);
         } else {
-            pending.future.completeExceptionally(error);
+            request.future.completeExceptionally(error);
         }
     }
 
-    /** Body of the reader thread. */
-    private void readReplies() {
-        try {
-            while (true) {
-                if (!fill(Integer.BYTES)) {
-                    if (!closing) {
-                        fail(new IOException("NBD server " + uri + " closed the connection"));
-                    }
-                    return;
-                }
-                int magic = in.getInt();
-                if (magic == NbdProtocol.SIMPLE_REPLY_MAGIC) {
-                    readSimpleReply();
-                } else if (magic == NbdProtocol.STRUCTURED_REPLY_MAGIC) {
-                    readChunk();
-                } else {
-                    throw new NbdProtocolException("reply magic 0x" + Integer.toHexString(magic));
-                }
-            }
-        } catch (IOException e) {
-            fail(closing ? closedException() : new IOException("NBD connection to " + uri + " failed: "
-                    + e.getMessage(), e));
-        } finally {
+    /** The reader thread stopped: after our own disconnect, or because the connection failed. */
+    private void connectionEnded(IOException cause) {
+        if (closing) {
             fail(closedException());
-        }
-    }
-
-    private void readSimpleReply() throws IOException {
-        require(NbdProtocol.SIMPLE_REPLY_LENGTH - Integer.BYTES);
-        int code = in.getInt();
-        Pending pending = lookup(in.getLong());
-        if (code != 0) {
-            finish(pending, new NbdErrorException(NbdError.decode(code), describe(pending)));
-            return;
-        }
-        if (pending.command == NbdCommand.READ) {
-            if (structuredReplies) {
-                throw new NbdProtocolException("simple reply to a READ after structured replies were negotiated");
-            }
-            readInto(pending.dst);
-        }
-        finish(pending, null);
-    }
-
-    private void readChunk() throws IOException {
-        require(NbdProtocol.CHUNK_HEADER_LENGTH - Integer.BYTES);
-        ReplyDecoder.Chunk chunk = ReplyDecoder.decodeChunkHeader(in);
-        Pending pending = lookup(chunk.handle());
-        if (chunk.isError()) {
-            require((int) chunk.length());
-            ByteBuffer payload = in.slice(in.position(), (int) chunk.length());
-            in.position(in.position() + (int) chunk.length());
-            ReplyDecoder.ErrorChunk error = ReplyDecoder.decodeError(chunk, payload);
-            if (pending.error == null) {
-                pending.error = new NbdErrorException(error.error(), describe(pending)
-                        + (error.message().isEmpty() ? "" : ": " + error.message()));
-            }
+        } else if (cause == null) {
+            fail(new IOException("NBD server " + uri + " closed the connection"));
         } else {
-            ReplyDecoder.checkChunkLength(chunk, pending.length);
-            if (chunk.type() != ReplyChunk.NONE && pending.command != NbdCommand.READ) {
-                throw new NbdProtocolException(chunk.type() + " chunk in the reply to " + pending.command);
-            }
-            switch (chunk.type()) {
-                case OFFSET_DATA -> {
-                    require(Long.BYTES);
-                    long dataLength = chunk.length() - Long.BYTES;
-                    long at = contentOffset(pending, in.getLong(), dataLength);
-                    readInto(pending.dst.asSlice(at, dataLength));
-                    pending.received += dataLength;
-                }
-                case OFFSET_HOLE -> {
-                    require(Long.BYTES + Integer.BYTES);
-                    long offset = in.getLong();
-                    long holeLength = Integer.toUnsignedLong(in.getInt());
-                    long at = contentOffset(pending, offset, holeLength);
-                    pending.dst.asSlice(at, holeLength).fill((byte) 0);
-                    pending.received += holeLength;
-                }
-                default -> {
-                    // NONE: nothing to read.
-                }
-            }
+            fail(new IOException("NBD connection to " + uri + " failed: " + cause.getMessage(), cause));
         }
-        if (chunk.done()) {
-            if (pending.error == null && pending.command == NbdCommand.READ && pending.received != pending.length) {
-                throw new NbdProtocolException("READ reply covered " + pending.received + " of " + pending.length
-                        + " bytes");
-            }
-            finish(pending, pending.error);
-        }
-    }
-
-    /** Offset inside the request's buffer of a content chunk, which must lie inside the request. */
-    private static long contentOffset(Pending pending, long offset, long length) throws NbdProtocolException {
-        long at = offset - pending.offset;
-        if (length <= 0 || at < 0 || at > pending.length - length) {
-            throw new NbdProtocolException("content chunk [" + offset + ", +" + length + ") outside the request ["
-                    + pending.offset + ", +" + pending.length + ")");
-        }
-        return at;
-    }
-
-    /** Copies buffered bytes into {@code dst}, then reads the rest straight from the socket. */
-    private void readInto(MemorySegment dst) throws IOException {
-        ByteBuffer target = dst.asByteBuffer();
-        int buffered = Math.min(in.remaining(), target.remaining());
-        target.put(target.position(), in, in.position(), buffered);
-        target.position(buffered);
-        in.position(in.position() + buffered);
-        while (target.hasRemaining()) {
-            if (channel.read(target) < 0) {
-                throw new NbdProtocolException("connection closed inside read data");
-            }
-        }
-    }
-
-    private void require(int bytes) throws IOException {
-        if (!fill(bytes)) {
-            throw new NbdProtocolException("connection closed inside a reply");
-        }
-    }
-
-    /** Buffers at least {@code bytes} bytes; false on end of stream with nothing buffered. */
-    private boolean fill(int bytes) throws IOException {
-        while (in.remaining() < bytes) {
-            in.compact();
-            int read;
-            try {
-                read = channel.read(in);
-            } finally {
-                in.flip();
-            }
-            if (read < 0) {
-                if (in.hasRemaining()) {
-                    throw new NbdProtocolException("connection closed inside a reply");
-                }
-                return false;
-            }
-        }
-        return true;
     }
 
     /** Fails every request in flight and every later one; the first cause wins. */
     private void fail(IOException cause) {
-        synchronized (table) {
-            if (failure == null) {
-                failure = cause;
-            }
-        }
-        for (int slot = 0; slot < MAX_IN_FLIGHT; slot++) {
-            Pending pending;
-            synchronized (table) {
-                pending = table[slot];
-            }
-            if (pending != null) {
-                finish(pending, failure);
-            }
+        failure.compareAndSet(null, cause);
+        for (ClientRequest request : table.snapshot()) {
+            finish(request, failure.get());
         }
         try {
             channel.close();
@@ -529,9 +353,5 @@ public final class NbdClient implements AutoCloseable {
 
     private IOException closedException() {
         return new IOException("NBD client for " + uri + " is closed");
-    }
-
-    private static String describe(Pending pending) {
-        return pending.command + " offset=" + pending.offset + " length=" + pending.length;
     }
 }
