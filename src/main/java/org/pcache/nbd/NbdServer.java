@@ -105,11 +105,6 @@ public final class NbdServer implements AutoCloseable {
             return new Options(addresses, newMaxConnections, newMaxInFlightRequests, newMaxInFlightBytes,
                     handshakeTimeout, drainTimeout);
         }
-
-        public Options withTimeouts(Duration newHandshakeTimeout, Duration newDrainTimeout) {
-            return new Options(addresses, maxConnections, maxInFlightRequests, maxInFlightBytes, newHandshakeTimeout,
-                    newDrainTimeout);
-        }
     }
 
     private final NbdExport export;
@@ -188,7 +183,7 @@ public final class NbdServer implements AutoCloseable {
             running.connection().stop();
             readers.add(running.reader());
         }
-        joinAll(readers);
+        joinReaders(readers);
         timer.shutdownNow();
         try {
             timer.awaitTermination(5, TimeUnit.SECONDS);
@@ -290,6 +285,25 @@ public final class NbdServer implements AutoCloseable {
             }
         }
         listeners.clear();
+    }
+
+    /**
+     * Joins the connection readers, each bounded by the drain timeout and a margin; a reader still blocked
+     * after that (an export that never completes) is interrupted, which ends its connection.
+     */
+    private void joinReaders(List<Thread> readers) {
+        Duration bound = options.drainTimeout().plusSeconds(5);
+        try {
+            for (Thread reader : readers) {
+                if (!reader.join(bound)) {
+                    LOG.warn("nbd server: {} did not finish within {}, interrupting it", reader.getName(), bound);
+                    reader.interrupt();
+                    reader.join();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private static void joinAll(List<Thread> threads) {

@@ -51,9 +51,12 @@ final class ServerHandshake {
     static final int MAX_OPTION_LENGTH = 16 * 1024;
     /** Context id given to base:allocation by NBD_OPT_SET_META_CONTEXT. */
     static final int BASE_ALLOCATION_ID = 1;
-    /** Output space the replies to one option can take: NBD_OPT_LIST with the longest name and description. */
-    static final int MAX_REPLY_BYTES = 3 * OPTION_REPLY_HEADER_LENGTH + 2 * Integer.BYTES + 2 * MAX_STRING_LENGTH
-            + 3 * OPTION_REPLY_HEADER_LENGTH + 64;
+    /**
+     * Output space the replies to one option can take: NBD_OPT_GO answering with export, name, description
+     * (each up to 4096 bytes), block size and ACK; NBD_OPT_LIST's two replies are smaller.
+     */
+    static final int MAX_REPLY_BYTES = 5 * OPTION_REPLY_HEADER_LENGTH + Short.BYTES + Long.BYTES + Short.BYTES
+            + 2 * (Short.BYTES + MAX_STRING_LENGTH) + Short.BYTES + 3 * Integer.BYTES;
     /** Bytes the caller's input buffer must be able to hold for the largest option decode() waits for. */
     static final int MIN_INPUT_CAPACITY = OPTION_HEADER_LENGTH + MAX_OPTION_LENGTH;
 

@@ -3,14 +3,19 @@ package org.pcache.nbd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -166,6 +171,30 @@ class NbdServerTest {
         assertThat(Files.exists(dir.resolve("nbd.sock"))).as("socket file removed").isFalse();
         assertThatThrownBy(() -> client.read(0, arena.allocate(512)).get(5, TimeUnit.SECONDS))
                 .isInstanceOf(ExecutionException.class);
+    }
+
+    @Test
+    void aClientThatNeverFinishesTheHandshakeIsCutOff() throws Exception {
+        NbdServer.Options defaults = NbdServer.Options.defaults();
+        start(memory, new NbdServer.Options(defaults.addresses(), 4, 64, 64L << 20, Duration.ofMillis(200),
+                defaults.drainTimeout()));
+        try (SocketChannel idle = SocketChannel.open(server.boundAddresses().get(0))) {
+            CompletableFuture<Integer> endOfStream = CompletableFuture.supplyAsync(() -> {
+                ByteBuffer buffer = ByteBuffer.allocate(64);
+                try {
+                    int read;
+                    do {
+                        buffer.clear();
+                        read = idle.read(buffer);
+                    } while (read > 0);
+                    return read;
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            assertThat(endOfStream.get(5, TimeUnit.SECONDS)).isEqualTo(-1);
+        }
+        connect(0).flush().get(5, TimeUnit.SECONDS);
     }
 
     @Test
