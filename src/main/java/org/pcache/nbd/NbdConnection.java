@@ -90,6 +90,9 @@ final class NbdConnection implements Runnable {
             LOG.debug("nbd conn={} i/o error: {}", id, e.toString());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            // A bug, not client input: end this connection only, and say so loudly.
+            LOG.error("nbd conn={} failed", id, e);
         } finally {
             finish();
         }

@@ -117,8 +117,7 @@ final class ReplyWriter implements Runnable {
         if (sendHere) {
             batch.addAll(readerReplies);
             readerReplies.clear();
-            writeBatch();
-            passBaton();
+            sendBatch();
         }
     }
 
@@ -140,8 +139,7 @@ final class ReplyWriter implements Runnable {
     public void run() {
         try {
             while (takeBatch()) {
-                writeBatch();
-                passBaton();
+                sendBatch();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -181,6 +179,21 @@ final class ReplyWriter implements Runnable {
             }
         } finally {
             lock.unlock();
+        }
+    }
+
+    /** Sends the batch while holding the baton, and always gives the baton back. */
+    private void sendBatch() {
+        try {
+            writeBatch();
+        } catch (RuntimeException e) {
+            // A bug, not client input: end this connection, and still release every request of the batch.
+            LOG.error("nbd conn={} reply writer failed, closing the connection", connectionId, e);
+            broken = true;
+            closeChannel();
+            releaseBatch();
+        } finally {
+            passBaton();
         }
     }
 
@@ -257,5 +270,23 @@ final class ReplyWriter implements Runnable {
             release.accept(request);
         }
         sent.clear();
+    }
+
+    /** Releases every request of the batch, sent or not. */
+    private void releaseBatch() {
+        sent.addAll(batch);
+        batch.clear();
+        for (ServerRequest request : sent) {
+            release.accept(request);
+        }
+        sent.clear();
+    }
+
+    private void closeChannel() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("nbd conn={} close: {}", connectionId, e.toString());
+        }
     }
 }
