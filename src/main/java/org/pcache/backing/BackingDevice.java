@@ -124,6 +124,7 @@ public final class BackingDevice implements AutoCloseable {
         return geometry.alignment();
     }
 
+    /** Where the device is in its lifecycle. */
     public State state() {
         return state;
     }
@@ -273,7 +274,7 @@ public final class BackingDevice implements AutoCloseable {
         BackingIoException invalid = geometry.check(inflightRequest.operation(), request.backingOffset(),
                 request.length());
         if (invalid != null) {
-            inflightRequest.end(invalid);
+            inflightRequest.queueCompletion(invalid);
             return null;
         }
         return inflightRequest;
@@ -282,7 +283,7 @@ public final class BackingDevice implements AutoCloseable {
     private void refuse(InflightRequest refused) {
         BackingRequest request = refused.request();
         BackingIoException error = stopped(refused.operation(), request.backingOffset(), request.length());
-        if (!refused.end(error)) {
+        if (!refused.queueCompletion(error)) {
             inflight.exit();
             throw new IllegalStateException("backing device is stopped; cannot take " + refused);
         }

@@ -68,10 +68,12 @@ public final class FileEngine implements IoEngine {
             }
         }
 
+        /** These options with {@code newCaching}. */
         public Options withCaching(Caching newCaching) {
             return new Options(newCaching, ioThreads, threadNamePrefix);
         }
 
+        /** These options with {@code newIoThreads} I/O threads. */
         public Options withIoThreads(int newIoThreads) {
             return new Options(caching, newIoThreads, threadNamePrefix);
         }

@@ -52,7 +52,7 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
      * Records the status and moves the request onto the completion list (the seed's backing_dev_bio_end). Returns
      * false when the completion worker has already stopped, which only happens to a request refused after stop.
      */
-    boolean end(BackingIoException status) {
+    boolean queueCompletion(BackingIoException status) {
         if (!STATUS_RECORDED.compareAndSet(this, false, true)) {
             throw new IllegalStateException("backing request completed twice: " + describe());
         }
@@ -62,7 +62,7 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
 
     @Override
     public void completed(IOException status) {
-        boolean queued = end(status == null ? null : asBackingError(status));
+        boolean queued = queueCompletion(status == null ? null : asBackingError(status));
         assert queued : "completion worker stopped while a request was in flight: " + describe();
     }
 

@@ -222,7 +222,8 @@ class BackingDeviceTest {
         CountDownLatch upperDone = new CountDownLatch(1);
         CountDownLatch laterDone = new CountDownLatch(1);
         try (BackingDevice device = BackingDevice.start(new MemoryEngine(8 * BLOCK))) {
-            UpperRequest upper = new UpperRequest(0, MemorySegment.ofArray(new byte[BLOCK]), e -> upperDone.countDown());
+            UpperRequest upper = new UpperRequest(0, MemorySegment.ofArray(new byte[BLOCK]),
+                    e -> upperDone.countDown());
             device.submit(new SliceRequest(BackingOp.WRITE, upper, 0, BLOCK, (request, error) -> {
                 throw new IllegalStateException("completion bug, on purpose");
             }));

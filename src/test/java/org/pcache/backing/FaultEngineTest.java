@@ -51,7 +51,9 @@ class FaultEngineTest {
 
     @Test
     void faultsSwitchOffAtRunTime() throws Exception {
-        FaultEngine faults = new FaultEngine(new MemoryEngine(8 * BLOCK)).failAll(EngineOp.WRITE).failAll(EngineOp.FLUSH);
+        FaultEngine faults = new FaultEngine(new MemoryEngine(8 * BLOCK))
+                .failAll(EngineOp.WRITE)
+                .failAll(EngineOp.FLUSH);
         assertThat(succeeds(() -> BlockingIo.write(faults, 0, filled((byte) 1)))).isFalse();
         assertThat(succeeds(() -> BlockingIo.flush(faults))).isFalse();
         faults.clear(EngineOp.WRITE);
