@@ -1,0 +1,357 @@
+package org.pcache.nbd;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.net.ConnectException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An NBD client: fixed newstyle handshake with NBD_OPT_GO and structured replies, then READ, WRITE (with or
+ * without FUA), FLUSH, TRIM and WRITE_ZEROES, up to {@link #MAX_IN_FLIGHT} requests in flight, each
+ * identified by its handle. One reader thread ({@code pcache-nbd-client}) decodes replies and completes the
+ * futures, so callbacks run on it.
+ *
+ * <pre>{@code
+ * try (NbdClient client = NbdClient.connect(NbdUri.parse("nbd://127.0.0.1:10809/disk"))) {
+ *     client.write(0, buffer, Durability.FUA).join();
+ * }
+ * }</pre>
+ *
+ * <p>A failed request completes its future with {@link NbdErrorException}; a broken connection fails every
+ * request in flight and every later one with an {@link IOException} naming the cause.
+ *
+ * <p>Threading: request methods may be called from any thread; they block only while the request is being
+ * sent and while {@link #MAX_IN_FLIGHT} requests are already in flight. The send path is guarded by
+ * {@code sendLock}, the handle table by {@code table}.
+ */
+public final class NbdClient implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(NbdClient.class);
+
+    public static final int MAX_IN_FLIGHT = 64;
+    private static final long CLOSE_TIMEOUT_SECONDS = 30;
+    /** Empty and never written: shared by every request without payload. */
+    private static final ByteBuffer NO_PAYLOAD = ByteBuffer.allocate(0);
+
+    private final NbdUri uri;
+    private final SocketChannel channel;
+    private final long size;
+    private final int transmissionFlags;
+    private final boolean structuredReplies;
+    private final int minimumBlockSize;
+    private final int preferredBlockSize;
+    private final int maximumBlockSize;
+    /** One permit per free place in {@link #table}. */
+    private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
+    private final InFlightTable table = new InFlightTable(MAX_IN_FLIGHT);
+    private final ReentrantLock sendLock = new ReentrantLock();
+    /** Request header staging; guarded by sendLock. */
+    private final ByteBuffer header = ByteBuffer.allocateDirect(NbdProtocol.REQUEST_HEADER_LENGTH);
+    private final ByteBuffer[] vector = new ByteBuffer[2];
+    private final Thread reader;
+    /** Why the connection is unusable; null while it works. */
+    private final AtomicReference<IOException> failure = new AtomicReference<>();
+    private volatile boolean closing;
+
+    private NbdClient(NbdUri uri, SocketChannel channel, ClientHandshake handshake) {
+        this.uri = uri;
+        this.channel = channel;
+        this.size = handshake.size();
+        this.transmissionFlags = handshake.transmissionFlags();
+        this.structuredReplies = handshake.structuredReplies();
+        this.minimumBlockSize = handshake.minimumBlockSize();
+        this.preferredBlockSize = handshake.preferredBlockSize();
+        this.maximumBlockSize = handshake.maximumBlockSize();
+        ReplyReader.Listener listener = new ReplyReader.Listener() {
+            @Override
+            public void completed(ClientRequest request, IOException error) {
+                finish(request, error);
+            }
+
+            @Override
+            public void ended(IOException cause) {
+                connectionEnded(cause);
+            }
+        };
+        this.reader = Thread.ofPlatform().name("pcache-nbd-client")
+                .unstarted(new ReplyReader(channel, table, structuredReplies, listener));
+    }
+
+    /** Connects, negotiates, and starts the reader thread. */
+    public static NbdClient connect(NbdUri uri) throws IOException {
+        SocketChannel channel = open(uri);
+        try {
+            ByteBuffer in = ByteBuffer.allocate(ClientHandshake.MIN_INPUT_CAPACITY).flip();
+            ByteBuffer out = ByteBuffer.allocate(ClientHandshake.MAX_OUTPUT_BYTES);
+            ClientHandshake handshake = new ClientHandshake(uri.exportName());
+            while (handshake.decode(in, out) != ClientHandshake.State.TRANSMISSION) {
+                out.flip();
+                while (out.hasRemaining()) {
+                    channel.write(out);
+                }
+                out.clear();
+                in.compact();
+                int read = channel.read(in);
+                in.flip();
+                if (read < 0) {
+                    throw new NbdProtocolException("server closed the connection during the handshake");
+                }
+            }
+            NbdClient client = new NbdClient(uri, channel, handshake);
+            client.reader.start();
+            LOG.debug("nbd client connected uri={} size={} flags=0x{}", uri, client.size,
+                    Integer.toHexString(client.transmissionFlags));
+            return client;
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    private static SocketChannel open(NbdUri uri) throws IOException {
+        SocketAddress address = uri.address();
+        SocketChannel channel;
+        if (address instanceof UnixDomainSocketAddress) {
+            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+        } else {
+            InetSocketAddress inet = (InetSocketAddress) address;
+            address = new InetSocketAddress(inet.getHostString(), inet.getPort());
+            channel = SocketChannel.open();
+        }
+        try {
+            channel.connect(address);
+            if (address instanceof InetSocketAddress) {
+                channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            }
+            return channel;
+        } catch (IOException e) {
+            channel.close();
+            String reason = e instanceof ConnectException ? "connection refused or no server listening"
+                    : e.toString();
+            throw new IOException("cannot connect to NBD server " + uri + ": " + reason, e);
+        }
+    }
+
+    public NbdUri uri() {
+        return uri;
+    }
+
+    public long size() {
+        return size;
+    }
+
+    /** The transmission flags the server sent (NBD_FLAG_*). */
+    public int transmissionFlags() {
+        return transmissionFlags;
+    }
+
+    public boolean has(int transmissionFlag) {
+        return (transmissionFlags & transmissionFlag) != 0;
+    }
+
+    public boolean structuredReplies() {
+        return structuredReplies;
+    }
+
+    /** Required alignment of offsets and lengths; 1 when the server advertised none. */
+    public int minimumBlockSize() {
+        return minimumBlockSize;
+    }
+
+    public int preferredBlockSize() {
+        return preferredBlockSize;
+    }
+
+    /** Longest READ or WRITE the server accepts (at most 32 MiB). */
+    public int maximumBlockSize() {
+        return maximumBlockSize;
+    }
+
+    public CompletableFuture<Void> read(long offset, MemorySegment dst) {
+        checkPayload(offset, dst.byteSize());
+        return submit(NbdCommand.READ, 0, offset, dst.byteSize(), null, dst);
+    }
+
+    /** Writes {@code src}; it must not change until the future completes. */
+    public CompletableFuture<Void> write(long offset, MemorySegment src, Durability durability) {
+        checkPayload(offset, src.byteSize());
+        return submit(NbdCommand.WRITE, fua(durability), offset, src.byteSize(), src, null);
+    }
+
+    public CompletableFuture<Void> flush() {
+        return submit(NbdCommand.FLUSH, 0, 0, 0, null, null);
+    }
+
+    public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
+        checkRange(offset, length);
+        return submit(NbdCommand.TRIM, fua(durability), offset, length, null, null);
+    }
+
+    /** Zeroes the range; the server may leave a hole (no NO_HOLE flag). */
+    public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
+        checkRange(offset, length);
+        return submit(NbdCommand.WRITE_ZEROES, fua(durability), offset, length, null, null);
+    }
+
+    /**
+     * Waits for the requests in flight (up to 30 s), sends NBD_CMD_DISC, and closes the connection; requests
+     * still unanswered then fail.
+     */
+    @Override
+    public void close() throws IOException {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        try {
+            if (failure.get() == null && slots.tryAcquire(MAX_IN_FLIGHT, CLOSE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                disconnect();
+                slots.release(MAX_IN_FLIGHT);
+            }
+            if (!reader.join(Duration.ofSeconds(CLOSE_TIMEOUT_SECONDS))) {
+                channel.close();
+                reader.join();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            channel.close();
+        }
+    }
+
+    /** NBD_CMD_DISC, then end of stream, which the server answers by closing: the reader sees it and exits. */
+    private void disconnect() {
+        try {
+            send(NbdCommand.DISC.type(), 0, 0, 0, 0, null);
+            channel.shutdownOutput();
+        } catch (IOException e) {
+            LOG.debug("nbd client {}: disconnect failed: {}", uri, e.toString());
+            try {
+                channel.close();
+            } catch (IOException closeFailure) {
+                LOG.debug("nbd client {}: close: {}", uri, closeFailure.toString());
+            }
+        }
+    }
+
+    private static int fua(Durability durability) {
+        return durability == Durability.FUA ? NbdProtocol.CMD_FLAG_FUA : 0;
+    }
+
+    private void checkPayload(long offset, long length) {
+        checkRange(offset, length);
+        if (length > maximumBlockSize) {
+            throw new IllegalArgumentException("request of " + length + " bytes (expected <= " + maximumBlockSize
+                    + "); split it");
+        }
+    }
+
+    private void checkRange(long offset, long length) {
+        if (offset < 0 || length <= 0 || length > 0xffff_ffffL || offset > size - length) {
+            throw new IllegalArgumentException("range [" + offset + ", +" + length + ") outside export of " + size
+                    + " bytes");
+        }
+    }
+
+    private CompletableFuture<Void> submit(NbdCommand command, int flags, long offset, long length,
+                                           MemorySegment src, MemorySegment dst) {
+        ClientRequest request = new ClientRequest(command, offset, length, dst);
+        IOException broken = failure.get();
+        if (broken != null || closing) {
+            request.future.completeExceptionally(broken != null ? broken : closedException());
+            return request.future;
+        }
+        try {
+            slots.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            request.future.completeExceptionally(e);
+            return request.future;
+        }
+        if (failure.get() != null || closing) {
+            slots.release();
+            request.future.completeExceptionally(failure.get() != null ? failure.get() : closedException());
+            return request.future;
+        }
+        table.register(request);
+        try {
+            send(command.type(), flags, request.handle, offset, length, src);
+        } catch (IOException e) {
+            fail(new IOException("NBD connection to " + uri + " broke while sending " + command + ": " + e, e));
+        }
+        return request.future;
+    }
+
+    private void send(int type, int flags, long handle, long offset, long length, MemorySegment payload)
+            throws IOException {
+        sendLock.lock();
+        try {
+            header.clear();
+            header.putInt(NbdProtocol.REQUEST_MAGIC).putShort((short) flags).putShort((short) type)
+                    .putLong(handle).putLong(offset).putInt((int) length).flip();
+            vector[0] = header;
+            vector[1] = payload == null ? NO_PAYLOAD : payload.asByteBuffer();
+            long remaining = header.remaining() + vector[1].remaining();
+            while (remaining > 0) {
+                remaining -= channel.write(vector);
+            }
+        } finally {
+            vector[1] = null;
+            sendLock.unlock();
+        }
+    }
+
+    private void finish(ClientRequest request, IOException error) {
+        if (!table.remove(request)) {
+            return;
+        }
+        slots.release();
+        if (error == null) {
+            request.future.complete(null);
+        } else {
+            request.future.completeExceptionally(error);
+        }
+    }
+
+    /** The reader thread stopped: after our own disconnect, or because the connection failed. */
+    private void connectionEnded(IOException cause) {
+        if (closing) {
+            fail(closedException());
+        } else if (cause == null) {
+            fail(new IOException("NBD server " + uri + " closed the connection"));
+        } else {
+            fail(new IOException("NBD connection to " + uri + " failed: " + cause.getMessage(), cause));
+        }
+    }
+
+    /** Fails every request in flight and every later one; the first cause wins. */
+    private void fail(IOException cause) {
+        failure.compareAndSet(null, cause);
+        for (ClientRequest request : table.snapshot()) {
+            finish(request, failure.get());
+        }
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("nbd client {}: close: {}", uri, e.toString());
+        }
+    }
+
+    private IOException closedException() {
+        return new IOException("NBD client for " + uri + " is closed");
+    }
+}

@@ -1,0 +1,380 @@
+package org.pcache.nbd;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client connection: negotiates with {@link ServerHandshake}, then loops read, validate, execute, and
+ * hands each finished request to its {@link ReplyWriter}. Many requests are in flight at once, bounded by a
+ * {@link RequestWindow}; the export may complete them in any order.
+ *
+ * <p>Ending: NBD_CMD_DISC, the client hanging up, a framing error or {@link #stop} all end reading; the
+ * connection then waits (up to the drain timeout) for the requests in flight to be answered and closes. A
+ * framing error closes this connection only; a request the validator refuses gets an error reply, its WRITE
+ * payload is drained, and nothing is written.
+ *
+ * <p>Threading: {@link #run} is the body of the connection's reader thread, which owns the decoders and the
+ * input buffer. Completions arrive on export threads and go straight to the writer. {@link #stop} may be
+ * called from any thread.
+ */
+final class NbdConnection implements Runnable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(NbdConnection.class);
+    private static final int INPUT_CAPACITY = 256 * 1024;
+    private static final int OUTPUT_CAPACITY = 32 * 1024;
+
+    static {
+        assert INPUT_CAPACITY >= ServerHandshake.MIN_INPUT_CAPACITY;
+        assert OUTPUT_CAPACITY >= ServerHandshake.MAX_REPLY_BYTES + NbdProtocol.GREETING_LENGTH;
+    }
+
+    private final int id;
+    private final SocketChannel channel;
+    private final NbdExport export;
+    private final NbdServer.Options options;
+    private final Runnable onClosed;
+    private final RequestWindow window;
+    private final BufferPool pool;
+    // Owned by the reader thread.
+    private final ByteBuffer in = ByteBuffer.allocateDirect(INPUT_CAPACITY).flip();
+    private final RequestDecoder decoder = new RequestDecoder();
+    private TransmissionSettings settings;
+    private ServerRequest pendingWrite;
+    private ReplyWriter writer;
+    private Thread writerThread;
+    private volatile boolean transmitting;
+    private volatile boolean stopping;
+    private volatile boolean closed;
+
+    NbdConnection(int id, SocketChannel channel, NbdExport export, NbdServer.Options options, Runnable onClosed) {
+        this.id = id;
+        this.channel = channel;
+        this.export = export;
+        this.options = options;
+        this.onClosed = onClosed;
+        this.window = new RequestWindow(options.maxInFlightRequests(), options.maxInFlightBytes());
+        this.pool = new BufferPool(options.maxInFlightBytes());
+    }
+
+    int id() {
+        return id;
+    }
+
+    @Override
+    public void run() {
+        try {
+            if (negotiate()) {
+                transmitting = true;
+                if (!stopping) {
+                    transmit();
+                }
+            }
+        } catch (NbdProtocolException e) {
+            if (stopping) {
+                LOG.debug("nbd conn={} cut off by server stop: {}", id, e.getMessage());
+            } else {
+                LOG.warn("nbd conn={} closing: client broke the protocol: {}", id, e.getMessage());
+            }
+        } catch (ClosedChannelException e) {
+            LOG.debug("nbd conn={} channel closed", id);
+        } catch (IOException e) {
+            LOG.debug("nbd conn={} i/o error: {}", id, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            // A bug, not client input: end this connection only, and say so loudly.
+            LOG.error("nbd conn={} failed", id, e);
+        } finally {
+            finish();
+        }
+    }
+
+    /**
+     * Ends the connection gracefully: no new requests are read; those in flight are answered first. During the
+     * handshake there is nothing to finish, so the connection is simply closed.
+     */
+    void stop() {
+        stopping = true;
+        try {
+            if (transmitting) {
+                channel.shutdownInput();
+            } else {
+                channel.close();
+            }
+        } catch (IOException e) {
+            LOG.debug("nbd conn={} stop: {}", id, e.toString());
+        }
+    }
+
+    /** Closes a connection still negotiating when its handshake deadline passes. */
+    void handshakeTimedOut() {
+        if (!transmitting && !closed) {
+            LOG.warn("nbd conn={} closing: handshake not finished within {}", id, options.handshakeTimeout());
+            closeQuietly();
+        }
+    }
+
+    private boolean negotiate() throws IOException {
+        ByteBuffer out = ByteBuffer.allocate(OUTPUT_CAPACITY);
+        ServerHandshake.encodeGreeting(out);
+        ServerHandshake handshake = new ServerHandshake(export);
+        while (true) {
+            int consumed = in.position();
+            ServerHandshake.State state = handshake.decode(in, out);
+            send(out.flip());
+            out.clear();
+            switch (state) {
+                case TRANSMISSION -> {
+                    settings = handshake.settings();
+                    LOG.debug("nbd conn={} transmission: {}", id, settings);
+                    return true;
+                }
+                case CLOSED -> {
+                    return false;
+                }
+                default -> {
+                    if (in.position() == consumed && !fill()) {
+                        LOG.debug("nbd conn={} client left during the handshake", id);
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    private void transmit() throws IOException, InterruptedException {
+        writer = new ReplyWriter(id, channel, settings, this::release, Thread.currentThread());
+        writerThread = Thread.ofPlatform().name("pcache-nbd-reply-" + id).start(writer);
+        RequestValidator validator = new RequestValidator(settings, export.size(),
+                export.capabilities().contains(NbdExport.Capability.FAST_ZERO));
+        while (true) {
+            switch (decoder.state()) {
+                case HEADER -> {
+                    NbdRequest request = decoder.decodeHeader(in);
+                    if (request == null) {
+                        if (!fill()) {
+                            endOfStream();
+                            return;
+                        }
+                    } else if (request.command() == NbdCommand.DISC) {
+                        // proto.md: handle all outstanding requests, then close; DISC itself has no reply.
+                        LOG.debug("nbd conn={} client disconnects", id);
+                        return;
+                    } else {
+                        dispatch(request, validator);
+                    }
+                }
+                case PAYLOAD -> {
+                    if (decoder.decodePayload(in)) {
+                        ServerRequest write = pendingWrite;
+                        pendingWrite = null;
+                        execute(write);
+                    } else {
+                        readPayload();
+                    }
+                }
+                case DISCARD -> {
+                    if (!decoder.decodePayload(in) && !fill()) {
+                        throw new NbdProtocolException("connection closed inside a write payload");
+                    }
+                }
+                case FAILED -> throw new IllegalStateException("decoder failed without an exception");
+            }
+        }
+    }
+
+    private void endOfStream() throws NbdProtocolException {
+        if (in.hasRemaining()) {
+            // conn_recv_full's rule: EOF on a message boundary is a hang-up, EOF inside one an error.
+            throw new NbdProtocolException("connection closed inside a request header (" + in.remaining()
+                    + " bytes)");
+        }
+        LOG.debug("nbd conn={} client hung up{}", id, stopping ? " (server stopping)" : "");
+    }
+
+    /** Reads payload bytes straight into the request's buffer once the input buffer is used up. */
+    private void readPayload() throws IOException {
+        writer.flushReaderReplies();
+        ByteBuffer destination = decoder.payloadDestination();
+        if (channel.read(destination) < 0) {
+            throw new NbdProtocolException("connection closed inside a write payload");
+        }
+    }
+
+    private void dispatch(NbdRequest request, RequestValidator validator) throws InterruptedException {
+        RequestValidator.Rejection rejection = validator.validate(request);
+        if (rejection != null) {
+            LOG.debug("nbd conn={} refused {}: {} {}", id, request, rejection.error(), rejection.message());
+            if (request.command() == NbdCommand.WRITE && request.length() > 0) {
+                decoder.discardPayload(request.length());
+            }
+            admit(0);
+            reply(new ServerRequest(this, request, 0).reject(rejection.error(), rejection.message()));
+            return;
+        }
+        NbdCommand command = request.command();
+        long bytes = command == NbdCommand.READ || command == NbdCommand.WRITE ? request.length() : 0;
+        admit(bytes);
+        ServerRequest inFlight = new ServerRequest(this, request, bytes);
+        if (bytes > 0) {
+            inFlight.buffer(pool.acquire((int) bytes));
+        }
+        if (command == NbdCommand.WRITE) {
+            decoder.payloadInto(inFlight.buffer().byteBuffer());
+            pendingWrite = inFlight;
+        } else {
+            execute(inFlight);
+        }
+    }
+
+    /** Takes a place in the window, first sending this thread's replies if it has to wait for one. */
+    private void admit(long bytes) throws InterruptedException {
+        if (!window.tryAcquire(bytes)) {
+            writer.flushReaderReplies();
+            window.acquire(bytes);
+        }
+    }
+
+    private void execute(ServerRequest inFlight) {
+        NbdRequest request = inFlight.request();
+        long offset = request.offset();
+        long length = request.length();
+        Durability durability = request.hasFlag(NbdProtocol.CMD_FLAG_FUA) ? Durability.FUA : Durability.BUFFERED;
+        CompletableFuture<?> future;
+        try {
+            future = switch (request.command()) {
+                case READ -> export.read(offset, inFlight.buffer().segment());
+                case WRITE -> export.write(offset, inFlight.buffer().segment(), durability);
+                case FLUSH -> export.flush();
+                case TRIM -> split(offset, length, (at, part) -> export.trim(at, part, durability));
+                case WRITE_ZEROES -> split(offset, length, (at, part) -> export.writeZeroes(at, part, durability));
+                case CACHE -> export.cache(offset, length);
+                case BLOCK_STATUS -> export.blockStatus(offset, Math.min(length, NbdProtocol.MAX_PAYLOAD_LENGTH))
+                        .thenApply(NbdConnection::checkExtents);
+                case DISC -> throw new IllegalStateException("DISC is not executed");
+            };
+        } catch (RuntimeException e) {
+            future = CompletableFuture.failedFuture(e);
+        }
+        future.whenComplete(inFlight);
+    }
+
+    /** Cuts a TRIM or WRITE_ZEROES longer than the export contract's maximum into parts run together. */
+    private static CompletableFuture<Void> split(long offset, long length,
+                                                 BiFunction<Long, Long, CompletableFuture<Void>> operation) {
+        if (length <= NbdProtocol.MAX_PAYLOAD_LENGTH) {
+            return operation.apply(offset, length);
+        }
+        List<CompletableFuture<Void>> parts = new ArrayList<>();
+        for (long done = 0; done < length; done += NbdProtocol.MAX_PAYLOAD_LENGTH) {
+            parts.add(operation.apply(offset + done, Math.min(NbdProtocol.MAX_PAYLOAD_LENGTH, length - done)));
+        }
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
+    }
+
+    private static List<NbdExport.Extent> checkExtents(List<NbdExport.Extent> extents) {
+        if (extents.isEmpty()) {
+            throw new IllegalStateException("export returned no extents");
+        }
+        for (NbdExport.Extent extent : extents) {
+            // proto.md: descriptor lengths MUST be multiples of the advertised minimum block size.
+            if (extent.length() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
+                throw new IllegalStateException("export returned extent " + extent + ", not a multiple of "
+                        + NbdProtocol.MIN_BLOCK_SIZE);
+            }
+        }
+        return extents;
+    }
+
+    /** The error code for a failed request; the real cause goes to the DEBUG log first. */
+    NbdError mapFailure(NbdRequest request, Throwable failure) {
+        NbdError error = NbdError.of(failure, request.flags());
+        LOG.debug("nbd conn={} {} failed, replying {}", id, request, error, failure);
+        return error;
+    }
+
+    void reply(ServerRequest request) {
+        writer.submit(request);
+    }
+
+    private void release(ServerRequest request) {
+        if (request.buffer() != null) {
+            pool.release(request.buffer());
+        }
+        window.release(request.windowBytes());
+    }
+
+    private boolean fill() throws IOException {
+        if (writer != null) {
+            writer.flushReaderReplies();
+        }
+        in.compact();
+        try {
+            return channel.read(in) >= 0;
+        } finally {
+            in.flip();
+        }
+    }
+
+    private void send(ByteBuffer out) throws IOException {
+        while (out.hasRemaining()) {
+            channel.write(out);
+        }
+    }
+
+    private void finish() {
+        if (writer != null) {
+            writer.flushReaderReplies();
+            if (pendingWrite != null) {
+                // A write whose payload never fully arrived: nothing was written, only its resources go back.
+                release(pendingWrite);
+                pendingWrite = null;
+            }
+            drain();
+        }
+        closeQuietly();
+        closed = true;
+        onClosed.run();
+        LOG.debug("nbd conn={} closed", id);
+    }
+
+    /** Waits for requests in flight to be answered, then lets the writer finish. */
+    private void drain() {
+        long timeoutMillis = options.drainTimeout().toMillis();
+        try {
+            if (!window.awaitEmpty(timeoutMillis, TimeUnit.MILLISECONDS)) {
+                LOG.warn("nbd conn={} closing with {} requests still in flight after {} ms", id, window.requests(),
+                        timeoutMillis);
+                closeQuietly();
+            }
+            writer.close();
+            writerThread.join(timeoutMillis);
+            if (writerThread.isAlive()) {
+                // A client that stopped reading blocks the writer; closing the channel releases it.
+                closeQuietly();
+                writerThread.join();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            closeQuietly();
+            writer.close();
+        }
+    }
+
+    private void closeQuietly() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("nbd conn={} close: {}", id, e.toString());
+        }
+    }
+}

@@ -1,0 +1,184 @@
+package org.pcache.pmem;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import jdk.nio.mapmode.ExtendedMapMode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@link PmemRegion} over a memory-mapped file or DAX device: one {@link MemorySegment} for the whole region (no
+ * 2 GiB limit), unmapped deterministically by {@link #close}.
+ *
+ * <p>It first asks for a MAP_SYNC mapping ({@link PersistenceMode#MAP_SYNC}): then {@link #flush} writes the CPU cache
+ * lines back and the data is durable when it returns, as with dm-pcache's flushing copies; {@link #drain} has nothing
+ * left to do. Where MAP_SYNC is not supported (tmpfs, ordinary files: no DAX) it falls back to a shared mapping
+ * ({@link PersistenceMode#MSYNC}), logs that once at WARN, and then {@link #flush} only records the range while
+ * {@link #drain} msyncs every range recorded so far, so that all the flushes of a kset close cost one msync pass.
+ *
+ * <p>Region files: a missing (or empty) file is created sparse at the requested size. An existing file keeps its size;
+ * asking for a different one is refused with {@link RegionSizeMismatchException} rather than growing or truncating a
+ * cache behind its owner's back.
+ *
+ * <p>Threading: every method may be called from any thread; see {@link PendingFlushes} for how concurrent drains share
+ * an msync. {@link #close} must not race with other calls.
+ */
+public final class MappedPmemRegion implements PmemRegion {
+    private static final Logger LOG = LoggerFactory.getLogger(MappedPmemRegion.class);
+
+    /*
+     * Ordered 8-byte access needs an aligned layout: JAVA_LONG_UNALIGNED accesses are not guaranteed single-copy
+     * atomic. The mapping starts on a page boundary, so an 8-aligned offset is an 8-aligned address.
+     */
+    private static final VarHandle ORDERED_LONG =
+            ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+
+    private final Path path;
+    private final Arena arena;
+    private final MemorySegment mapping;
+    private final PersistenceMode mode;
+    /** Ranges awaiting msync; null in MAP_SYNC mode. */
+    private final PendingFlushes pending;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private MappedPmemRegion(Path path, Arena arena, MemorySegment mapping, PersistenceMode mode) {
+        this.path = path;
+        this.arena = arena;
+        this.mapping = mapping;
+        this.mode = mode;
+        this.pending = mode == PersistenceMode.MSYNC ? new PendingFlushes(mapping) : null;
+    }
+
+    /**
+     * Maps {@code path} read-write, creating it sparse at {@code size} bytes when it is missing or empty.
+     *
+     * @throws RegionSizeMismatchException if the file exists with another size
+     * @throws IOException if the file cannot be opened or mapped
+     */
+    public static MappedPmemRegion open(Path path, long size) throws IOException {
+        if (size <= 0) {
+            throw new IllegalArgumentException("region size must be positive, got " + size);
+        }
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE)) {
+            long existing = channel.size();
+            if (existing != 0 && existing != size) {
+                throw new RegionSizeMismatchException(path, size, existing);
+            }
+            Arena arena = Arena.ofShared();
+            try {
+                return map(path, channel, size, arena);
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
+        }
+    }
+
+    private static MappedPmemRegion map(Path path, FileChannel channel, long size, Arena arena) throws IOException {
+        try {
+            MemorySegment mapping = channel.map(ExtendedMapMode.READ_WRITE_SYNC, 0, size, arena);
+            LOG.info("pmem region path={} size={} mode={}", path, size, PersistenceMode.MAP_SYNC);
+            return new MappedPmemRegion(path, arena, mapping, PersistenceMode.MAP_SYNC);
+        } catch (IOException | UnsupportedOperationException e) {
+            // The mapping fails before anything is mapped (EOPNOTSUPP without DAX); the plain mapping is the fallback.
+            MemorySegment mapping = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+            LOG.warn("pmem region path={} size={} mode={}: MAP_SYNC unavailable ({}); each drain costs an msync",
+                    path, size, PersistenceMode.MSYNC, e.getMessage());
+            return new MappedPmemRegion(path, arena, mapping, PersistenceMode.MSYNC);
+        }
+    }
+
+    @Override
+    public long size() {
+        return mapping.byteSize();
+    }
+
+    @Override
+    public void write(long offset, MemorySegment src, long srcOffset, long length) {
+        MemorySegment.copy(src, srcOffset, mapping, offset, length);
+    }
+
+    @Override
+    public void read(long offset, MemorySegment dst, long dstOffset, long length) {
+        MemorySegment.copy(mapping, offset, dst, dstOffset, length);
+    }
+
+    @Override
+    public void zero(long offset, long length) {
+        mapping.asSlice(offset, length).fill((byte) 0);
+    }
+
+    @Override
+    public long getLongAcquire(long offset) {
+        checkAligned(offset);
+        return (long) ORDERED_LONG.getAcquire(mapping, offset);
+    }
+
+    @Override
+    public void putLongRelease(long offset, long value) {
+        checkAligned(offset);
+        ORDERED_LONG.setRelease(mapping, offset, value);
+    }
+
+    @Override
+    public void flush(long offset, long length) {
+        Objects.checkFromIndexSize(offset, length, mapping.byteSize());
+        if (pending != null) {
+            pending.record(offset, length);
+        } else if (length > 0) {
+            mapping.asSlice(offset, length).force();
+        }
+    }
+
+    @Override
+    public void drain() {
+        if (pending != null) {
+            pending.drain();
+        }
+    }
+
+    @Override
+    public MemorySegment view(long offset, long length) {
+        return mapping.asSlice(offset, length).asReadOnly();
+    }
+
+    @Override
+    public PersistenceMode mode() {
+        return mode;
+    }
+
+    /** The mapped file or device. */
+    public Path path() {
+        return path;
+    }
+
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            arena.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "MappedPmemRegion[path=" + path + " size=" + mapping.byteSize() + " mode=" + mode + "]";
+    }
+
+    private void checkAligned(long offset) {
+        if ((offset & (Long.BYTES - 1)) != 0) {
+            throw new IllegalArgumentException("ordered 8-byte access at offset " + offset
+                    + " is not 8-byte aligned");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+package org.pcache.nbd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.pcache.backing.BackingIoException;
+
+/** {@link NbdClient} and {@link NbdEngine} against nbdkit, plain and behind its delay and error filters. */
+class NbdkitClientIT {
+
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(10);
+
+    @TempDir
+    Path dir;
+
+    private final Arena arena = Arena.ofShared();
+    private final List<Process> nbdkits = new ArrayList<>();
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @AfterEach
+    void tearDown() throws Exception {
+        for (AutoCloseable closeable : closeables.reversed()) {
+            closeable.close();
+        }
+        for (Process nbdkit : nbdkits) {
+            nbdkit.destroy();
+            if (!nbdkit.waitFor(5, TimeUnit.SECONDS)) {
+                nbdkit.destroyForcibly().waitFor();
+            }
+        }
+        arena.close();
+    }
+
+    /** Starts nbdkit in the foreground on a unix socket (transport 1) or a free TCP port (0); returns its URI. */
+    private String nbdkit(int transport, String... pluginAndFilters) throws Exception {
+        ExternalTool.require("nbdkit");
+        List<String> command = ExternalTool.list("nbdkit", "-f", "--exit-with-parent");
+        String uri;
+        Path ready = dir.resolve("nbdkit-" + nbdkits.size() + ".pid");
+        if (transport == 0) {
+            int port;
+            try (ServerSocket probe = new ServerSocket(0)) {
+                port = probe.getLocalPort();
+            }
+            command.addAll(List.of("-i", "127.0.0.1", "-p", Integer.toString(port)));
+            uri = "nbd://127.0.0.1:" + port + "/";
+        } else {
+            Path socket = dir.resolve("nbdkit-" + nbdkits.size() + ".sock");
+            command.addAll(List.of("-U", socket.toString()));
+            uri = "nbd+unix:///?socket=" + socket;
+        }
+        command.addAll(List.of("-P", ready.toString()));
+        command.addAll(List.of(pluginAndFilters));
+        Process process = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(dir.resolve("nbdkit-" + nbdkits.size() + ".log").toFile()).start();
+        nbdkits.add(process);
+        // nbdkit writes its pid file once it listens; there is no other signal to wait on.
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        while (!Files.exists(ready) || Files.size(ready) == 0) {
+            if (!process.isAlive() || System.nanoTime() > deadline) {
+                throw new IOException("nbdkit did not start: " + command);
+            }
+            Thread.sleep(10);
+        }
+        return uri;
+    }
+
+    private NbdClient connect(String uri) throws IOException {
+        NbdClient client = NbdClient.connect(NbdUri.parse(uri));
+        closeables.add(client);
+        return client;
+    }
+
+    private MemorySegment pattern(long length, int seed) {
+        MemorySegment segment = arena.allocate(length);
+        for (long i = 0; i < length; i += Long.BYTES) {
+            segment.set(ValueLayout.JAVA_LONG_UNALIGNED, i, i * 0x9E3779B97F4A7C15L + seed);
+        }
+        return segment;
+    }
+
+    @ParameterizedTest(name = "transport {0}")
+    @ValueSource(ints = {0, 1})
+    void clientReadsWritesTrimsAndZeroesNbdkitMemory(int transport) throws Exception {
+        NbdClient client = connect(nbdkit(transport, "memory", "64M"));
+        assertThat(client.size()).isEqualTo(64 << 20);
+        assertThat(client.structuredReplies()).isTrue();
+        assertThat(client.minimumBlockSize()).as("nbdkit memory advertises no block size").isEqualTo(1);
+        List<CompletableFuture<Void>> writes = new ArrayList<>();
+        MemorySegment data = pattern(4 << 20, transport);
+        for (int i = 0; i < 64; i++) {
+            writes.add(client.write(i * 65536L, data.asSlice(i * 65536L, 65536),
+                    i % 2 == 0 ? Durability.FUA : Durability.BUFFERED));
+        }
+        CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        client.flush().get(5, TimeUnit.SECONDS);
+        MemorySegment back = arena.allocate(4 << 20);
+        client.read(0, back).get(5, TimeUnit.SECONDS);
+        assertThat(back.mismatch(data)).isEqualTo(-1);
+        client.trim(0, 1 << 20, Durability.BUFFERED).get(5, TimeUnit.SECONDS);
+        client.writeZeroes(1 << 20, 1 << 20, Durability.FUA).get(5, TimeUnit.SECONDS);
+        client.read(0, back).get(5, TimeUnit.SECONDS);
+        assertThat(back.asSlice(0, 2 << 20).mismatch(arena.allocate(2 << 20))).isEqualTo(-1);
+        assertThat(back.asSlice(2 << 20).mismatch(data.asSlice(2 << 20))).isEqualTo(-1);
+    }
+
+    @Test
+    void readsOfHolesComeBackAsZeroes() throws Exception {
+        NbdClient client = connect(nbdkit(1, "memory", "16M"));
+        MemorySegment back = arena.allocate(1 << 20).fill((byte) 0x7f);
+        client.read(4 << 20, back).get(5, TimeUnit.SECONDS);
+        assertThat(back.mismatch(arena.allocate(1 << 20))).isEqualTo(-1);
+    }
+
+    @Test
+    void engineThroughTheDelayFilterKeepsManyRequestsInFlight() throws Exception {
+        String uri = nbdkit(1, "--filter=delay", "memory", "64M", "wdelay=1ms", "rdelay=1ms");
+        NbdEngine engine = NbdEngine.open(uri);
+        closeables.add(engine);
+        MemorySegment data = pattern(8 << 20, 9);
+        int requests = 128;
+        CountDownLatch written = new CountDownLatch(requests);
+        AtomicReference<Exception> error = new AtomicReference<>();
+        long start = System.nanoTime();
+        for (int i = 0; i < requests; i++) {
+            engine.write(i * 65536L, data.asSlice(i * 65536L, 65536), failure -> {
+                if (failure != null) {
+                    error.compareAndSet(null, failure);
+                }
+                written.countDown();
+            });
+        }
+        assertThat(written.await(20, TimeUnit.SECONDS)).isTrue();
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertThat(error.get()).isNull();
+        assertThat(elapsedMillis).as("128 writes of 1 ms each overlap").isLessThan(requests);
+        CountDownLatch flushed = new CountDownLatch(1);
+        engine.flush(failure -> {
+            error.compareAndSet(null, failure);
+            flushed.countDown();
+        });
+        assertThat(flushed.await(5, TimeUnit.SECONDS)).isTrue();
+        MemorySegment back = arena.allocate(8 << 20);
+        CountDownLatch read = new CountDownLatch(1);
+        engine.read(0, back, failure -> {
+            error.compareAndSet(null, failure);
+            read.countDown();
+        });
+        assertThat(read.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(error.get()).isNull();
+        assertThat(back.mismatch(data)).isEqualTo(-1);
+    }
+
+    @ParameterizedTest(name = "transport {0}")
+    @ValueSource(ints = {0, 1})
+    void serverErrorsFailOnlyTheirRequest(int transport) throws Exception {
+        Path trigger = dir.resolve("fail-now");
+        String uri = nbdkit(transport, "--filter=error", "memory", "16M", "error=EIO", "error-rate=100%",
+                "error-file=" + trigger);
+        NbdClient client = connect(uri);
+        MemorySegment block = pattern(4096, 3);
+        client.write(0, block, Durability.BUFFERED).get(5, TimeUnit.SECONDS);
+        Files.createFile(trigger);
+        assertThatThrownBy(() -> client.read(0, arena.allocate(4096)).get(5, TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class).cause().isInstanceOf(NbdErrorException.class)
+                .extracting(e -> ((NbdErrorException) e).error()).isEqualTo(NbdError.EIO);
+        NbdEngine engine = NbdEngine.of(client);
+        AtomicReference<Exception> error = new AtomicReference<>();
+        CountDownLatch failed = new CountDownLatch(1);
+        engine.write(0, block, failure -> {
+            error.set(failure);
+            failed.countDown();
+        });
+        assertThat(failed.await(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(error.get()).isInstanceOf(BackingIoException.class).hasMessageContaining("EIO");
+        Files.delete(trigger);
+        MemorySegment back = arena.allocate(4096);
+        client.read(0, back).get(5, TimeUnit.SECONDS);
+        assertThat(back.mismatch(block)).isEqualTo(-1);
+    }
+
+    @Test
+    void serverGoingAwayFailsRequestsInsteadOfHanging() throws Exception {
+        NbdClient client = connect(nbdkit(1, "--filter=delay", "memory", "16M", "rdelay=2"));
+        CompletableFuture<Void> read = client.read(0, arena.allocate(4096));
+        nbdkits.getFirst().destroyForcibly().waitFor();
+        assertThatThrownBy(() -> read.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(IOException.class);
+        assertThatThrownBy(() -> client.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+    }
+}
