@@ -10,14 +10,21 @@ import java.lang.foreign.MemorySegment;
  * <p>Contract: every method returns without waiting for the I/O and calls {@code done} exactly once, on any
  * thread (possibly the caller's), with {@code null} on success or the error. Many operations may be in
  * flight at once. {@code read} fills {@code dst} completely or fails; {@code write} writes all of
- * {@code src} or fails; {@code flush} makes every write completed before it was called durable.
+ * {@code src} or fails; {@code flush} makes every write completed before it was called durable (data and the
+ * metadata needed to read it back). A range outside {@code [0, size())} fails with
+ * {@link BackingIoException.Reason#OUT_OF_RANGE} and a misaligned one with
+ * {@link BackingIoException.Reason#MISALIGNED}, through {@code done}, without touching the store. Errors are
+ * reported through {@code done}, never thrown.
  */
 public interface IoEngine extends AutoCloseable {
 
     /** Size of the store in bytes. */
     long size();
 
-    /** Required alignment of offsets, lengths and memory addresses in bytes (1 when there is none). */
+    /**
+     * Offsets and lengths must be multiples of this many bytes (1 when there is no constraint). Memory may sit at
+     * any address: an engine that needs aligned memory (O_DIRECT) copies through an aligned bounce buffer.
+     */
     int alignment();
 
     void read(long offset, MemorySegment dst, IoCallback done);

@@ -14,6 +14,9 @@ public record MemoryRequest(BackingOp op, MemorySegment memory, long backingOffs
             throw new IllegalArgumentException("memory request at " + backingOffset + " of " + memory.byteSize()
                     + " bytes");
         }
+        if (op == BackingOp.READ && memory.isReadOnly()) {
+            throw new IllegalArgumentException("memory request reads into read-only memory at " + backingOffset);
+        }
     }
 
     @Override

@@ -16,6 +16,9 @@ public record SliceRequest(BackingOp op, UpperRequest upper, long offset, long l
             throw new IllegalArgumentException("slice [" + offset + ", +" + length + ") outside upper request of "
                     + upper.data().byteSize() + " bytes");
         }
+        if (op == BackingOp.READ && upper.data().isReadOnly()) {
+            throw new IllegalArgumentException("slice reads into a read-only upper request at " + upper.offset());
+        }
         upper.retain();
     }
 

@@ -1,0 +1,108 @@
+package org.pcache.backing;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A backing request on its way through the device (the seed's pcache_backing_dev_req with its status and list
+ * node): the engine's callback for it, and the work item that ends it on the completion worker.
+ *
+ * <p>Invariants: the status is recorded exactly once (a second engine callback is a contract violation and
+ * throws); the request is ended exactly once, after its status was recorded; ending runs the request's
+ * {@link BackingCompletion}, then for a {@link SliceRequest} releases the upper request with the status, then
+ * leaves the in-flight count, in that order even when the completion throws.
+ *
+ * <p>Threading: {@link #completed} on any thread (an engine I/O thread, or the submitter for a request refused or
+ * failed before the engine); {@link #run} on the completion worker only.
+ */
+final class InflightRequest implements IoEngine.IoCallback, Runnable {
+
+    private static final VarHandle STATUS_RECORDED;
+
+    static {
+        try {
+            STATUS_RECORDED = MethodHandles.lookup().findVarHandle(InflightRequest.class, "statusRecorded",
+                    boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final BackingRequest request;
+    private final BatchWorker<Runnable> completeWorker;
+    private final InflightCounter inflight;
+    /** Written once by the thread that wins {@link #STATUS_RECORDED}; read by the completion worker after the
+     *  hand-over through the completion list's lock. */
+    private BackingIoException error;
+    @SuppressWarnings("unused") // accessed through STATUS_RECORDED
+    private volatile boolean statusRecorded;
+
+    InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, InflightCounter inflight) {
+        this.request = request;
+        this.completeWorker = completeWorker;
+        this.inflight = inflight;
+    }
+
+    BackingRequest request() {
+        return request;
+    }
+
+    /**
+     * Records the status and moves the request onto the completion list (the seed's backing_dev_bio_end). Returns
+     * false when the completion worker has already stopped, which only happens to a request refused after stop.
+     */
+    boolean queueCompletion(BackingIoException status) {
+        if (!STATUS_RECORDED.compareAndSet(this, false, true)) {
+            throw new IllegalStateException("backing request completed twice: " + describe());
+        }
+        this.error = status;
+        return completeWorker.add(this);
+    }
+
+    @Override
+    public void completed(IOException status) {
+        boolean queued = queueCompletion(status == null ? null : asBackingError(status));
+        assert queued : "completion worker stopped while a request was in flight: " + describe();
+    }
+
+    /** Ends the request on the completion worker (the seed's backing_dev_req_end). */
+    @Override
+    public void run() {
+        try {
+            request.completion().complete(request, error);
+        } finally {
+            try {
+                if (request instanceof SliceRequest slice) {
+                    slice.upper().release(error);
+                }
+            } finally {
+                inflight.exit();
+            }
+        }
+    }
+
+    private BackingIoException asBackingError(IOException status) {
+        if (status instanceof BackingIoException typed) {
+            return typed;
+        }
+        return new BackingIoException(BackingIoException.Reason.IO_ERROR, operation(), request.backingOffset(),
+                request.length(), status.getMessage(), status);
+    }
+
+    String operation() {
+        return switch (request.op()) {
+            case READ -> "read";
+            case WRITE -> "write";
+        };
+    }
+
+    private String describe() {
+        return operation() + " offset=" + request.backingOffset() + " length=" + request.length();
+    }
+
+    @Override
+    public String toString() {
+        return describe() + (error == null ? "" : " error=" + error.reason());
+    }
+}
