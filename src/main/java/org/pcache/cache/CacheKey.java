@@ -1,0 +1,112 @@
+package org.pcache.cache;
+
+/**
+ * One extent of the index: {@code [off, off + len)} of the backing device, cached at {@code segOff} in the data area
+ * of {@code seg} (dm-pcache's pcache_cache_key).
+ *
+ * <p>Kinds, by {@link #flags}: dirty (no flag: written by a client, not yet written back), {@link #FLAG_CLEAN} (filled
+ * from the backing device by a read miss; writeback skips it) and {@link #FLAG_EMPTY} (a placeholder for a miss read
+ * in flight: no segment, never persisted).
+ *
+ * <p>Invariants: {@code len > 0} while the key is in a subtree; a non-EMPTY key is valid only while
+ * {@code segGen == seg.gen()} — once its segment is reclaimed the key is stale and every lookup treats it as absent.
+ * The CRC fields describe the whole extent the on-media key record covers, which a cut or split in-memory key keeps
+ * pointing at, so a hit on any part of it can verify the data.
+ *
+ * <p>Threading: fields change only under the lock of the subtree that holds the key (or before it is inserted).
+ */
+final class CacheKey {
+
+    static final int FLAG_EMPTY = 1;
+    static final int FLAG_CLEAN = 1 << 1;
+
+    long off;
+    int len;
+    int flags;
+    CacheSegment seg;
+    int segOff;
+    long segGen;
+    /** Offset in the segment's data area of the extent the on-media record covers (for data CRC checks). */
+    int crcSegOff;
+    /** Length of that extent; 0 when no data CRC is known. */
+    int crcLen;
+    int dataCrc;
+    /** Cleared when the key leaves its subtree; a completing miss read checks it. */
+    boolean inTree;
+
+    CacheKey(long off, int len, int flags) {
+        this.off = off;
+        this.len = len;
+        this.flags = flags;
+    }
+
+    static CacheKey placeholder(long off, int len) {
+        return new CacheKey(off, len, FLAG_EMPTY);
+    }
+
+    long end() {
+        return off + len;
+    }
+
+    boolean isEmpty() {
+        return (flags & FLAG_EMPTY) != 0;
+    }
+
+    boolean isClean() {
+        return (flags & FLAG_CLEAN) != 0;
+    }
+
+    boolean isDirty() {
+        return (flags & (FLAG_EMPTY | FLAG_CLEAN)) == 0;
+    }
+
+    /** Points the key at its data: {@code len} bytes at {@code segOff} of {@code seg}, as of generation {@code gen}. */
+    void place(CacheSegment segment, int offset, long gen) {
+        this.seg = segment;
+        this.segOff = offset;
+        this.segGen = gen;
+    }
+
+    /** True when the key's segment was reclaimed after the key was written: the key is then absent. */
+    boolean isStale() {
+        return seg != null && segGen != seg.gen();
+    }
+
+    /** Drops the first {@code n} bytes: the key then starts {@code n} bytes later, and so does its data. */
+    void cutFront(int n) {
+        off += n;
+        len -= n;
+        if (seg != null) {
+            segOff += n;
+        }
+    }
+
+    /** Drops the last {@code n} bytes. */
+    void cutBack(int n) {
+        len -= n;
+    }
+
+    /** A copy of this key for the part starting {@code n} bytes in (the right piece of a split). */
+    CacheKey splitAt(int n) {
+        CacheKey right = new CacheKey(off, len, flags);
+        right.seg = seg;
+        right.segOff = segOff;
+        right.segGen = segGen;
+        right.crcSegOff = crcSegOff;
+        right.crcLen = crcLen;
+        right.dataCrc = dataCrc;
+        right.cutFront(n);
+        return right;
+    }
+
+    /** Region byte offset of the key's data. */
+    long dataRegionOffset() {
+        return seg.dataOffset() + segOff;
+    }
+
+    @Override
+    public String toString() {
+        return "key off=" + off + " len=" + len + " flags=" + flags
+                + (seg == null ? "" : " seg=" + seg.id() + " seg_off=" + segOff + " gen=" + segGen);
+    }
+}
