@@ -1,0 +1,88 @@
+package org.pcache.cache;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.StampedLock;
+
+/**
+ * A 16 MiB segment of the cache as the cache uses it: a logical id, where its data area lies in the region, its
+ * generation and, while it holds data, a reference count (dm-pcache's pcache_cache_segment).
+ *
+ * <p>Invariants: a data segment's count is one for the data head pointing into it plus one per key record allocated
+ * in it that the log still holds; when it reaches zero the segment is invalidated ({@link SegmentMap}), which bumps
+ * {@link #gen()} before the segment can be handed out again, so every key that pointed into it becomes stale. Kset log
+ * segments are not reference counted.
+ *
+ * <p>Threading: {@link #gen()} is read without a lock. A reader that copies data out of the segment brackets the copy
+ * with {@link #beginRead()} / {@link #validateRead(long)}; a generation bump takes the write side of the same lock, so a
+ * copy that validates did not overlap a reclaim (and therefore not a reuse, which only follows a reclaim).
+ */
+final class CacheSegment {
+
+    private final int id;
+    private final long dataOffset;
+    private final AtomicInteger refs = new AtomicInteger();
+    private final StampedLock genLock = new StampedLock();
+    private volatile long gen;
+
+    CacheSegment(int id, long dataOffset, long gen) {
+        this.id = id;
+        this.dataOffset = dataOffset;
+        this.gen = gen;
+    }
+
+    int id() {
+        return id;
+    }
+
+    /** Region byte offset of the segment's data area. */
+    long dataOffset() {
+        return dataOffset;
+    }
+
+    long gen() {
+        return gen;
+    }
+
+    int refs() {
+        return refs.get();
+    }
+
+    void retain() {
+        refs.incrementAndGet();
+    }
+
+    /** Drops one reference; true when it was the last one and the segment must be invalidated. */
+    boolean release() {
+        int left = refs.decrementAndGet();
+        if (left < 0) {
+            throw new IllegalStateException("segment " + id + " released more often than retained");
+        }
+        return left == 0;
+    }
+
+    /** Starts an optimistic read of the segment's data; pass the stamp to {@link #validateRead(long)}. */
+    long beginRead() {
+        return genLock.tryOptimisticRead();
+    }
+
+    /** True when no generation bump happened since {@code stamp}: the data read meanwhile is intact. */
+    boolean validateRead(long stamp) {
+        return genLock.validate(stamp);
+    }
+
+    /** Advances the generation, making every key that points here stale; returns the new generation. */
+    long bumpGen() {
+        long stamp = genLock.writeLock();
+        try {
+            gen = gen + 1;
+            return gen;
+        } finally {
+            genLock.unlockWrite(stamp);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "seg=" + id + " gen=" + gen + " refs=" + refs.get();
+    }
+}
