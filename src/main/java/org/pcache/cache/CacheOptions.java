@@ -1,0 +1,67 @@
+package org.pcache.cache;
+
+import java.time.Duration;
+
+/**
+ * How to open a cache.
+ *
+ * @param dataCrc        keep a CRC32C of every key's data and verify it on hits, replay, writeback and GC; must match
+ *                       what an existing cache was formatted with
+ * @param cacheMode      how writes are treated
+ * @param gcPercent      for a new cache: segment usage (0-90) at which GC starts reclaiming written-back data; an
+ *                       existing cache keeps its persisted value
+ * @param ksetCount      number of kset streams; keys of a 4 MiB stretch always go to the same one
+ * @param dataHeadCount  number of data allocation heads, picked by thread
+ * @param ksetFlushDelay how long a kset may hold keys before it is written out (dm-pcache: 1 s)
+ */
+public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
+                           Duration ksetFlushDelay) {
+
+    public static final int GC_PERCENT_MAX = 90;
+    public static final int GC_PERCENT_DEFAULT = 70;
+
+    public CacheOptions {
+        checkGcPercent(gcPercent);
+        if (ksetCount < 1 || dataHeadCount < 1) {
+            throw new IllegalArgumentException("ksetCount=" + ksetCount + " dataHeadCount=" + dataHeadCount
+                    + " (expected: >= 1)");
+        }
+        if (ksetFlushDelay.isNegative() || ksetFlushDelay.isZero()) {
+            throw new IllegalArgumentException("ksetFlushDelay=" + ksetFlushDelay + " (expected: > 0)");
+        }
+    }
+
+    /** dm-pcache's defaults: no data CRC, write-back, gc_percent 70, one kset and one data head per CPU. */
+    public static CacheOptions defaults() {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1));
+    }
+
+    public CacheOptions withDataCrc(boolean enabled) {
+        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay);
+    }
+
+    public CacheOptions withGcPercent(int percent) {
+        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay);
+    }
+
+    public CacheOptions withKsetCount(int count) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay);
+    }
+
+    public CacheOptions withDataHeadCount(int count) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay);
+    }
+
+    public CacheOptions withKsetFlushDelay(Duration delay) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay);
+    }
+
+    /** Throws unless {@code percent} is a valid gc_percent (0..90). */
+    static void checkGcPercent(int percent) {
+        if (percent < 0 || percent > GC_PERCENT_MAX) {
+            throw new IllegalArgumentException("gc_percent " + percent + " out of range (expected: 0.."
+                    + GC_PERCENT_MAX + ")");
+        }
+    }
+}

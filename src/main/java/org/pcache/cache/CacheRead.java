@@ -1,0 +1,235 @@
+package org.pcache.cache;
+
+import org.pcache.backing.BackingCompletion;
+import org.pcache.backing.BackingDevice;
+import org.pcache.backing.BackingIoException;
+import org.pcache.backing.BackingOp;
+import org.pcache.backing.BackingRequest;
+import org.pcache.backing.SliceRequest;
+import org.pcache.backing.UpperRequest;
+import org.pcache.pmem.Crc32c;
+import org.pcache.pmem.PmemRegion;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region, gaps are read from the
+ * backing device straight into the caller's buffer, and what a miss read brings back is kept as a CLEAN key.
+ *
+ * <p>A gap gets an EMPTY placeholder key for the duration of its backing read. A write that overlaps the placeholder
+ * cuts or removes it ({@link KeySubtree#insert}); the completing read fills only what is still EMPTY and in the index,
+ * so backing data never shadows a newer write. A gap already covered by another read's placeholder is read again
+ * without a placeholder of its own.
+ *
+ * <p>Threading: the walk runs on the caller's thread under the subtree lock; backing reads are queued (never issued
+ * under the lock) and complete on the backing device's completion worker, which fills the cache under the subtree lock.
+ */
+final class CacheRead {
+
+    private final PmemRegion region;
+    private final KeyTree tree;
+    private final DataHeads heads;
+    private final KeySets ksets;
+    private final SegmentMap segments;
+    private final BackingDevice backing;
+    private final CacheStats stats;
+    private final boolean dataCrc;
+
+    CacheRead(PmemRegion region, KeyTree tree, DataHeads heads, KeySets ksets, SegmentMap segments,
+              BackingDevice backing, CacheStats stats, boolean dataCrc) {
+        this.region = region;
+        this.tree = tree;
+        this.heads = heads;
+        this.ksets = ksets;
+        this.segments = segments;
+        this.backing = backing;
+        this.stats = stats;
+        this.dataCrc = dataCrc;
+    }
+
+    /** Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived. */
+    void read(long off, MemorySegment dst, CompletableFuture<Void> done) {
+        UpperRequest upper = new UpperRequest(off, dst, error -> complete(done, error));
+        Walk walk = new Walk(upper);
+        try {
+            long end = off + dst.byteSize();
+            for (long pos = off; pos < end; pos = KeyTree.stretchEnd(pos)) {
+                KeySubtree subtree = tree.subtree(pos);
+                synchronized (subtree) {
+                    walk.run(subtree, pos, Math.min(end, KeyTree.stretchEnd(pos)));
+                }
+                walk.submitMisses();
+            }
+            walk.count();
+            upper.release(null);
+        } catch (CacheIoException | RuntimeException e) {
+            walk.submitMisses();
+            upper.release(e);
+        }
+    }
+
+    private static void complete(CompletableFuture<Void> done, Throwable error) {
+        if (error == null) {
+            done.complete(null);
+        } else {
+            done.completeExceptionally(error);
+        }
+    }
+
+    /** The state of one request's walk over its subtrees. */
+    private final class Walk {
+        private final UpperRequest upper;
+        private final List<BackingRequest> misses = new ArrayList<>(2);
+        private long hitBytes;
+        private long missBytes;
+
+        Walk(UpperRequest upper) {
+            this.upper = upper;
+        }
+
+        /** Serves {@code [start, end)} of one subtree: copies hits, collects backing reads for the rest. */
+        void run(KeySubtree subtree, long start, long end) throws CacheIoException {
+            long cursor = start;
+            int i = subtree.firstEndingAfter(start);
+            while (cursor < end) {
+                if (i >= subtree.size() || subtree.keyAt(i).off >= end) {
+                    miss(subtree, cursor, end);
+                    return;
+                }
+                CacheKey key = subtree.keyAt(i);
+                if (key.isStale()) {
+                    subtree.removeAt(i);
+                    continue;
+                }
+                if (key.off > cursor) {
+                    miss(subtree, cursor, key.off);
+                    i++;
+                    cursor = key.off;
+                }
+                long partEnd = Math.min(key.end(), end);
+                if (key.isEmpty()) {
+                    rereadBehindPlaceholder(cursor, partEnd);
+                } else if (!copyHit(key, cursor, partEnd)) {
+                    subtree.removeAt(i);
+                    continue;
+                }
+                cursor = partEnd;
+                i++;
+            }
+        }
+
+        /** A gap: an EMPTY placeholder holds its place in the index while the backing read runs. */
+        private void miss(KeySubtree subtree, long from, long to) {
+            CacheKey placeholder = CacheKey.placeholder(from, (int) (to - from));
+            subtree.insertPlaceholder(placeholder);
+            BackingCompletion fill = (request, error) -> fillMiss(placeholder, upper, error);
+            misses.add(new SliceRequest(BackingOp.READ, upper, from - upper.offset(), to - from, fill));
+            missBytes += to - from;
+        }
+
+        /** Another read's miss is in flight for this range: read it from the backing device too, without waiting. */
+        private void rereadBehindPlaceholder(long from, long to) {
+            misses.add(new SliceRequest(BackingOp.READ, upper, from - upper.offset(), to - from,
+                    BackingCompletion.NONE));
+            missBytes += to - from;
+        }
+
+        /** Copies a hit; false when the key's segment was reclaimed meanwhile (the key is then stale). */
+        private boolean copyHit(CacheKey key, long from, long to) throws CacheIoException {
+            CacheSegment seg = key.seg;
+            long stamp = seg.beginRead();
+            if (stamp == 0 || key.segGen != seg.gen()) {
+                return false;
+            }
+            long length = to - from;
+            region.read(key.dataRegionOffset() + (from - key.off), upper.data(), from - upper.offset(), length);
+            if (dataCrc) {
+                verifyCrc(key);
+            }
+            if (!seg.validateRead(stamp)) {
+                return false;
+            }
+            hitBytes += length;
+            return true;
+        }
+
+        void submitMisses() {
+            for (BackingRequest miss : misses) {
+                backing.submit(miss);
+            }
+            misses.clear();
+        }
+
+        void count() {
+            stats.reads.increment();
+            stats.bytesRead.add(hitBytes + missBytes);
+            stats.bytesFromCache.add(hitBytes);
+            stats.bytesFromBacking.add(missBytes);
+            if (missBytes == 0) {
+                stats.readHitsFull.increment();
+            } else if (hitBytes > 0) {
+                stats.readHitsPartial.increment();
+            } else {
+                stats.readMisses.increment();
+            }
+        }
+    }
+
+    private void verifyCrc(CacheKey key) throws CacheIoException {
+        long at = key.seg.dataOffset() + key.crcSegOff;
+        int actual = Crc32c.crc(region.view(at, key.crcLen), 0, key.crcLen);
+        if (actual != key.dataCrc) {
+            stats.dataCrcErrors.increment();
+            throw new CacheIoException("data CRC mismatch reading backing offset " + key.off + " from seg="
+                    + key.seg.id() + " seg_off=" + key.crcSegOff + " len=" + key.crcLen + ": expected 0x"
+                    + Integer.toHexString(key.dataCrc) + ", found 0x" + Integer.toHexString(actual));
+        }
+    }
+
+    /**
+     * A miss read finished (on the backing completion worker): keep what is still wanted as a CLEAN key. Anything that
+     * goes wrong here only means the data is not cached; the reader gets its data from the backing read regardless.
+     */
+    private void fillMiss(CacheKey placeholder, UpperRequest upper, BackingIoException error) {
+        KeySubtree subtree = tree.subtree(placeholder.off);
+        CacheSegment unused = null;
+        synchronized (subtree) {
+            if (!placeholder.inTree || !placeholder.isEmpty()) {
+                return;
+            }
+            if (error != null) {
+                subtree.remove(placeholder);
+                return;
+            }
+            int placed = heads.current().allocate(placeholder, placeholder.len);
+            if (placed == 0) {
+                subtree.remove(placeholder);
+                return;
+            }
+            if (placed < placeholder.len) {
+                placeholder.cutBack(placeholder.len - placed);
+            }
+            long at = placeholder.dataRegionOffset();
+            region.write(at, upper.data(), placeholder.off - upper.offset(), placed);
+            region.flush(at, placed);
+            if (dataCrc) {
+                placeholder.crcSegOff = placeholder.segOff;
+                placeholder.crcLen = placed;
+                placeholder.dataCrc = Crc32c.crc(region.view(at, placed), 0, placed);
+            }
+            placeholder.flags = CacheKey.FLAG_CLEAN;
+            if (ksets.append(placeholder, Durability.BUFFERED)) {
+                stats.missFills.increment();
+            } else {
+                unused = placeholder.seg;
+                subtree.remove(placeholder);
+            }
+        }
+        if (unused != null) {
+            segments.release(unused);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+package org.pcache.cache;
+
+import org.pcache.pmem.Crc32c;
+import org.pcache.pmem.PmemRegion;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The write path (dm-pcache's cache_write): each piece of a request, cut at 4 MiB stretch and segment ends, gets space
+ * from a data head, its data is copied into the region, and its key is appended to the stretch's kset and inserted
+ * into the index.
+ *
+ * <p>Persistence order: the data copy is flushed here and drained by the kset close that makes its key durable
+ * (rule 1); a FUA write closes the kset of every piece before it completes.
+ *
+ * <p>A request that finds the cache full (no data segment, or no segment to extend the kset log) waits in
+ * {@link DeferredRequests} and resumes at the piece that failed; it never fails for lack of space.
+ *
+ * <p>Threading: runs on the caller's thread, or on the retry executor when deferred. The append and the insert happen
+ * under the subtree lock, in that order, so a key is in the index only once its kset holds it and log order equals
+ * index order within a stretch.
+ */
+final class CacheWrite {
+
+    private final PmemRegion region;
+    private final KeyTree tree;
+    private final DataHeads heads;
+    private final KeySets ksets;
+    private final SegmentMap segments;
+    private final DeferredRequests deferred;
+    private final boolean dataCrc;
+    /** A read-only stretch of zeroes that write-zeroes requests copy from. */
+    private final MemorySegment zeroes;
+
+    CacheWrite(PmemRegion region, KeyTree tree, DataHeads heads, KeySets ksets, SegmentMap segments,
+               DeferredRequests deferred, boolean dataCrc) {
+        this.region = region;
+        this.tree = tree;
+        this.heads = heads;
+        this.ksets = ksets;
+        this.segments = segments;
+        this.deferred = deferred;
+        this.dataCrc = dataCrc;
+        this.zeroes = MemorySegment.ofArray(new byte[(int) KeyTree.SUBTREE_SIZE]).asReadOnly();
+    }
+
+    /** Writes {@code src} at {@code off}; {@code done} completes when the data is in the cache. */
+    void write(long off, MemorySegment src, Durability durability, CompletableFuture<Void> done) {
+        new Progress(off, src.byteSize(), src, durability, done).run();
+    }
+
+    /** Writes {@code length} zero bytes at {@code off}. */
+    void writeZeroes(long off, long length, Durability durability, CompletableFuture<Void> done) {
+        new Progress(off, length, null, durability, done).run();
+    }
+
+    /** One request's progress; {@code src} null means zeroes. */
+    private final class Progress implements DeferredRequests.Waiter {
+        private final long off;
+        private final long length;
+        private final MemorySegment src;
+        private final Durability durability;
+        private final CompletableFuture<Void> done;
+        private long pos;
+
+        Progress(long off, long length, MemorySegment src, Durability durability, CompletableFuture<Void> done) {
+            this.off = off;
+            this.length = length;
+            this.src = src;
+            this.durability = durability;
+            this.done = done;
+        }
+
+        void run() {
+            try {
+                while (pos < length) {
+                    long epoch = deferred.freeEpoch();
+                    int written = writePiece(off + pos, pieceSource(), pieceSourceOffset(), remaining(), durability);
+                    if (written == 0) {
+                        deferred.defer(this, epoch);
+                        return;
+                    }
+                    pos += written;
+                }
+                done.complete(null);
+            } catch (RuntimeException e) {
+                done.completeExceptionally(e);
+            }
+        }
+
+        private MemorySegment pieceSource() {
+            return src == null ? zeroes : src;
+        }
+
+        private long pieceSourceOffset() {
+            return src == null ? 0 : pos;
+        }
+
+        private long remaining() {
+            long left = length - pos;
+            return src == null ? Math.min(left, zeroes.byteSize()) : left;
+        }
+
+        @Override
+        public void retry() {
+            run();
+        }
+
+        @Override
+        public void fail(IOException error) {
+            done.completeExceptionally(error);
+        }
+    }
+
+    /**
+     * Writes the first piece of {@code [off, off + available)}: up to the end of its 4 MiB stretch and of the data
+     * head's segment. Returns the bytes written, 0 when the cache is full.
+     */
+    private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability) {
+        int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
+        CacheKey key = new CacheKey(off, len, 0);
+        int placed = heads.current().allocate(key, len);
+        if (placed == 0) {
+            return 0;
+        }
+        key.len = placed;
+        long at = key.dataRegionOffset();
+        region.write(at, src, srcOff, placed);
+        region.flush(at, placed);
+        if (dataCrc) {
+            key.crcSegOff = key.segOff;
+            key.crcLen = placed;
+            key.dataCrc = Crc32c.crc(region.view(at, placed), 0, placed);
+        }
+        KeySubtree subtree = tree.subtree(off);
+        boolean appended;
+        synchronized (subtree) {
+            appended = ksets.append(key, durability);
+            if (appended) {
+                subtree.insert(key);
+            }
+        }
+        if (!appended) {
+            segments.release(key.seg); // the key record will never exist
+            return 0;
+        }
+        return placed;
+    }
+}

@@ -1,0 +1,118 @@
+package org.pcache.cache;
+
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Requests that found the cache full and wait for a segment to free (dm-pcache's defer_list): a full cache delays
+ * writes, it never fails them.
+ *
+ * <p>A request records {@link #freeEpoch()} before it tries to allocate; {@link #defer} compares it again after
+ * queueing, so a segment freed between the failed attempt and the queueing still wakes it.
+ *
+ * <p>Threading: any thread may defer; retries run on the executor given at construction, one batch at a time.
+ */
+final class DeferredRequests {
+
+    /** A request that can be retried from where it stopped. */
+    interface Waiter {
+        /** Continues the request; it may defer itself again. */
+        void retry();
+
+        /** Ends the request with {@code error} (the cache is closing). */
+        void fail(IOException error);
+    }
+
+    private final Executor executor;
+    /** Counts segments freed; see the class comment. */
+    private final AtomicLong freeEpoch = new AtomicLong();
+    private final Object lock = new Object();
+    /** Guarded by lock. */
+    private final ArrayDeque<Waiter> waiting = new ArrayDeque<>();
+    /** Guarded by lock. */
+    private boolean closed;
+    private final AtomicBoolean retryQueued = new AtomicBoolean();
+    private final LongAdder deferrals = new LongAdder();
+
+    DeferredRequests(Executor executor) {
+        this.executor = executor;
+    }
+
+    /** How many segments were freed so far; read it before an allocation that may find the cache full. */
+    long freeEpoch() {
+        return freeEpoch.get();
+    }
+
+    /** A segment became free: retry what waits. */
+    void segmentFreed() {
+        freeEpoch.incrementAndGet();
+        kick();
+    }
+
+    /** Queues {@code waiter}, which failed to allocate after seeing free epoch {@code epochSeen}. */
+    void defer(Waiter waiter, long epochSeen) {
+        boolean accepted;
+        synchronized (lock) {
+            accepted = !closed;
+            if (accepted) {
+                waiting.add(waiter);
+                deferrals.increment();
+            }
+        }
+        if (!accepted) {
+            waiter.fail(new IOException("cache closed while the request waited for free space"));
+            return;
+        }
+        if (freeEpoch.get() != epochSeen) {
+            kick();
+        }
+    }
+
+    private void kick() {
+        if (retryQueued.compareAndSet(false, true)) {
+            executor.execute(this::retryAll);
+        }
+    }
+
+    private void retryAll() {
+        retryQueued.set(false);
+        List<Waiter> batch;
+        synchronized (lock) {
+            batch = List.copyOf(waiting);
+            waiting.clear();
+        }
+        for (Waiter waiter : batch) {
+            waiter.retry();
+        }
+    }
+
+    /** Requests waiting now. */
+    int waitingCount() {
+        synchronized (lock) {
+            return waiting.size();
+        }
+    }
+
+    /** Times any request had to wait, since open. */
+    long deferralCount() {
+        return deferrals.sum();
+    }
+
+    /** Refuses further waiters and fails those waiting (dm-pcache completes them with EIO at stop). */
+    void close() {
+        List<Waiter> left;
+        synchronized (lock) {
+            closed = true;
+            left = List.copyOf(waiting);
+            waiting.clear();
+        }
+        for (Waiter waiter : left) {
+            waiter.fail(new IOException("cache closed while the request waited for free space"));
+        }
+    }
+}

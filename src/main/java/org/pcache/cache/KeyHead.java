@@ -1,0 +1,89 @@
+package org.pcache.cache;
+
+import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CachePos;
+import org.pcache.pmem.KsetOnMedia;
+import org.pcache.pmem.PmemRegion;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The end of the kset log, where the next kset is written (dm-pcache's key_head and cache_kset_close): writes ksets
+ * back to back, each followed by a zero terminator, and chains a new log segment with a LAST kset when the current one
+ * is full.
+ *
+ * <p>Invariants: a kset of size S is written at the head only if S + 24 bytes remain in the segment's data area, so a
+ * LAST kset always fits; the log read from key_tail always ends at an invalid header, never at a stale kset.
+ *
+ * <p>Persistence order, per kset:
+ * <ol>
+ *   <li>zero the 24 bytes after the kset and drain — rule 2: the terminator is durable before the kset; the same
+ *       drain makes the data of the kset's keys durable (rule 1), flushed by the writers before they appended;</li>
+ *   <li>the kset, persisted;</li>
+ *   <li>only then {@link #position()} moves: writeback never reads a kset that is not durable.</li>
+ * </ol>
+ * When a new log segment is chained: its first header is zeroed and persisted (clearing an outdated kset), then the
+ * LAST kset pointing at it is persisted, then the head moves to its offset 0.
+ *
+ * <p>Threading: writes are serialised by this object's monitor; {@link #position()} may be read from any thread.
+ */
+final class KeyHead {
+
+    private static final int HEADER_SIZE = (int) KsetOnMedia.HEADER_SIZE;
+
+    private final PmemRegion region;
+    private final SegmentMap segments;
+    private final MemorySegment lastStaging = MemorySegment.ofArray(new byte[HEADER_SIZE]);
+    private final KsetOnMedia last = new KsetOnMedia().wrap(lastStaging);
+    /** Guarded by this. */
+    private CacheSegment seg;
+    /** Guarded by this. */
+    private int off;
+    private volatile CachePos position;
+
+    KeyHead(PmemRegion region, SegmentMap segments, CachePos start) {
+        this.region = region;
+        this.segments = segments;
+        this.seg = segments.segment(start.seg());
+        this.off = start.off();
+        this.position = start;
+    }
+
+    /** Where the next kset goes; everything before it is durable. */
+    CachePos position() {
+        return position;
+    }
+
+    /** Appends the sealed kset of {@code size} bytes in {@code kset}; false when the log needs a segment and none is free. */
+    synchronized boolean write(MemorySegment kset, int size) {
+        if (CacheDevice.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
+            return false;
+        }
+        long at = seg.dataOffset() + off;
+        region.zero(at + size, HEADER_SIZE);
+        region.flush(at + size, HEADER_SIZE);
+        region.drain(); // rule 2: terminator before kset; rule 1: the keys' data before their kset
+        region.write(at, kset, 0, size);
+        region.persist(at, size);
+        off += size;
+        position = new CachePos(seg.id(), off);
+        return true;
+    }
+
+    private boolean chainNewSegment() {
+        CacheSegment next = segments.allocateLog();
+        if (next == null) {
+            return false;
+        }
+        region.zero(next.dataOffset(), HEADER_SIZE);
+        region.persist(next.dataOffset(), HEADER_SIZE); // an outdated kset there must not extend the log
+        int size = last.sealLast(next.id());
+        long at = seg.dataOffset() + off;
+        region.write(at, lastStaging, 0, size);
+        region.persist(at, size);
+        seg = next;
+        off = 0;
+        position = new CachePos(seg.id(), off);
+        return true;
+    }
+}

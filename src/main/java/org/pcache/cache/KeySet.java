@@ -1,0 +1,114 @@
+package org.pcache.cache;
+
+import org.pcache.pmem.KeyOnMedia;
+import org.pcache.pmem.KsetOnMedia;
+
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One kset stream (dm-pcache's pcache_cache_kset): keys are encoded into an in-memory kset as they are appended, and
+ * the kset is written to the log ({@link KeyHead}) when it holds {@link KsetOnMedia#KEYS_MAX} keys, when a FUA write
+ * or a flush asks for it, or at the latest {@code flushDelay} after its first pending key.
+ *
+ * <p>Invariants: the staging buffer holds exactly {@link #keyNum} encoded keys, in append order; a key's record is
+ * encoded from the key as it was at append time (later cuts of the in-memory key do not change the record).
+ *
+ * <p>Threading: guarded by this object's monitor; appends come from writers holding a subtree lock (lock order:
+ * subtree, kset, key head, segment map). The timer runs on the cache's scheduler. A timer that fires after its batch
+ * was already closed only closes the next batch early, which is always safe, so timers are never cancelled.
+ */
+final class KeySet {
+
+    private static final long RETRY_DELAY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final KeyHead log;
+    private final ScheduledExecutorService timer;
+    private final long flushDelayNanos;
+    private final MemorySegment staging = MemorySegment.ofArray(new byte[KsetOnMedia.MAX_SIZE]);
+    private final KsetOnMedia kset = new KsetOnMedia().wrap(staging);
+    private final KeyOnMedia record = new KeyOnMedia();
+    /** Guarded by this. */
+    private int keyNum;
+    /** A flush is scheduled; guarded by this. */
+    private boolean timerArmed;
+    /** Guarded by this. */
+    private boolean timerStopped;
+
+    KeySet(KeyHead log, ScheduledExecutorService timer, long flushDelayNanos) {
+        this.log = log;
+        this.timer = timer;
+        this.flushDelayNanos = flushDelayNanos;
+    }
+
+    /**
+     * Appends {@code key}; with {@link Durability#FUA} the kset is written out before this returns. Returns false,
+     * leaving the kset without the key, when it had to be written and the log is full.
+     */
+    synchronized boolean append(CacheKey key, Durability durability) {
+        encode(key, keyNum);
+        keyNum++;
+        if (keyNum == KsetOnMedia.KEYS_MAX || durability == Durability.FUA) {
+            if (!closeLocked()) {
+                keyNum--;
+                return false;
+            }
+        } else if (!timerArmed) {
+            arm(flushDelayNanos);
+        }
+        return true;
+    }
+
+    /** Writes out the pending keys; false when the log is full (they stay pending). */
+    synchronized boolean close() {
+        return closeLocked();
+    }
+
+    synchronized void stopTimer() {
+        timerStopped = true;
+    }
+
+    private boolean closeLocked() {
+        if (keyNum == 0) {
+            return true;
+        }
+        int size = kset.sealKeys(keyNum);
+        if (!log.write(staging, size)) {
+            return false;
+        }
+        keyNum = 0;
+        return true;
+    }
+
+    private void encode(CacheKey key, int index) {
+        kset.key(index, record).clear()
+                .off(key.off)
+                .len(key.len)
+                .flags(key.flags & CacheKey.FLAG_CLEAN)
+                .cacheSegId(key.seg.id())
+                .cacheSegOff(key.segOff)
+                .segGen(key.segGen)
+                .dataCrc(key.crcLen == 0 ? 0 : key.dataCrc);
+    }
+
+    private void arm(long delayNanos) {
+        if (timerStopped) {
+            return;
+        }
+        try {
+            timer.schedule(this::flushByTimer, delayNanos, TimeUnit.NANOSECONDS);
+            timerArmed = true;
+        } catch (RejectedExecutionException e) {
+            timerStopped = true; // the cache is closing; its final flush writes what is pending
+        }
+    }
+
+    private synchronized void flushByTimer() {
+        timerArmed = false;
+        if (keyNum > 0 && !closeLocked()) {
+            arm(RETRY_DELAY_NANOS);
+        }
+    }
+}

@@ -1,0 +1,349 @@
+package org.pcache.cache;
+
+import org.pcache.backing.BackingDevice;
+import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheInfo;
+import org.pcache.pmem.CachePos;
+import org.pcache.pmem.PmemRegion;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A persistent write-back cache: dm-pcache in a Java library. Writes land in a persistent memory region and are
+ * acknowledged from there; reads are served from the region when cached and from the backing device otherwise.
+ *
+ * <p>Durability: a completed write is durable once a later {@link #flushAsync() flush} completes, immediately when
+ * written with {@link Durability#FUA}, and in any case within about {@link CacheOptions#ksetFlushDelay()}. A crash or
+ * power failure loses nothing that was durable; {@link #close()} leaves dirty data in the region, and the next
+ * {@link #open} replays it.
+ *
+ * <p>Requests: offsets and lengths are multiples of {@value #SECTOR_SIZE} bytes inside {@link #size()}; reads and
+ * writes move at most {@value #MAX_IO_LENGTH} bytes. A write's source buffer may be reused once its future completes; a
+ * read's destination must stay valid until then. A full cache delays writes, it never fails them.
+ *
+ * <p>Threading: every method may be called from any thread, concurrently. Futures complete on the calling thread
+ * (hits, writes) or on the cache's worker threads (misses, requests that waited for space); callers must not block in
+ * their continuations.
+ */
+public final class Pcache implements AutoCloseable {
+
+    /** Unit of offsets and lengths. */
+    public static final int SECTOR_SIZE = 512;
+    /** Largest read or write. */
+    public static final int MAX_IO_LENGTH = 32 * 1024 * 1024;
+
+    private static final Logger LOG = LoggerFactory.getLogger(Pcache.class);
+
+    private final CacheDevice device;
+    private final BackingDevice backing;
+    private final CacheOptions options;
+    private final ScheduledThreadPoolExecutor scheduler;
+    private final DeferredRequests deferred;
+    private final KeyCleaner cleaner;
+    private final SegmentMap segments;
+    private final KeyTree tree;
+    private final KeyHead keyHead;
+    private final KeySets ksets;
+    private final CacheWrite writes;
+    private final CacheRead reads;
+    private final CacheStats stats = new CacheStats();
+    private final AtomicLong inflight = new AtomicLong();
+    private final Object closeLock = new Object();
+    /** Guarded by closeLock for writes; read without it on the request path. */
+    private volatile boolean closed;
+
+    private Pcache(CacheDevice device, BackingDevice backing, CacheOptions options) throws IOException {
+        this.device = device;
+        this.backing = backing;
+        this.options = options;
+        this.scheduler = new ScheduledThreadPoolExecutor(1, runnable -> {
+            Thread thread = new Thread(runnable, "pcache-scheduler");
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.scheduler.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        this.deferred = new DeferredRequests(scheduler);
+        this.tree = new KeyTree(backing.size());
+        this.cleaner = new KeyCleaner(tree, scheduler);
+        this.segments = new SegmentMap(device, this::segmentFreed);
+        Replay replay = new Replay(device, segments, tree, backing.size(), options.dataCrc());
+        long started = System.nanoTime();
+        CachePos head = replay.run();
+        LOG.info("replayed ksets={} keys={} stale_keys={} key_tail={} dirty_tail={} key_head={} in {} ms",
+                replay.ksets(), replay.keys(), replay.staleKeys(), device.keyTail(), device.dirtyTail(), head,
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+        this.keyHead = new KeyHead(device.region(), segments, head);
+        KeySet[] streams = new KeySet[options.ksetCount()];
+        for (int i = 0; i < streams.length; i++) {
+            streams[i] = new KeySet(keyHead, scheduler, options.ksetFlushDelay().toNanos());
+        }
+        this.ksets = new KeySets(streams);
+        DataHeads heads = new DataHeads(segments, options.dataHeadCount());
+        PmemRegion region = device.region();
+        this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, options.dataCrc());
+        this.reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, options.dataCrc());
+        CacheInfo info = device.cacheInfo();
+        if (!info.initDone()) {
+            device.writeCacheInfo(info.withInitDone());
+        }
+    }
+
+    /**
+     * Opens the cache on {@code region} in front of {@code backing}: formats a blank region, otherwise validates it
+     * and replays its log. The caller keeps ownership of both and closes them after {@link #close()}.
+     *
+     * @throws org.pcache.pmem.CacheDeviceTooSmallException if the region is under 512 MiB
+     * @throws org.pcache.pmem.DataCrcMismatchException if the cache was created with the other data_crc setting
+     * @throws org.pcache.pmem.CorruptMediaException if a record or the log fails validation (nothing is written)
+     */
+    public static Pcache open(PmemRegion region, BackingDevice backing, CacheOptions options) throws IOException {
+        CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(options.dataCrc(),
+                options.cacheMode().onMedia(), options.gcPercent()));
+        CacheMode.fromOnMedia(device.cacheInfo().cacheMode());
+        return new Pcache(device, backing, options);
+    }
+
+    /** Size of the cached device in bytes: the backing device's size. */
+    public long size() {
+        return backing.size();
+    }
+
+    /** Reads {@code dst.byteSize()} bytes at {@code offset} into {@code dst}. */
+    public CompletableFuture<Void> readAsync(long offset, MemorySegment dst) {
+        checkIo(offset, dst.byteSize());
+        CompletableFuture<Void> done = begin();
+        reads.read(offset, dst, done);
+        return done;
+    }
+
+    /** Writes {@code src} at {@code offset}. */
+    public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, Durability durability) {
+        checkIo(offset, src.byteSize());
+        CompletableFuture<Void> done = begin();
+        stats.writes.increment();
+        stats.bytesWritten.add(src.byteSize());
+        writes.write(offset, src, durability, done);
+        return done;
+    }
+
+    /** Writes {@code length} zero bytes at {@code offset} (any length: the range is written in pieces). */
+    public CompletableFuture<Void> writeZeroesAsync(long offset, long length, Durability durability) {
+        checkRange(offset, length);
+        CompletableFuture<Void> done = begin();
+        stats.writes.increment();
+        stats.bytesWritten.add(length);
+        writes.writeZeroes(offset, length, durability, done);
+        return done;
+    }
+
+    /**
+     * Tells the cache that {@code [offset, offset + length)} is no longer needed. Discard is advisory, as NBD's TRIM:
+     * this version keeps the data, so the range reads back unchanged.
+     */
+    public CompletableFuture<Void> discardAsync(long offset, long length, Durability durability) {
+        checkRange(offset, length);
+        checkOpen();
+        return CompletableFuture.completedFuture(null);
+    }
+
+    /** Makes every write completed before this call durable. */
+    public CompletableFuture<Void> flushAsync() {
+        CompletableFuture<Void> done = begin();
+        stats.flushes.increment();
+        new Flush(done).retry();
+        return done;
+    }
+
+    /** Blocking {@link #readAsync}. */
+    public void read(long offset, MemorySegment dst) throws IOException {
+        await(readAsync(offset, dst));
+    }
+
+    /** Blocking {@link #writeAsync}. */
+    public void write(long offset, MemorySegment src, Durability durability) throws IOException {
+        await(writeAsync(offset, src, durability));
+    }
+
+    /** Blocking {@link #writeZeroesAsync}. */
+    public void writeZeroes(long offset, long length, Durability durability) throws IOException {
+        await(writeZeroesAsync(offset, length, durability));
+    }
+
+    /** Blocking {@link #discardAsync}. */
+    public void discard(long offset, long length, Durability durability) throws IOException {
+        await(discardAsync(offset, length, durability));
+    }
+
+    /** Blocking {@link #flushAsync}. */
+    public void flush() throws IOException {
+        await(flushAsync());
+    }
+
+    /** dm-pcache's status fields and pcache's counters, now. */
+    public CacheStatus status() {
+        CacheInfo info = device.cacheInfo();
+        return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
+                segments.usedCount(), info.gcPercent(), info.flags(), keyHead.position(), device.dirtyTail(),
+                device.keyTail(), counters());
+    }
+
+    /**
+     * Changes gc_percent (0..90) and persists it. Throws {@link IllegalArgumentException} for other values.
+     */
+    public void setGcPercent(int percent) {
+        CacheOptions.checkGcPercent(percent);
+        synchronized (closeLock) {
+            checkOpen();
+            device.writeCacheInfo(device.cacheInfo().withGcPercent(percent));
+        }
+    }
+
+    /**
+     * Stops the cache: refuses new requests, fails requests still waiting for free space, waits for requests in
+     * flight, writes out every pending key and stops the workers. Dirty data stays in the region; nothing is written
+     * back. Idempotent.
+     */
+    @Override
+    public void close() {
+        synchronized (closeLock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        deferred.close();
+        awaitInflight();
+        if (!ksets.closeAll()) {
+            LOG.error("could not write out pending keys at close: the kset log is full; unflushed writes are lost");
+        }
+        ksets.stopTimers();
+        scheduler.shutdown();
+        try {
+            if (!scheduler.awaitTermination(30, TimeUnit.SECONDS)) {
+                LOG.warn("scheduler did not stop within 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", keyHead.position(), device.dirtyTail(),
+                device.keyTail());
+    }
+
+    private void segmentFreed() {
+        deferred.segmentFreed();
+        cleaner.schedule();
+    }
+
+    private CacheStatus.Counters counters() {
+        return new CacheStatus.Counters(stats.reads.sum(), stats.writes.sum(), stats.flushes.sum(),
+                stats.readHitsFull.sum(), stats.readHitsPartial.sum(), stats.readMisses.sum(), stats.bytesRead.sum(),
+                stats.bytesWritten.sum(), stats.bytesFromCache.sum(), stats.bytesFromBacking.sum(),
+                stats.missFills.sum(), deferred.deferralCount(), deferred.waitingCount(), stats.dataCrcErrors.sum());
+    }
+
+    /** A flush that found the log full waits like a write. */
+    private final class Flush implements DeferredRequests.Waiter {
+        private final CompletableFuture<Void> done;
+
+        Flush(CompletableFuture<Void> done) {
+            this.done = done;
+        }
+
+        @Override
+        public void retry() {
+            long epoch = deferred.freeEpoch();
+            if (ksets.closeAll()) {
+                done.complete(null);
+            } else {
+                deferred.defer(this, epoch);
+            }
+        }
+
+        @Override
+        public void fail(IOException error) {
+            done.completeExceptionally(error);
+        }
+    }
+
+    private CompletableFuture<Void> begin() {
+        checkOpen();
+        inflight.incrementAndGet();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        done.whenComplete((ignored, error) -> end());
+        return done;
+    }
+
+    private void end() {
+        if (inflight.decrementAndGet() == 0 && closed) {
+            synchronized (closeLock) {
+                closeLock.notifyAll();
+            }
+        }
+    }
+
+    private void awaitInflight() {
+        synchronized (closeLock) {
+            while (inflight.get() > 0) {
+                try {
+                    closeLock.wait(TimeUnit.SECONDS.toMillis(1));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("cache is closed");
+        }
+    }
+
+    private void checkIo(long offset, long length) {
+        if (length > MAX_IO_LENGTH) {
+            throw new IllegalArgumentException("length " + length + " exceeds the maximum of " + MAX_IO_LENGTH);
+        }
+        checkRange(offset, length);
+    }
+
+    private void checkRange(long offset, long length) {
+        if (offset < 0 || length <= 0 || offset % SECTOR_SIZE != 0 || length % SECTOR_SIZE != 0
+                || offset > size() - length) {
+            throw new IllegalArgumentException("request offset=" + offset + " length=" + length + " (expected: "
+                    + SECTOR_SIZE + "-byte aligned, inside the device of " + size() + " bytes)");
+        }
+    }
+
+    private static void await(CompletableFuture<Void> future) throws IOException {
+        try {
+            future.get();
+        } catch (ExecutionException e) {
+            throw asIoException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the cache", e);
+        } catch (CompletionException e) {
+            throw asIoException(e.getCause());
+        }
+    }
+
+    private static IOException asIoException(Throwable cause) {
+        if (cause instanceof IOException io) {
+            return io;
+        }
+        if (cause instanceof RuntimeException runtime) {
+            throw runtime;
+        }
+        return new IOException(cause);
+    }
+}

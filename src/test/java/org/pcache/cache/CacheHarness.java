@@ -1,0 +1,124 @@
+package org.pcache.cache;
+
+import org.pcache.backing.BackingDevice;
+import org.pcache.backing.IoEngine;
+import org.pcache.backing.MemoryEngine;
+import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.MappedPmemRegion;
+import org.pcache.pmem.PmemRegion;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A cache on a region and an in-memory backing device, for tests: opens, closes and reopens the cache on the same
+ * media, and reads back what it holds.
+ */
+final class CacheHarness implements AutoCloseable {
+
+    static final long CACHE_SIZE = CacheDevice.MIN_SIZE;
+    static final Duration TIMEOUT = Duration.ofSeconds(30);
+
+    final PmemRegion region;
+    final IoEngine engine;
+    final BackingDevice backing;
+    final CacheOptions options;
+    private final Path regionFile;
+    Pcache cache;
+
+    private CacheHarness(PmemRegion region, Path regionFile, IoEngine engine, CacheOptions options)
+            throws IOException {
+        this.region = region;
+        this.regionFile = regionFile;
+        this.engine = engine;
+        this.backing = BackingDevice.start(engine);
+        this.options = options;
+        this.cache = Pcache.open(region, backing, options);
+    }
+
+    /** A cache on a sparse tmpfs-mapped region in front of an in-memory backing device of {@code backingSize}. */
+    static CacheHarness mapped(long backingSize, CacheOptions options) throws IOException {
+        Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-test-", ".img");
+        Files.delete(file);
+        MappedPmemRegion region = MappedPmemRegion.open(file, CACHE_SIZE);
+        return new CacheHarness(region, file, new MemoryEngine(backingSize), options);
+    }
+
+    /** A cache on {@code region} in front of {@code engine}. */
+    static CacheHarness on(PmemRegion region, IoEngine engine, CacheOptions options) throws IOException {
+        return new CacheHarness(region, null, engine, options);
+    }
+
+    /** Options for deterministic tests: kset timers far away, so only the workload decides when ksets close. */
+    static CacheOptions quietOptions() {
+        return CacheOptions.defaults().withKsetCount(2).withDataHeadCount(2).withKsetFlushDelay(Duration.ofHours(1));
+    }
+
+    /** Closes the cache and opens it again on the same media. */
+    Pcache reopen() throws IOException {
+        cache.close();
+        cache = Pcache.open(region, backing, options);
+        return cache;
+    }
+
+    /** Opens the cache again after the previous instance was closed elsewhere (e.g. before a power cut). */
+    Pcache openAgain() throws IOException {
+        cache = Pcache.open(region, backing, options);
+        return cache;
+    }
+
+    /** Writes write {@code id}'s pattern to {@code [offset, offset + length)}. */
+    void writePattern(long offset, int length, long id, Durability durability) throws IOException {
+        MemorySegment buf = MemorySegment.ofArray(new byte[length]);
+        SectorPattern.fill(buf, offset, id);
+        await(cache.writeAsync(offset, buf, durability));
+    }
+
+    /** Reads {@code [offset, offset + length)} through the cache and returns the write id of every sector. */
+    long[] readIds(long offset, int length) throws IOException {
+        MemorySegment buf = MemorySegment.ofArray(new byte[length]);
+        await(cache.readAsync(offset, buf));
+        long[] ids = new long[length / SectorPattern.SECTOR];
+        for (int i = 0; i < ids.length; i++) {
+            long at = (long) i * SectorPattern.SECTOR;
+            ids[i] = SectorPattern.idOf(buf, at, offset + at);
+        }
+        return ids;
+    }
+
+    /** Waits for {@code request}, at most {@link #TIMEOUT}: a request that never completes fails the test. */
+    static void await(CompletableFuture<Void> request) throws IOException {
+        try {
+            request.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            throw new AssertionError("request failed", e.getCause());
+        } catch (InterruptedException | TimeoutException e) {
+            throw new AssertionError("request did not complete within " + TIMEOUT, e);
+        }
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+        backing.stop();
+        region.close();
+        if (regionFile != null) {
+            try {
+                Files.deleteIfExists(regionFile);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+}
