@@ -6,13 +6,12 @@ import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KsetOnMedia;
 
 /**
- * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the first
- * kset that is not valid, inserting every live key into the index in log order (so the newest write wins), marking
+ * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the end of
+ * the log ({@link KsetLog}), inserting every live key into the index in log order (so the newest write wins), marking
  * the segments in use and taking one reference per live key record. Where the walk ends is the key head.
  *
- * <p>A missing magic or a bad CRC ends the log: that is what a never-written or torn kset looks like. Anything else
- * that is wrong — a kset or key failing a hardening check ({@link KsetReader}), a LAST chain hopping more than n_segs
- * times, dirty_tail not on the walked chain, a live key whose data CRC does not match — stops the open with a
+ * <p>Anything wrong — a kset or key failing a hardening check ({@link KsetReader}), a LAST chain hopping more than
+ * n_segs times, dirty_tail not on the walked chain, a live key whose data CRC does not match — stops the open with a
  * {@link CorruptMediaException} before anything is written.
  *
  * <p>Stale keys (generation older than their segment's) are skipped and hold no reference; GC skips them the same way,
@@ -42,34 +41,15 @@ final class Replay {
 
     /** Replays the log; returns the key head. */
     CachePos run() throws CorruptMediaException {
-        CachePos pos = device.keyTail();
-        CachePos dirtyTail = device.dirtyTail();
-        boolean pastDirtyTail = false;
-        int hops = 0;
-        segments.markUsed(pos.seg());
-        while (true) {
-            pastDirtyTail |= pos.equals(dirtyTail);
-            KsetOnMedia.Status status = reader.read(pos);
-            switch (status) {
-                case NORMAL -> {
-                    replayKeys(pastDirtyTail);
-                    ksets++;
-                }
-                case LAST -> {
-                    if (++hops > device.segmentCount()) {
-                        throw new CorruptMediaException("kset at " + pos, device.physicalSegmentId(pos.seg()),
-                                device.dataOffset(pos.seg()) + pos.off(), "LAST chain", "at most "
-                                + device.segmentCount() + " hops from key_tail", "a cycle");
-                    }
-                    segments.markUsed(reader.next().seg());
-                }
-                case NO_MAGIC, CRC_MISMATCH -> {
-                    return end(pos, dirtyTail, pastDirtyTail);
-                }
-                case KEY_NUM_OUT_OF_RANGE, OVERRUNS_DATA_AREA -> throw reader.invalid(status);
+        segments.markUsed(device.keyTail().seg());
+        return KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
+            if (status == KsetOnMedia.Status.LAST) {
+                segments.markUsed(reader.next().seg());
+            } else {
+                replayKeys(dirty);
+                ksets++;
             }
-            pos = reader.next();
-        }
+        });
     }
 
     long ksets() {
@@ -87,15 +67,6 @@ final class Replay {
     /** Bytes of dirty key records between dirty_tail and the key head: what writeback still has to do. */
     long dirtyBytes() {
         return dirtyBytes;
-    }
-
-    private CachePos end(CachePos pos, CachePos dirtyTail, boolean dirtyTailReached) throws CorruptMediaException {
-        if (!dirtyTailReached) {
-            throw new CorruptMediaException("dirty_tail", CorruptMediaException.NO_SEGMENT,
-                    CacheDevice.DIRTY_TAIL_OFFSET, "position", "a kset boundary between key_tail "
-                    + device.keyTail() + " and key_head " + pos, dirtyTail.toString());
-        }
-        return pos;
     }
 
     private void replayKeys(boolean dirty) throws CorruptMediaException {

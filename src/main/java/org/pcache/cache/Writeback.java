@@ -1,14 +1,10 @@
 package org.pcache.cache;
 
 import org.pcache.backing.BackingDevice;
-import org.pcache.backing.BackingIoException;
-import org.pcache.backing.BackingOp;
-import org.pcache.backing.MemoryRequest;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KsetOnMedia;
-import org.pcache.pmem.PmemRegion;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,9 +12,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -44,18 +38,14 @@ final class Writeback {
     private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
     private static final long BACKOFF_MIN_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(5);
-    private static final long WRITE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(60);
 
     private final CacheDevice device;
-    private final PmemRegion region;
-    private final BackingDevice backing;
     private final KeyHead keyHead;
     private final KsetReader reader;
-    private final boolean dataCrc;
     private final Runnable onProgress;
     private final CacheWorker worker;
-    /** Collapses one kset's keys; owned by the worker thread. */
-    private final KeySubtree collapsed = new KeySubtree();
+    /** Owned by the worker thread. */
+    private final KsetWriteback kset;
     private final LongAdder bytesWritten = new LongAdder();
     private final LongAdder ksetsWritten = new LongAdder();
     private final LongAdder errors = new LongAdder();
@@ -71,11 +61,9 @@ final class Writeback {
     Writeback(CacheDevice device, BackingDevice backing, KeyHead keyHead, SegmentMap segments, boolean dataCrc,
               Runnable onProgress) {
         this.device = device;
-        this.region = device.region();
-        this.backing = backing;
         this.keyHead = keyHead;
         this.reader = new KsetReader(device, segments, backing.size());
-        this.dataCrc = dataCrc;
+        this.kset = new KsetWriteback(device.region(), backing, dataCrc);
         this.onProgress = onProgress;
         this.worker = new CacheWorker("pcache-writeback", IDLE_NANOS, this::step);
     }
@@ -160,84 +148,25 @@ final class Writeback {
 
     /** Writes back the kset just read; returns its dirty bytes, or -1 when stopping interrupted the retries. */
     private long writeBack() throws CorruptMediaException, InterruptedException {
-        collapsed.clear();
-        long dirty = 0;
-        for (int i = 0; i < reader.keyNum(); i++) {
-            CacheKey key = reader.key(i);
-            if (key.segGen < key.seg.gen()) {
-                continue;
-            }
-            if (dataCrc) {
-                reader.verifyCrc(i, key);
-            }
-            if (key.isDirty()) {
-                dirty += key.len;
-            }
-            collapsed.insert(key);
-        }
+        kset.load(reader);
         long backoff = BACKOFF_MIN_NANOS;
         while (true) {
-            IOException error = writeCollapsed();
-            if (error == null) {
-                error = flushBacking();
+            try {
+                long bytes = kset.write();
+                bytesWritten.add(bytes);
+                rate.record(bytes);
+                return kset.dirtyBytes();
+            } catch (IOException e) {
+                errors.increment();
+                lastError = e.getMessage();
+                LOG.warn("writeback of kset at dirty_tail={} failed, retrying in {} ms: {}", device.dirtyTail(),
+                        TimeUnit.NANOSECONDS.toMillis(backoff), e.getMessage());
             }
-            if (error == null) {
-                return dirty;
-            }
-            errors.increment();
-            lastError = error.getMessage();
-            LOG.warn("writeback of kset at dirty_tail={} failed, retrying in {} ms: {}", device.dirtyTail(),
-                    TimeUnit.NANOSECONDS.toMillis(backoff), error.getMessage());
             worker.pause(backoff);
             if (worker.stopping()) {
                 return -1;
             }
             backoff = Math.min(backoff * 2, BACKOFF_MAX_NANOS);
-        }
-    }
-
-    /** Writes every dirty extent of the collapsed kset, in LBA order, all in flight at once; null on success. */
-    private IOException writeCollapsed() throws InterruptedException {
-        int count = 0;
-        for (int i = 0; i < collapsed.size(); i++) {
-            if (collapsed.keyAt(i).isDirty()) {
-                count++;
-            }
-        }
-        CountDownLatch done = new CountDownLatch(count);
-        AtomicReference<BackingIoException> firstError = new AtomicReference<>();
-        long bytes = 0;
-        for (int i = 0; i < collapsed.size(); i++) {
-            CacheKey key = collapsed.keyAt(i);
-            if (!key.isDirty()) {
-                continue;
-            }
-            bytes += key.len;
-            backing.submitDirect(new MemoryRequest(BackingOp.WRITE, region.view(key.dataRegionOffset(), key.len),
-                    key.off, (request, error) -> {
-                        if (error != null) {
-                            firstError.compareAndSet(null, error);
-                        }
-                        done.countDown();
-                    }));
-        }
-        if (!done.await(WRITE_TIMEOUT_NANOS, TimeUnit.NANOSECONDS)) {
-            return new IOException("backing writes did not complete within "
-                    + TimeUnit.NANOSECONDS.toSeconds(WRITE_TIMEOUT_NANOS) + " s");
-        }
-        if (firstError.get() == null) {
-            bytesWritten.add(bytes);
-            rate.record(bytes);
-        }
-        return firstError.get();
-    }
-
-    private IOException flushBacking() {
-        try {
-            backing.flush(); // rule 4: the kset's writes are durable before dirty_tail moves past it
-            return null;
-        } catch (BackingIoException e) {
-            return e;
         }
     }
 
