@@ -9,6 +9,7 @@ import org.pcache.pmem.KsetOnMedia;
 import org.pcache.pmem.PmemRegion;
 
 import java.lang.foreign.MemorySegment;
+import java.util.BitSet;
 
 /**
  * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the first
@@ -18,8 +19,10 @@ import java.lang.foreign.MemorySegment;
  * <p>Every 2026 hardening check applies: a LAST kset must name a segment below n_segs and the chain may hop at most
  * n_segs times; key_num and the kset's extent must fit the segment; a key needs len > 0, 512-byte alignment, a range
  * inside the backing device and one 4 MiB stretch, a segment below n_segs, data inside the data area, and a generation
- * no newer than its segment's; dirty_tail must lie on the walked chain. Any failure stops the open with a
- * {@link CorruptMediaException} before anything is written.
+ * no newer than its segment's; dirty_tail must lie on the walked chain. Beyond dm-pcache, no segment may be both in
+ * the walked log and named by a live key: a LAST kset chaining into cached data would otherwise put the key head
+ * there, and the next kset would overwrite that data. Any failure stops the open with a {@link CorruptMediaException}
+ * before anything is written.
  *
  * <p>Stale keys (generation older than their segment's) are skipped and hold no reference; GC skips them the same way,
  * which keeps every segment's reference count equal to its live key records.
@@ -37,6 +40,9 @@ final class Replay {
     private final MemorySegment staging = MemorySegment.ofArray(new byte[KsetOnMedia.MAX_SIZE]);
     private final KsetOnMedia kset = new KsetOnMedia().wrap(staging);
     private final KeyOnMedia record = new KeyOnMedia();
+    /** Segments the walked log occupies, and segments live keys point into: a segment is never both. */
+    private final BitSet logSegs = new BitSet();
+    private final BitSet dataSegs = new BitSet();
     private long ksets;
     private long keys;
     private long staleKeys;
@@ -57,6 +63,7 @@ final class Replay {
         boolean dirtyTailReached = false;
         int hops = 0;
         segments.markUsed(pos.seg());
+        logSegs.set(pos.seg());
         while (true) {
             dirtyTailReached |= pos.equals(dirtyTail);
             KsetOnMedia.Status status = kset.decode(region, device.dataOffset(pos.seg()) + pos.off(),
@@ -77,8 +84,13 @@ final class Replay {
                         throw corrupt(pos, "kset", "LAST chain", "at most " + device.segmentCount() + " hops",
                                 "a cycle through segment " + next);
                     }
+                    if (dataSegs.get(next)) {
+                        throw corrupt(pos, "kset", "next_cache_seg_id", "a segment holding no live keys",
+                                "segment " + next + ", which holds live keys");
+                    }
                     pos = new CachePos(next, 0);
                     segments.markUsed(next);
+                    logSegs.set(next);
                 }
                 case NO_MAGIC, CRC_MISMATCH -> {
                     return end(pos, dirtyTail, dirtyTailReached);
@@ -123,10 +135,14 @@ final class Replay {
                 staleKeys++;
                 continue;
             }
+            if (logSegs.get(seg.id())) {
+                throw corruptKey(pos, i, "cache_seg_id", "a data segment", "kset log segment " + seg.id());
+            }
             if (dataCrc) {
                 verifyCrc(pos, i, key);
             }
             tree.subtree(key.off).insert(key);
+            dataSegs.set(seg.id());
             segments.markUsed(seg.id());
             seg.retain();
             keys++;

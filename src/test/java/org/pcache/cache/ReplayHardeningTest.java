@@ -39,6 +39,7 @@ class ReplayHardeningTest {
     private static final long BACKING_SIZE = 15L << 20;
     private static final Duration OPEN_TIMEOUT = Duration.ofSeconds(10);
     private static final int KEY_UNDER_TEST = 1;
+    private static final int ONE_KEY_KSET = KsetOnMedia.size(1);
     private static final int N_SEGS = (int) ((CacheHarness.CACHE_SIZE - CacheDevice.SEGMENTS_OFFSET)
             / CacheDevice.SEGMENT_SIZE);
 
@@ -125,6 +126,14 @@ class ReplayHardeningTest {
                 keyCase("key unknown flag", key -> key.flags(1 << 2), "flags"),
                 keyCase("key seg_gen newer than its segment", key -> key.segGen(1), "seg_gen"),
                 keyCase("key seg_gen 2^64 - 1", key -> key.segGen(-1), "seg_gen"),
+                new Case("LAST kset chaining into a segment that holds live data", image -> image.log().writeLast(
+                        image.head(), image.log().key(image.a().pos(), 0).segId()), "next_cache_seg_id",
+                        image -> KsetLog.regionOffset(image.head())),
+                new Case("live key whose data lies in a kset log segment", image -> {
+                    image.log().writeLast(image.head(), 5);
+                    image.log().writeKset(new CachePos(5, 0), 1, new KsetLog.Key(8 << 20, 4096, 0, 0, 0, 0, 0),
+                            ONE_KEY_KSET);
+                }, "cache_seg_id", image -> KsetLog.regionOffset(new CachePos(5, 0)) + KsetOnMedia.keyOffset(0)),
                 tailCase("dirty_tail inside a kset", image -> new CachePos(0, 8)),
                 tailCase("dirty_tail past key_head", image -> new CachePos(0, image.head().off() + 64)),
                 tailCase("dirty_tail in a segment off the chain", image -> new CachePos(5, 0)));
