@@ -21,6 +21,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Predicate;
 
 /**
  * A cache on a region and an in-memory backing device, for tests: opens, closes and reopens the cache on the same
@@ -31,11 +33,11 @@ final class CacheHarness implements AutoCloseable {
     static final long CACHE_SIZE = CacheDevice.MIN_SIZE;
     static final Duration TIMEOUT = Duration.ofSeconds(30);
 
-    final PmemRegion region;
+    PmemRegion region;
     final IoEngine engine;
     final BackingDevice backing;
     final CacheOptions options;
-    private final Path regionFile;
+    private Path regionFile;
     Pcache cache;
 
     private CacheHarness(PmemRegion region, Path regionFile, IoEngine engine, CacheOptions options)
@@ -55,10 +57,14 @@ final class CacheHarness implements AutoCloseable {
 
     /** A cache on a sparse tmpfs-mapped region in front of {@code engine}. */
     static CacheHarness mapped(IoEngine engine, CacheOptions options) throws IOException {
+        Path file = newRegionFile();
+        return new CacheHarness(MappedPmemRegion.open(file, CACHE_SIZE), file, engine, options);
+    }
+
+    private static Path newRegionFile() throws IOException {
         Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-test-", ".img");
         Files.delete(file);
-        MappedPmemRegion region = MappedPmemRegion.open(file, CACHE_SIZE);
-        return new CacheHarness(region, file, engine, options);
+        return file;
     }
 
     /** A cache on {@code region} in front of {@code engine}. */
@@ -93,6 +99,16 @@ final class CacheHarness implements AutoCloseable {
     /** Closes the cache and opens it again on the same media. */
     Pcache reopen() throws IOException {
         cache.close();
+        cache = Pcache.open(region, backing, options);
+        return cache;
+    }
+
+    /** Closes the cache and opens a new one on a blank region in front of the same backing device. */
+    Pcache reformat() throws IOException {
+        cache.close();
+        closeRegion();
+        regionFile = newRegionFile();
+        region = MappedPmemRegion.open(regionFile, CACHE_SIZE);
         cache = Pcache.open(region, backing, options);
         return cache;
     }
@@ -136,6 +152,20 @@ final class CacheHarness implements AutoCloseable {
         }
     }
 
+    /** Waits until the cache's status satisfies {@code condition}, polling, at most {@link #TIMEOUT}. */
+    CacheStatus awaitStatus(String what, Predicate<CacheStatus> condition) {
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        CacheStatus status = cache.status();
+        while (!condition.test(status)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("status never showed " + what + " within " + TIMEOUT + "; last: " + status);
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+            status = cache.status();
+        }
+        return status;
+    }
+
     /** The live threads whose name starts with {@code pcache}: the cache's and the backing device's workers. */
     static Set<Thread> pcacheThreads() {
         Set<Thread> threads = new HashSet<>(Thread.getAllStackTraces().keySet());
@@ -166,6 +196,10 @@ final class CacheHarness implements AutoCloseable {
     public void close() {
         cache.close();
         backing.stop();
+        closeRegion();
+    }
+
+    private void closeRegion() {
         region.close();
         if (regionFile != null) {
             try {

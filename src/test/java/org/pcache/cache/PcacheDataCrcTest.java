@@ -32,7 +32,7 @@ class PcacheDataCrcTest {
                 new MemoryEngine(BACKING_SIZE), CRC_ON)) {
             harness.writePattern(0, 16 << 10, 1, Durability.FUA);
             harness.writePattern(1 << 20, 8 << 10, 2, Durability.FUA);
-            KsetLog.Key key = keyAt(harness, 0);
+            KsetLogEditor.Key key = keyAt(harness, 0);
 
             corrupt(harness, key, 5000);
 
@@ -51,7 +51,7 @@ class PcacheDataCrcTest {
                 CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), CRC_ON)) {
             assertThat(harness.readIds(2 << 20, 32 << 10)).containsOnly(BACKING_ID);
             CacheHarness.await(harness.cache.flushAsync());
-            KsetLog.Key key = keyAt(harness, 2 << 20);
+            KsetLogEditor.Key key = keyAt(harness, 2 << 20);
             assertThat(key.flags()).as("a miss fill is a CLEAN key").isEqualTo(2);
 
             corrupt(harness, key, 0);
@@ -122,15 +122,15 @@ class PcacheDataCrcTest {
     }
 
     /** The newest durable key of the log that starts at backing offset {@code off}. */
-    private static KsetLog.Key keyAt(CacheHarness harness, long off) {
-        return new KsetLog(harness.region).keys().stream().filter(key -> key.off() == off)
+    private static KsetLogEditor.Key keyAt(CacheHarness harness, long off) {
+        return new KsetLogEditor(harness.region).keys().stream().filter(key -> key.off() == off)
                 .reduce((first, second) -> second)
                 .orElseThrow(() -> new AssertionError("no durable key at " + off));
     }
 
     /** Overwrites 16 bytes of {@code key}'s cached data, {@code at} bytes in, through the region. */
-    private static void corrupt(CacheHarness harness, KsetLog.Key key, int at) {
-        long offset = KsetLog.dataOffset(key.segId()) + key.segOff() + at;
+    private static void corrupt(CacheHarness harness, KsetLogEditor.Key key, int at) {
+        long offset = KsetLogEditor.dataOffset(key.segId()) + key.segOff() + at;
         byte[] garbage = new byte[16];
         harness.region.read(offset, MemorySegment.ofArray(garbage), 0, garbage.length);
         for (int i = 0; i < garbage.length; i++) {

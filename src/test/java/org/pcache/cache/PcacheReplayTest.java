@@ -193,13 +193,13 @@ class PcacheReplayTest {
                 CacheHarness.quietOptions());
         int segments = harness.cache.status().cacheSegs();
         harness.cache.close();
-        KsetLog log = new KsetLog(region);
+        KsetLogEditor log = new KsetLogEditor(region);
         MemorySegment staleData = MemorySegment.ofArray(new byte[4096]);
         SectorPattern.fill(staleData, 0, STALE_ID);
-        long staleDataAt = KsetLog.dataOffset(segments - 1) + (8 << 20);
+        long staleDataAt = KsetLogEditor.dataOffset(segments - 1) + (8 << 20);
         region.write(staleDataAt, staleData, 0, staleData.byteSize());
         region.persist(staleDataAt, staleData.byteSize());
-        KsetLog.Key staleKey = new KsetLog.Key(0, 4096, 0, segments - 1, 8 << 20, 0, 0);
+        KsetLogEditor.Key staleKey = new KsetLogEditor.Key(0, 4096, 0, segments - 1, 8 << 20, 0, 0);
         for (int seg = 1; seg < segments - 1; seg++) {
             log.writeKset(new CachePos(seg, 0), 1, staleKey, ONE_KEY_KSET);
         }

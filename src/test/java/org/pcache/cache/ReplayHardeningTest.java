@@ -44,7 +44,7 @@ class ReplayHardeningTest {
             / CacheDevice.SEGMENT_SIZE);
 
     /** The base image: kset A holds writes 1 and 2, the next kset write 3, kset C the FUA write 4. */
-    private record Image(KsetLog log, KsetLog.Kset a, KsetLog.Kset c, CachePos head) {
+    private record Image(KsetLogEditor log, KsetLogEditor.Kset a, KsetLogEditor.Kset c, CachePos head) {
     }
 
     /** One crafted image: how to damage the base image, the field the error must name, and the record's offset. */
@@ -74,9 +74,9 @@ class ReplayHardeningTest {
         CacheHarness.await(harness.cache.flushAsync());
         harness.writePattern(1 << 20, 4096, 4, Durability.FUA);
         harness.cache.close();
-        KsetLog log = new KsetLog(region);
-        List<KsetLog.Kset> ksets = log.walk();
-        assertThat(ksets).as("base image log").extracting(KsetLog.Kset::keyNum).containsExactly(2, 1, 1);
+        KsetLogEditor log = new KsetLogEditor(region);
+        List<KsetLogEditor.Kset> ksets = log.walk();
+        assertThat(ksets).as("base image log").extracting(KsetLogEditor.Kset::keyNum).containsExactly(2, 1, 1);
         image = new Image(log, ksets.get(0), ksets.get(2), log.head());
     }
 
@@ -90,11 +90,11 @@ class ReplayHardeningTest {
                 ksetCase("kset key_num 129", image -> image.log().forceKeyNum(image.a().pos(), 129), "key_num"),
                 ksetCase("kset key_num 4096", image -> image.log().forceKeyNum(image.a().pos(), 4096), "key_num"),
                 new Case("kset overrunning the data area", ReplayHardeningTest::overrunningKset, "key_num",
-                        image -> KsetLog.regionOffset(overrunPos())),
+                        image -> KsetLogEditor.regionOffset(overrunPos())),
                 new Case("LAST kset naming segment n_segs", image -> image.log().writeLast(image.head(), N_SEGS),
-                        "next_cache_seg_id", image -> KsetLog.regionOffset(image.head())),
+                        "next_cache_seg_id", image -> KsetLogEditor.regionOffset(image.head())),
                 new Case("LAST kset naming segment 0xFFFFFFFF", image -> image.log().writeLast(image.head(), -1),
-                        "next_cache_seg_id", image -> KsetLog.regionOffset(image.head())),
+                        "next_cache_seg_id", image -> KsetLogEditor.regionOffset(image.head())),
                 new Case("LAST chain cycling 0 -> 5 -> 0", image -> {
                     image.log().writeLast(image.head(), 5);
                     image.log().writeLast(new CachePos(5, 0), 0);
@@ -107,7 +107,7 @@ class ReplayHardeningTest {
                 new Case("LAST kset pointing at itself", image -> {
                     image.log().writeLast(image.head(), 7);
                     image.log().writeLast(new CachePos(7, 0), 7);
-                }, "LAST chain", image -> KsetLog.regionOffset(new CachePos(7, 0))),
+                }, "LAST chain", image -> KsetLogEditor.regionOffset(new CachePos(7, 0))),
                 keyCase("key len 0", key -> key.len(0), "len"),
                 keyCase("key len 1000", key -> key.len(1000), "len"),
                 keyCase("key len 2 GiB", key -> key.len(Integer.MIN_VALUE), "off"),
@@ -128,12 +128,12 @@ class ReplayHardeningTest {
                 keyCase("key seg_gen 2^64 - 1", key -> key.segGen(-1), "seg_gen"),
                 new Case("LAST kset chaining into a segment that holds live data", image -> image.log().writeLast(
                         image.head(), image.log().key(image.a().pos(), 0).segId()), "next_cache_seg_id",
-                        image -> KsetLog.regionOffset(image.head())),
+                        image -> KsetLogEditor.regionOffset(image.head())),
                 new Case("live key whose data lies in a kset log segment", image -> {
                     image.log().writeLast(image.head(), 5);
-                    image.log().writeKset(new CachePos(5, 0), 1, new KsetLog.Key(8 << 20, 4096, 0, 0, 0, 0, 0),
+                    image.log().writeKset(new CachePos(5, 0), 1, new KsetLogEditor.Key(8 << 20, 4096, 0, 0, 0, 0, 0),
                             ONE_KEY_KSET);
-                }, "cache_seg_id", image -> KsetLog.regionOffset(new CachePos(5, 0)) + KsetOnMedia.keyOffset(0)),
+                }, "cache_seg_id", image -> KsetLogEditor.regionOffset(new CachePos(5, 0)) + KsetOnMedia.keyOffset(0)),
                 tailCase("dirty_tail inside a kset", image -> new CachePos(0, 8)),
                 tailCase("dirty_tail past key_head", image -> new CachePos(0, image.head().off() + 64)),
                 tailCase("dirty_tail in a segment off the chain", image -> new CachePos(5, 0)));
@@ -162,17 +162,17 @@ class ReplayHardeningTest {
         harness.writePattern(0, 4096, 1, Durability.FUA);
         harness.writePattern(8192, 4096, 2, Durability.FUA);
         harness.cache.close();
-        KsetLog log = new KsetLog(region);
-        KsetLog.Kset second = log.walk().get(1);
-        KsetLog.Key key = log.key(second.pos(), 0);
-        long data = KsetLog.dataOffset(key.segId()) + key.segOff() + 100;
+        KsetLogEditor log = new KsetLogEditor(region);
+        KsetLogEditor.Kset second = log.walk().get(1);
+        KsetLogEditor.Key key = log.key(second.pos(), 0);
+        long data = KsetLogEditor.dataOffset(key.segId()) + key.segOff() + 100;
         region.write(data, MemorySegment.ofArray(new byte[] {0x5A}), 0, 1);
         region.persist(data, 1);
 
         CorruptMediaException error = assertOpenRefused("data CRC");
 
         assertThat(error.field()).as(error.getMessage()).isEqualTo("data_crc");
-        assertThat(error.offset()).isEqualTo(KsetLog.regionOffset(second.pos()) + KsetOnMedia.keyOffset(0));
+        assertThat(error.offset()).isEqualTo(KsetLogEditor.regionOffset(second.pos()) + KsetOnMedia.keyOffset(0));
     }
 
     @Test
@@ -194,7 +194,7 @@ class ReplayHardeningTest {
 
     @Test
     void keysOlderThanTheirSegmentAreSkippedAndHoldNoSegment() throws IOException {
-        KsetLog.Key key = image.log().key(image.a().pos(), 0);
+        KsetLogEditor.Key key = image.log().key(image.a().pos(), 0);
         image.log().segmentGen(key.segId(), 1);
 
         harness.openAgain();
@@ -231,7 +231,7 @@ class ReplayHardeningTest {
             parts[seg + 1] = region.volatileBytes(CacheDevice.segmentOffset(seg),
                     (int) CacheDevice.SEGMENT_DATA_OFFSET + 64);
         }
-        parts[N_SEGS + 1] = region.volatileBytes(KsetLog.dataOffset(0), 64 << 10);
+        parts[N_SEGS + 1] = region.volatileBytes(KsetLogEditor.dataOffset(0), 64 << 10);
         return parts;
     }
 
@@ -241,19 +241,19 @@ class ReplayHardeningTest {
 
     /** A two-key kset where only 64 bytes remain: written up to the end of the data area, tails moved onto it. */
     private static void overrunningKset(Image image) {
-        KsetLog.Key key = image.log().key(image.a().pos(), 0);
+        KsetLogEditor.Key key = image.log().key(image.a().pos(), 0);
         image.log().writeKset(overrunPos(), 2, key, 64);
         image.log().keyTail(overrunPos());
         image.log().dirtyTail(overrunPos());
     }
 
     private static Case ksetCase(String name, Damage damage, String field) {
-        return new Case(name, damage, field, image -> KsetLog.regionOffset(image.a().pos()));
+        return new Case(name, damage, field, image -> KsetLogEditor.regionOffset(image.a().pos()));
     }
 
     private static Case keyCase(String name, Consumer<KeyOnMedia> edit, String field) {
         return new Case(name, image -> image.log().editKey(image.a().pos(), KEY_UNDER_TEST, edit), field,
-                image -> KsetLog.regionOffset(image.a().pos()) + KsetOnMedia.keyOffset(KEY_UNDER_TEST));
+                image -> KsetLogEditor.regionOffset(image.a().pos()) + KsetOnMedia.keyOffset(KEY_UNDER_TEST));
     }
 
     private static Case tailCase(String name, Function<Image, CachePos> dirtyTail) {

@@ -23,7 +23,7 @@ import java.util.function.Consumer;
  *
  * <p>Assumes an image formatted by pcache, whose logical segment ids equal the physical ones. Every edit is persisted.
  */
-final class KsetLog {
+final class KsetLogEditor {
 
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int HEADER_SIZE = (int) KsetOnMedia.HEADER_SIZE;
@@ -41,7 +41,7 @@ final class KsetLog {
 
     private final PmemRegion region;
 
-    KsetLog(PmemRegion region) {
+    KsetLogEditor(PmemRegion region) {
         this.region = region;
     }
 
