@@ -2,7 +2,9 @@ package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.pcache.backing.EngineOp;
+import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CachePos;
@@ -22,7 +24,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Replay rebuilds exactly what the cache held: after a clean close the positions, the segment usage and every byte
- * come back; a log that filled a whole segment and chained the next one replays across the LAST kset; and a power cut
+ * come back, whether the log was written back or is still dirty; a log that filled a whole segment and chained the next one replays across the LAST kset; and a power cut
  * at any persistence point of chaining a new log segment recovers every acknowledged FUA write and keeps working.
  */
 class PcacheReplayTest {
@@ -51,13 +53,20 @@ class PcacheReplayTest {
     /** Where the power fails relative to drain k: just after it completed, or as it is called. */
     private enum Cut { AFTER_DRAIN, BEFORE_DRAIN }
 
-    @ParameterizedTest(name = "seed={0}")
-    @ValueSource(longs = {3, 17})
-    void cleanReopenRestoresPositionsSegmentsAndEveryByte(long seed) throws IOException {
+    /** Whether the log is written back before the reopen, or still all dirty (writes to the backing device fail). */
+    enum Writeback { DRAINED, DIRTY }
+
+    @ParameterizedTest(name = "seed={0} {1}")
+    @CsvSource({"3, DRAINED", "17, DRAINED", "3, DIRTY", "17, DIRTY"})
+    void cleanReopenRestoresPositionsSegmentsAndEveryByte(long seed, Writeback writeback) throws IOException {
         SplittableRandom random = new SplittableRandom(seed);
         long[] model = new long[(int) (BACKING_SIZE / SECTOR)];
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE),
-                new MemoryEngine(BACKING_SIZE), CacheHarness.quietOptions())) {
+        FaultEngine backing = new FaultEngine(new MemoryEngine(BACKING_SIZE));
+        if (writeback == Writeback.DIRTY) {
+            backing.failAll(EngineOp.WRITE);
+        }
+        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), backing,
+                CacheHarness.quietOptions())) {
             for (long id = 1; id <= 400; id++) {
                 int len = (1 + random.nextInt(random.nextBoolean() ? 8 : 512)) * SECTOR;
                 long off = random.nextLong((BACKING_SIZE - len) / SECTOR) * SECTOR;
@@ -72,13 +81,19 @@ class PcacheReplayTest {
                     harness.readIds(off, len);
                 }
             }
-            CacheHarness.await(harness.cache.flushAsync());
+            if (writeback == Writeback.DRAINED) {
+                harness.cache.drain();
+            } else {
+                CacheHarness.await(harness.cache.flushAsync());
+            }
             CacheStatus before = harness.cache.status();
 
             harness.reopen();
 
             CacheStatus after = harness.cache.status();
-            String where = "seed=" + seed;
+            String where = "seed=" + seed + " " + writeback;
+            assertThat(before.dirtyTail().equals(before.keyHead())).as(where + " written back")
+                    .isEqualTo(writeback == Writeback.DRAINED);
             assertThat(after.keyHead()).as(where + " key_head").isEqualTo(before.keyHead());
             assertThat(after.dirtyTail()).as(where + " dirty_tail").isEqualTo(before.dirtyTail());
             assertThat(after.keyTail()).as(where + " key_tail").isEqualTo(before.keyTail());

@@ -5,6 +5,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.pcache.backing.EngineOp;
+import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CachePos;
@@ -32,6 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
  * {@link CorruptMediaException} naming the offending field and record, within a bounded time, leave the image byte for
  * byte as it was, and start no thread. The images are real caches, closed, then edited with valid kset CRCs so that
  * only the field under test is wrong. A kset whose CRC is wrong is not corrupt media but the end of the log.
+ *
+ * <p>The backing device fails every write, so writeback never moves dirty_tail and the base image is the same on
+ * every run.
  */
 class ReplayHardeningTest {
 
@@ -67,7 +72,7 @@ class ReplayHardeningTest {
     @BeforeEach
     void writeBaseImage() throws IOException {
         region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
-        harness = CacheHarness.on(region, new MemoryEngine(BACKING_SIZE), CacheHarness.quietOptions());
+        harness = CacheHarness.on(region, noWriteback(), CacheHarness.quietOptions());
         harness.writePattern(0, 4096, 1, Durability.BUFFERED);
         harness.writePattern(64 << 10, 8192, 2, Durability.BUFFERED);
         harness.writePattern((4 << 20) + 4096, 4096, 3, Durability.BUFFERED);
@@ -158,7 +163,7 @@ class ReplayHardeningTest {
         harness.close();
         region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
         CacheOptions options = CacheHarness.quietOptions().withDataCrc(true);
-        harness = CacheHarness.on(region, new MemoryEngine(BACKING_SIZE), options);
+        harness = CacheHarness.on(region, noWriteback(), options);
         harness.writePattern(0, 4096, 1, Durability.FUA);
         harness.writePattern(8192, 4096, 2, Durability.FUA);
         harness.cache.close();
@@ -233,6 +238,11 @@ class ReplayHardeningTest {
         }
         parts[N_SEGS + 1] = region.volatileBytes(KsetLogEditor.dataOffset(0), 64 << 10);
         return parts;
+    }
+
+    /** A backing device whose writes all fail: dirty data stays dirty, the log stays where the test put it. */
+    private static FaultEngine noWriteback() {
+        return new FaultEngine(new MemoryEngine(BACKING_SIZE)).failAll(EngineOp.WRITE);
     }
 
     private static CachePos overrunPos() {
