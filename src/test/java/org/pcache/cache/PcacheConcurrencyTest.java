@@ -1,7 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.LatencyEngine;
 
@@ -29,14 +29,15 @@ import static org.assertj.core.api.Assertions.fail;
  * covered it (or the backing device's original content), and per sector the cache must behave as a register: a read
  * never returns a write that had not started when the read ended, nor a write that a later write had superseded before
  * the read started. After quiescence each sector holds a write that nothing superseded (for a sector only one thread
- * wrote, that thread's last write), and a reopen brings back exactly the same content.
+ * wrote, that thread's last write), and a reopen brings back exactly the same content. With gc_percent 0, writeback and
+ * GC reclaim segments while the load runs, so reads also race stale keys and reads of reclaimed ranges.
  *
  * <p>Time is a shared counter ticked before each request is issued and after it completed, so every "before" the check
  * relies on is real: the check can only report true violations.
  */
 class PcacheConcurrencyTest {
 
-    private static final long BACKING_SIZE = 16L << 20;
+    private static final long BACKING_SIZE = 24L << 20;
     private static final int SECTOR = SectorPattern.SECTOR;
     /** The id of the backing device's original content. */
     private static final long INITIAL = 1L << 40;
@@ -46,6 +47,14 @@ class PcacheConcurrencyTest {
     /** Never touched before the sweeper reaches it. */
     private static final long FRESH_START = 8L << 20;
     private static final long FRESH_SIZE = 8L << 20;
+    /**
+     * Rewritten in 1 MiB writes by the churn writer, so that more data than the cache holds passes through it and GC
+     * hands reclaimed segments out again while reads run (a stale key then points at someone else's data).
+     */
+    private static final long CHURN_START = 16L << 20;
+    private static final long CHURN_SIZE = 8L << 20;
+    private static final int CHURN_LEN = 1 << 20;
+    private static final int CHURN_WRITES = 600;
     private static final int SWEEP_READ = 32 << 10;
     private static final int SWEEP_STEP = 8 << 10;
     /** Writes into the fresh zone per sweeper step. */
@@ -63,12 +72,13 @@ class PcacheConcurrencyTest {
 
     private final AtomicLong clock = new AtomicLong();
 
-    @ParameterizedTest(name = "seed={0}")
-    @ValueSource(longs = {5, 8})
-    void overlappingWritesAndReadsBehaveAsAPerSectorRegister(long seed) throws Exception {
+    @ParameterizedTest(name = "seed={0} gc_percent={1}")
+    @CsvSource({"5, 70", "8, 0"})
+    void overlappingWritesAndReadsBehaveAsAPerSectorRegister(long seed, int gcPercent) throws Exception {
         LatencyEngine backing = new LatencyEngine(CacheHarness.patternedMemory(BACKING_SIZE, INITIAL))
                 .delayRandom(EngineOp.READ, Duration.ZERO, Duration.ofNanos(200_000), seed);
-        CacheOptions options = CacheHarness.quietOptions().withKsetFlushDelay(Duration.ofMillis(2));
+        CacheOptions options = CacheHarness.quietOptions().withKsetFlushDelay(Duration.ofMillis(2))
+                .withGcPercent(gcPercent);
         try (CacheHarness harness = CacheHarness.mapped(backing, options)) {
             List<List<SectorHistory.Write>> writes = new ArrayList<>();
             List<List<Read>> reads = new ArrayList<>();
@@ -87,6 +97,10 @@ class PcacheConcurrencyTest {
             CacheStatus.Counters counters = harness.cache.status().counters();
             assertThat(counters.missFills()).as("seed=" + seed + " miss fills").isGreaterThan(0);
             assertThat(reads.getLast()).as("seed=" + seed + " sweeper reads").isNotEmpty();
+            if (gcPercent == 0) {
+                assertThat(harness.cache.status().gc().ksetsReclaimed()).as("seed=" + seed + " ksets GC reclaimed")
+                        .isGreaterThan(0);
+            }
             long[] finalIds = harness.readIds(0, (int) BACKING_SIZE);
             checkFinal(finalIds, history, "seed=" + seed);
             CacheHarness.await(harness.cache.flushAsync());
@@ -102,7 +116,7 @@ class PcacheConcurrencyTest {
         AtomicBoolean writersDone = new AtomicBoolean();
         AtomicLong sweepPos = new AtomicLong(FRESH_START);
         Semaphore freshWrites = new Semaphore(0);
-        ExecutorService pool = Executors.newFixedThreadPool(WRITERS + READERS + 1,
+        ExecutorService pool = Executors.newFixedThreadPool(WRITERS + READERS + 2,
                 Thread.ofPlatform().name("test-load-", 0).factory());
         try {
             List<Future<?>> writers = new ArrayList<>();
@@ -113,6 +127,10 @@ class PcacheConcurrencyTest {
                 long firstId = (w + 1) * ID_STRIDE;
                 writers.add(pool.submit(() -> write(harness, random, firstId, sweepPos, freshWrites, log)));
             }
+            List<SectorHistory.Write> churned = new ArrayList<>();
+            writes.add(churned);
+            SplittableRandom churnRandom = root.split();
+            writers.add(pool.submit(() -> churn(harness, churnRandom, (WRITERS + 1) * ID_STRIDE, churned)));
             List<Future<?>> readers = new ArrayList<>();
             for (int r = 0; r < READERS; r++) {
                 List<Read> log = new ArrayList<>();
@@ -180,14 +198,30 @@ class PcacheConcurrencyTest {
         return null;
     }
 
-    /** Reads random ranges of the hot and fresh zones until the writers are done. */
+    /** Rewrites the churn zone in 1 MiB writes. */
+    private Void churn(CacheHarness harness, SplittableRandom random, long firstId, List<SectorHistory.Write> log)
+            throws IOException {
+        for (int i = 0; i < CHURN_WRITES; i++) {
+            long off = CHURN_START + random.nextLong((CHURN_SIZE - CHURN_LEN) / SECTOR + 1) * SECTOR;
+            long id = firstId + log.size();
+            long start = clock.incrementAndGet();
+            harness.writePattern(off, CHURN_LEN, id, Durability.BUFFERED);
+            long end = clock.incrementAndGet();
+            log.add(new SectorHistory.Write(id, off, CHURN_LEN, start, end));
+        }
+        return null;
+    }
+
+    /** Reads random ranges of the hot, fresh and churn zones until the writers are done. */
     private Void read(CacheHarness harness, SplittableRandom random, String name, AtomicBoolean writersDone,
                       List<Read> log) throws IOException {
         while (!writersDone.get() && log.size() < MAX_READS_PER_READER) {
             int len = (1 + random.nextInt(128)) * SECTOR;
-            long off = random.nextBoolean()
-                    ? HOT_START - (16 << 10) + random.nextLong((HOT_SIZE + (32 << 10) - len) / SECTOR) * SECTOR
-                    : FRESH_START + random.nextLong((FRESH_SIZE - len) / SECTOR) * SECTOR;
+            long off = switch (random.nextInt(3)) {
+                case 0 -> HOT_START - (16 << 10) + random.nextLong((HOT_SIZE + (32 << 10) - len) / SECTOR) * SECTOR;
+                case 1 -> FRESH_START + random.nextLong((FRESH_SIZE - len) / SECTOR) * SECTOR;
+                default -> CHURN_START + random.nextLong((CHURN_SIZE - len) / SECTOR) * SECTOR;
+            };
             log.add(timedRead(harness, name, off, len));
         }
         return null;
