@@ -24,8 +24,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Replay rebuilds exactly what the cache held: after a clean close the positions, the segment usage and every byte
- * come back, whether the log was written back or is still dirty; a log that filled a whole segment and chained the next one replays across the LAST kset; and a power cut
- * at any persistence point of chaining a new log segment recovers every acknowledged FUA write and keeps working.
+ * come back, whether the log was written back or is still dirty; a log that filled a whole segment and chained the
+ * next one replays across the LAST kset; and a power cut at any persistence point of chaining a new log segment
+ * recovers every acknowledged FUA write and keeps working.
  */
 class PcacheReplayTest {
 
