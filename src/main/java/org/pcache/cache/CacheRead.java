@@ -4,7 +4,6 @@ import org.pcache.backing.BackingCompletion;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.BackingIoException;
 import org.pcache.backing.BackingOp;
-import org.pcache.backing.BackingRequest;
 import org.pcache.backing.SliceRequest;
 import org.pcache.backing.UpperRequest;
 import org.pcache.pmem.Crc32c;
@@ -82,7 +81,7 @@ final class CacheRead {
     /** The state of one request's walk over its subtrees. */
     private final class Walk {
         private final UpperRequest upper;
-        private final List<BackingRequest> misses = new ArrayList<>(2);
+        private final List<SliceRequest> misses = new ArrayList<>(2);
         private long hitBytes;
         private long missBytes;
 
@@ -156,9 +155,17 @@ final class CacheRead {
             return true;
         }
 
+        /** Hands the backing reads over; one the backing device refuses (it was stopped) fails like a failed read. */
         void submitMisses() {
-            for (BackingRequest miss : misses) {
-                backing.submit(miss);
+            for (SliceRequest miss : misses) {
+                try {
+                    backing.submit(miss);
+                } catch (IllegalStateException e) {
+                    BackingIoException refused = new BackingIoException(BackingIoException.Reason.STOPPED, "read",
+                            miss.backingOffset(), miss.length(), e.getMessage(), e);
+                    miss.completion().complete(miss, refused);
+                    miss.upper().release(refused);
+                }
             }
             misses.clear();
         }

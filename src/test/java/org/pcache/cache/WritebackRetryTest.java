@@ -1,6 +1,5 @@
 package org.pcache.cache;
 
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
@@ -24,9 +23,6 @@ class WritebackRetryTest {
     private static final long MIN_BACKOFF_MILLIS = 100;
 
     @Test
-    @Disabled("bug in Writeback.writeBack: every kset close kicks the worker and CacheWorker.pause returns on a kick, "
-            + "so the retry back-off is cut short under load (hundreds of attempts per second); see the coretests "
-            + "report")
     void failingBackingDeviceIsRetriedWithBackOffWhileClientsWrite() throws IOException {
         FaultEngine backing = new FaultEngine(new MemoryEngine(BACKING_SIZE)).failAll(EngineOp.WRITE);
         try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), backing,
