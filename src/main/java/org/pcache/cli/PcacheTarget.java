@@ -4,8 +4,11 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.net.StandardProtocolFamily;
 import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,6 +42,9 @@ import org.slf4j.LoggerFactory;
 final class PcacheTarget {
 
     private static final Logger LOG = LoggerFactory.getLogger(PcacheTarget.class);
+    /** File type bits of a unix mode, and the type of a socket (stat.h). */
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
 
     private final ServeSettings settings;
     // Set by start() in this order, cleared by stop() in reverse; guarded by this.
@@ -95,12 +101,10 @@ final class PcacheTarget {
 
     /** Stops serving and closes everything, in reverse order of start. Idempotent. */
     synchronized void stop() {
-        if (backing == null) {
-            return;
-        }
         long started = System.nanoTime();
-        LOG.info("pcache stopping");
-        if (server != null) {
+        boolean serving = server != null;
+        if (serving) {
+            LOG.info("pcache stopping");
             server.stop();
             server = null;
         }
@@ -120,7 +124,9 @@ final class PcacheTarget {
             region.close();
             region = null;
         }
-        LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
+        if (serving) {
+            LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
+        }
     }
 
     /**
@@ -178,6 +184,33 @@ final class PcacheTarget {
     }
 
     /**
+     * Removes the socket a killed server left behind, so that a restart after kill -9 needs no manual step: a path
+     * that is a unix socket nobody accepts on is stale. A live socket, or anything that is not a socket, is refused.
+     */
+    private static void removeStaleSocket(Path path) throws ServeException {
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | UnsupportedOperationException e) {
+            throw new ServeException("cannot listen on unix socket " + path + ": the path exists", e);
+        }
+        if ((mode & S_IFMT) != S_IFSOCK) {
+            throw new ServeException("cannot listen on unix socket " + path + ": the path exists and is not a socket");
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.connect(UnixDomainSocketAddress.of(path));
+            throw new ServeException("cannot listen on unix socket " + path + ": another server is listening on it");
+        } catch (IOException refused) {
+            try {
+                Files.delete(path);
+            } catch (IOException e) {
+                throw ServeException.of("cannot remove the stale unix socket " + path, e);
+            }
+            LOG.warn("removed stale unix socket path={} (no server listens on it)", path);
+        }
+    }
+
+    /**
      * Fails fast, before the cache is opened, when an address is taken: binds each TCP address once and lets go,
      * and checks that a unix socket's path is free and its directory exists. The server binds again for real.
      */
@@ -200,9 +233,8 @@ final class PcacheTarget {
     }
 
     private static void checkSocketPath(Path path) throws ServeException {
-        if (Files.exists(path)) {
-            throw new ServeException("cannot listen on unix socket " + path + ": the path exists (remove it if no"
-                    + " server uses it)");
+        if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            removeStaleSocket(path);
         }
         Path parent = path.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) {

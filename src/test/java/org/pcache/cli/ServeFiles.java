@@ -34,13 +34,17 @@ final class ServeFiles implements AutoCloseable {
     }
 
     /**
-     * Arguments for {@code pcache serve} on these files with a backing file of {@code backingSize}, on an ephemeral
-     * TCP port and the unix socket, followed by {@code extra}.
+     * Arguments for {@code pcache serve} on these files with a backing file of {@code backingSize} and a cache of
+     * {@link #CACHE_SIZE} (unless {@code extra} names another), on an ephemeral TCP port and the unix socket,
+     * followed by {@code extra}.
      */
     String[] serve(String backingSize, String... extra) {
-        List<String> args = new ArrayList<>(List.of("serve", "--cache", cache.toString(), "--cache-size", CACHE_SIZE,
-                "--backing", backing.toString(), "--backing-size", backingSize, "--listen", "127.0.0.1:0",
-                "--socket", socket.toString()));
+        List<String> args = new ArrayList<>(List.of("serve", "--cache", cache.toString(), "--backing",
+                backing.toString(), "--backing-size", backingSize, "--listen", "127.0.0.1:0", "--socket",
+                socket.toString()));
+        if (!List.of(extra).contains("--cache-size")) {
+            args.addAll(List.of("--cache-size", CACHE_SIZE));
+        }
         args.addAll(List.of(extra));
         return args.toArray(String[]::new);
     }
