@@ -170,6 +170,9 @@ final class PcacheTarget {
             throw e;
         } catch (CorruptMediaException e) {
             throw new ServeException("cache " + settings.cacheFile() + " is corrupt: " + e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            // A valid image with settings this version does not implement, e.g. a cache mode other than writeback.
+            throw new ServeException("cache " + settings.cacheFile() + " cannot be used: " + e.getMessage(), e);
         } catch (IOException e) {
             throw ServeException.of("cannot open cache " + settings.cacheFile(), e);
         }

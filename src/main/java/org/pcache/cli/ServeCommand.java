@@ -102,6 +102,9 @@ final class ServeCommand implements Callable<Integer> {
             target = PcacheTarget.start(settings);
         } catch (ServeException e) {
             return fail(e);
+        } catch (RuntimeException e) {
+            // A bug, not a user error: still one line, with the stack trace under --debug.
+            return fail(new ServeException("could not start: " + e, e));
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("pcache-shutdown")

@@ -146,7 +146,6 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
             return CompletableFuture.completedFuture(null);
         }
         CompletableFuture<Void> done = new CompletableFuture<>();
-        done.whenComplete((ignored, failure) -> prefetchBuffers.add(buffer));
         new Prefetch(offset, offset + length, buffer, done).next();
         return done;
     }
@@ -157,7 +156,11 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
         arena.close();
     }
 
-    /** One CACHE request walking its range one piece at a time; each piece starts when the previous one ended. */
+    /**
+     * One CACHE request walking its range one piece at a time; each piece starts when the previous one ended. The
+     * buffer goes back to the pool before the request completes, so a client that sends the next hint after the
+     * reply always finds it free.
+     */
     private final class Prefetch {
         private final long end;
         private final MemorySegment buffer;
@@ -173,6 +176,7 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
         void next() {
             if (position == end) {
+                prefetchBuffers.add(buffer);
                 done.complete(null);
                 return;
             }
@@ -181,6 +185,7 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
             position += piece;
             read(at, buffer.asSlice(0, piece)).whenComplete((ignored, failure) -> {
                 if (failure != null) {
+                    prefetchBuffers.add(buffer);
                     done.completeExceptionally(failure);
                 } else {
                     next();
