@@ -15,9 +15,12 @@ import org.pcache.pmem.CachePos;
  * @param dirtyTail        first kset not yet written back
  * @param keyTail          first kset not yet reclaimed by GC
  * @param counters         what the cache did since it was opened
+ * @param writeback        what writeback is doing
+ * @param gc               what garbage collection is doing
  */
 public record CacheStatus(int sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent, int cacheFlags,
-                          CachePos keyHead, CachePos dirtyTail, CachePos keyTail, Counters counters) {
+                          CachePos keyHead, CachePos dirtyTail, CachePos keyTail, Counters counters,
+                          WritebackStatus writeback, GcStatus gc) {
 
     /**
      * Counters since open.

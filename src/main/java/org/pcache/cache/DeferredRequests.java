@@ -29,6 +29,7 @@ final class DeferredRequests {
     }
 
     private final Executor executor;
+    private final Runnable onWait;
     /** Counts segments freed; see the class comment. */
     private final AtomicLong freeEpoch = new AtomicLong();
     private final Object lock = new Object();
@@ -39,8 +40,10 @@ final class DeferredRequests {
     private final AtomicBoolean retryQueued = new AtomicBoolean();
     private final LongAdder deferrals = new LongAdder();
 
-    DeferredRequests(Executor executor) {
+    /** Retries run on {@code executor}; {@code onWait} runs whenever a request starts waiting (it must only signal). */
+    DeferredRequests(Executor executor, Runnable onWait) {
         this.executor = executor;
+        this.onWait = onWait;
     }
 
     /** How many segments were freed so far; read it before an allocation that may find the cache full. */
@@ -68,6 +71,7 @@ final class DeferredRequests {
             waiter.fail(new IOException("cache closed while the request waited for free space"));
             return;
         }
+        onWait.run();
         if (freeEpoch.get() != epochSeen) {
             kick();
         }

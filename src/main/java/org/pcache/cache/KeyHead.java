@@ -6,6 +6,7 @@ import org.pcache.pmem.KsetOnMedia;
 import org.pcache.pmem.PmemRegion;
 
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The end of the kset log, where the next kset is written (dm-pcache's key_head and cache_kset_close): writes ksets
@@ -25,7 +26,10 @@ import java.lang.foreign.MemorySegment;
  * When a new log segment is chained: its first header is zeroed and persisted (clearing an outdated kset), then the
  * LAST kset pointing at it is persisted, then the head moves to its offset 0.
  *
+ * <p>It also counts the bytes of dirty key records in the durable log that writeback has not written back yet.
+ *
  * <p>Threading: writes are serialised by this object's monitor; {@link #position()} may be read from any thread.
+ * {@code onKset} runs after each kset is durable, on the writing thread, under the caller's locks: it must only signal.
  */
 final class KeyHead {
 
@@ -40,13 +44,27 @@ final class KeyHead {
     /** Guarded by this. */
     private int off;
     private volatile CachePos position;
+    private final AtomicLong dirtyBytes;
+    private final Runnable onKset;
 
-    KeyHead(PmemRegion region, SegmentMap segments, CachePos start) {
+    KeyHead(PmemRegion region, SegmentMap segments, CachePos start, long dirtyBytes, Runnable onKset) {
         this.region = region;
         this.segments = segments;
         this.seg = segments.segment(start.seg());
         this.off = start.off();
         this.position = start;
+        this.dirtyBytes = new AtomicLong(dirtyBytes);
+        this.onKset = onKset;
+    }
+
+    /** Bytes of dirty key records in the durable log not yet written back (overwritten data included). */
+    long dirtyBytes() {
+        return dirtyBytes.get();
+    }
+
+    /** Writeback wrote back a kset holding {@code bytes} of dirty key records. */
+    void writtenBack(long bytes) {
+        dirtyBytes.addAndGet(-bytes);
     }
 
     /** Where the next kset goes; everything before it is durable. */
@@ -54,8 +72,11 @@ final class KeyHead {
         return position;
     }
 
-    /** Appends the sealed kset of {@code size} bytes in {@code kset}; false when the log needs a segment and none is free. */
-    synchronized boolean write(MemorySegment kset, int size) {
+    /**
+     * Appends the sealed kset of {@code size} bytes in {@code kset}, whose dirty keys cover {@code dirty} bytes; false
+     * when the log needs a segment and none is free.
+     */
+    synchronized boolean write(MemorySegment kset, int size, long dirty) {
         if (CacheDevice.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
             return false;
         }
@@ -67,6 +88,8 @@ final class KeyHead {
         region.persist(at, size);
         off += size;
         position = new CachePos(seg.id(), off);
+        dirtyBytes.addAndGet(dirty);
+        onKset.run();
         return true;
     }
 

@@ -32,6 +32,8 @@ final class KeySet {
     private final KeyOnMedia record = new KeyOnMedia();
     /** Guarded by this. */
     private int keyNum;
+    /** Bytes of the dirty keys among the pending ones; guarded by this. */
+    private long dirtyBytes;
     /** A flush is scheduled; guarded by this. */
     private boolean timerArmed;
     /** Guarded by this. */
@@ -50,9 +52,12 @@ final class KeySet {
     synchronized boolean append(CacheKey key, Durability durability) {
         encode(key, keyNum);
         keyNum++;
+        long dirty = key.isDirty() ? key.len : 0;
+        dirtyBytes += dirty;
         if (keyNum == KsetOnMedia.KEYS_MAX || durability == Durability.FUA) {
             if (!closeLocked()) {
                 keyNum--;
+                dirtyBytes -= dirty;
                 return false;
             }
         } else if (!timerArmed) {
@@ -75,10 +80,11 @@ final class KeySet {
             return true;
         }
         int size = kset.sealKeys(keyNum);
-        if (!log.write(staging, size)) {
+        if (!log.write(staging, size, dirtyBytes)) {
             return false;
         }
         keyNum = 0;
+        dirtyBytes = 0;
         return true;
     }
 

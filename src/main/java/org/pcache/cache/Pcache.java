@@ -13,8 +13,10 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -53,10 +55,13 @@ public final class Pcache implements AutoCloseable {
     private final KeyTree tree;
     private final KeyHead keyHead;
     private final KeySets ksets;
+    private final Writeback writeback;
+    private final GarbageCollector gc;
     private final CacheWrite writes;
     private final CacheRead reads;
     private final CacheStats stats = new CacheStats();
     private final AtomicLong inflight = new AtomicLong();
+    private final AtomicBoolean closeQueued = new AtomicBoolean();
     private final Object closeLock = new Object();
     /** Guarded by closeLock for writes; read without it on the request path. */
     private volatile boolean closed;
@@ -71,7 +76,7 @@ public final class Pcache implements AutoCloseable {
             return thread;
         });
         this.scheduler.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
-        this.deferred = new DeferredRequests(scheduler);
+        this.deferred = new DeferredRequests(scheduler, this::cacheFull);
         this.tree = new KeyTree(backing.size());
         this.cleaner = new KeyCleaner(tree, scheduler);
         this.segments = new SegmentMap(device, this::segmentFreed);
@@ -81,7 +86,9 @@ public final class Pcache implements AutoCloseable {
         LOG.info("replayed ksets={} keys={} stale_keys={} key_tail={} dirty_tail={} key_head={} in {} ms",
                 replay.ksets(), replay.keys(), replay.staleKeys(), device.keyTail(), device.dirtyTail(), head,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        this.keyHead = new KeyHead(device.region(), segments, head);
+        this.keyHead = new KeyHead(device.region(), segments, head, replay.dirtyBytes(), this::ksetWritten);
+        this.gc = new GarbageCollector(device, segments, backing.size(), options.dataCrc());
+        this.writeback = new Writeback(device, backing, keyHead, segments, options.dataCrc(), gc::kick);
         KeySet[] streams = new KeySet[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
             streams[i] = new KeySet(keyHead, scheduler, options.ksetFlushDelay().toNanos());
@@ -91,10 +98,12 @@ public final class Pcache implements AutoCloseable {
         PmemRegion region = device.region();
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, options.dataCrc());
         this.reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, options.dataCrc());
+        writeback.start();
         CacheInfo info = device.cacheInfo();
         if (!info.initDone()) {
             device.writeCacheInfo(info.withInitDone());
         }
+        gc.start();
     }
 
     /**
@@ -163,6 +172,28 @@ public final class Pcache implements AutoCloseable {
         return done;
     }
 
+    /**
+     * Writes everything back: flushes, then completes once writeback has passed the end of the log as it was after the
+     * flush. Progress shows in {@link #status()} ({@link WritebackStatus#dirtyBytes()}, its rate). With gc_percent 0
+     * GC then empties the cache until key_tail reaches key_head.
+     */
+    public CompletableFuture<Void> drainAsync() {
+        CompletableFuture<Void> done = begin();
+        flushAsync().whenComplete((ignored, error) -> {
+            if (error != null) {
+                done.completeExceptionally(error);
+            } else {
+                writeback.drainTo(keyHead.position(), done);
+            }
+        });
+        return done;
+    }
+
+    /** Blocking {@link #drainAsync}. */
+    public void drain() throws IOException {
+        await(drainAsync());
+    }
+
     /** Blocking {@link #readAsync}. */
     public void read(long offset, MemorySegment dst) throws IOException {
         await(readAsync(offset, dst));
@@ -193,7 +224,7 @@ public final class Pcache implements AutoCloseable {
         CacheInfo info = device.cacheInfo();
         return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
                 segments.usedCount(), info.gcPercent(), info.flags(), keyHead.position(), device.dirtyTail(),
-                device.keyTail(), counters());
+                device.keyTail(), counters(), writeback.status(), gc.status());
     }
 
     /**
@@ -205,12 +236,13 @@ public final class Pcache implements AutoCloseable {
             checkOpen();
             device.writeCacheInfo(device.cacheInfo().withGcPercent(percent));
         }
+        gc.kick();
     }
 
     /**
      * Stops the cache: refuses new requests, fails requests still waiting for free space, waits for requests in
-     * flight, writes out every pending key and stops the workers. Dirty data stays in the region; nothing is written
-     * back. Idempotent.
+     * flight, writes out every pending key and stops GC and writeback after the kset each is working on. Dirty data
+     * stays in the region and is written back after the next open. Idempotent.
      */
     @Override
     public void close() {
@@ -221,11 +253,14 @@ public final class Pcache implements AutoCloseable {
             closed = true;
         }
         deferred.close();
+        writeback.cancelDrains();
         awaitInflight();
         if (!ksets.closeAll()) {
             LOG.error("could not write out pending keys at close: the kset log is full; unflushed writes are lost");
         }
         ksets.stopTimers();
+        gc.stop();
+        writeback.stop();
         scheduler.shutdown();
         try {
             if (!scheduler.awaitTermination(30, TimeUnit.SECONDS)) {
@@ -236,6 +271,30 @@ public final class Pcache implements AutoCloseable {
         }
         LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", keyHead.position(), device.dirtyTail(),
                 device.keyTail());
+    }
+
+    private void ksetWritten() {
+        writeback.kick();
+    }
+
+    /**
+     * A request is waiting for space. Writeback can only free what is in closed ksets, and a kset may hold enough keys
+     * to pin most of the cache, so write out the pending keys now rather than when their timer fires.
+     */
+    private void cacheFull() {
+        gc.kick();
+        if (closeQueued.compareAndSet(false, true)) {
+            try {
+                scheduler.execute(this::closeKsetsForSpace);
+            } catch (RejectedExecutionException e) {
+                closeQueued.set(false); // closing: close() writes out the pending keys itself
+            }
+        }
+    }
+
+    private void closeKsetsForSpace() {
+        closeQueued.set(false);
+        ksets.closeAll();
     }
 
     private void segmentFreed() {

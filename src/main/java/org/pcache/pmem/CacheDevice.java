@@ -171,9 +171,7 @@ public final class CacheDevice {
      */
     public static CacheDevice open(PmemRegion region, Options options)
             throws CacheDeviceTooSmallException, CorruptMediaException, DataCrcMismatchException {
-        if (region.size() < MIN_SIZE) {
-            throw new CacheDeviceTooSmallException(region.size());
-        }
+        checkSize(region);
         MemorySegment superblockBuf = OnMediaLayout.staging(SuperblockOnMedia.SIZE);
         region.read(SUPERBLOCK_OFFSET, superblockBuf, 0, SuperblockOnMedia.SIZE);
         SuperblockOnMedia superblock = new SuperblockOnMedia().wrap(superblockBuf);
@@ -186,19 +184,63 @@ public final class CacheDevice {
 
         MediaState state = loadReplicas(region);
         if (state.cacheInfo != null && state.cacheInfo.initDone()) {
-            validateCacheInfo(state, segNum, options);
-            SegmentChain chain = SegmentChain.load(region, segNum, state.cacheInfo);
-            int nSegs = state.cacheInfo.nSegs();
-            state.keyTail = validateTail("key_tail", state.keyTailReplica, state.keyTailBuf, nSegs);
-            state.dirtyTail = validateTail("dirty_tail", state.dirtyTailReplica, state.dirtyTailBuf, nSegs);
-            LOG.debug("opened cache segNum={} nSegs={} keyTail={} dirtyTail={}", segNum, state.cacheInfo.nSegs(),
-                    state.keyTail, state.dirtyTail);
-            return new CacheDevice(region, false, superblock.flags(), segNum, chain, state);
+            CacheDevice device = load(region, superblock, state);
+            if (state.cacheInfo.dataCrc() != options.dataCrc()) {
+                throw new DataCrcMismatchException(options.dataCrc(), state.cacheInfo.dataCrc());
+            }
+            return device;
         }
         SegmentChain chain = formatCache(region, segNum, options, state);
         LOG.info("formatted cache segNum={} nSegs={} dataCrc={} gcPercent={}", segNum, segNum, options.dataCrc(),
                 options.gcPercent());
         return new CacheDevice(region, true, superblock.flags(), segNum, chain, state);
+    }
+
+    /**
+     * Opens an existing cache for inspection (check, dump, recover): validates like {@link #open} but never formats
+     * and never writes; a blank or incompletely formatted device is an error here.
+     *
+     * @throws CacheDeviceTooSmallException if the region is under {@link #MIN_SIZE}
+     * @throws CorruptMediaException if a record fails validation or the device holds no formatted cache
+     */
+    public static CacheDevice inspect(PmemRegion region) throws CacheDeviceTooSmallException, CorruptMediaException {
+        checkSize(region);
+        MemorySegment superblockBuf = OnMediaLayout.staging(SuperblockOnMedia.SIZE);
+        region.read(SUPERBLOCK_OFFSET, superblockBuf, 0, SuperblockOnMedia.SIZE);
+        SuperblockOnMedia superblock = new SuperblockOnMedia().wrap(superblockBuf);
+        if (superblock.magic() == 0) {
+            throw new CorruptMediaException("superblock", CorruptMediaException.NO_SEGMENT, SUPERBLOCK_OFFSET,
+                    "magic", "0x" + Long.toHexString(SuperblockOnMedia.MAGIC), "0 (a blank device, never formatted)");
+        }
+        superblock.validate(maxSegments(region));
+        MediaState state = loadReplicas(region);
+        if (state.cacheInfo == null || !state.cacheInfo.initDone()) {
+            throw new CorruptMediaException("cache_info", CorruptMediaException.NO_SEGMENT, CACHE_INFO_OFFSET,
+                    "INIT_DONE", "a replica of a completely formatted cache",
+                    state.cacheInfo == null ? "no valid replica" : "INIT_DONE clear");
+        }
+        return load(region, superblock, state);
+    }
+
+    private static void checkSize(PmemRegion region) throws CacheDeviceTooSmallException {
+        if (region.size() < MIN_SIZE) {
+            throw new CacheDeviceTooSmallException(region.size());
+        }
+    }
+
+    /** Validates cache_info, the segment chain and the tails of a formatted cache. */
+    private static CacheDevice load(PmemRegion region, SuperblockOnMedia superblock, MediaState state)
+            throws CorruptMediaException {
+        int segNum = superblock.segNum();
+        long offset = state.cacheInfoReplica.slotOffset(state.cacheInfoReplica.latestSlot());
+        state.cacheInfoRecord.validate(segNum, offset);
+        SegmentChain chain = SegmentChain.load(region, segNum, state.cacheInfo);
+        int nSegs = state.cacheInfo.nSegs();
+        state.keyTail = validateTail("key_tail", state.keyTailReplica, state.keyTailBuf, nSegs);
+        state.dirtyTail = validateTail("dirty_tail", state.dirtyTailReplica, state.dirtyTailBuf, nSegs);
+        LOG.debug("opened cache segNum={} nSegs={} keyTail={} dirtyTail={}", segNum, nSegs, state.keyTail,
+                state.dirtyTail);
+        return new CacheDevice(region, false, superblock.flags(), segNum, chain, state);
     }
 
     /** The region the cache lives on. */
@@ -353,15 +395,6 @@ public final class CacheDevice {
     private static MemorySegment loadTail(DualReplica replica) {
         MemorySegment buf = OnMediaLayout.staging(CachePosOnMedia.SIZE);
         return replica.loadLatest(buf) ? buf : null;
-    }
-
-    private static void validateCacheInfo(MediaState state, int segNum, Options options)
-            throws CorruptMediaException, DataCrcMismatchException {
-        long offset = state.cacheInfoReplica.slotOffset(state.cacheInfoReplica.latestSlot());
-        state.cacheInfoRecord.validate(segNum, offset);
-        if (state.cacheInfo.dataCrc() != options.dataCrc()) {
-            throw new DataCrcMismatchException(options.dataCrc(), state.cacheInfo.dataCrc());
-        }
     }
 
     private static CachePos validateTail(String name, DualReplica replica, MemorySegment buf, int nSegs)

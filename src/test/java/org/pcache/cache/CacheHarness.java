@@ -17,6 +17,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Predicate;
 
 /**
  * A cache on a region and an in-memory backing device, for tests: opens, closes and reopens the cache on the same
@@ -27,11 +29,11 @@ final class CacheHarness implements AutoCloseable {
     static final long CACHE_SIZE = CacheDevice.MIN_SIZE;
     static final Duration TIMEOUT = Duration.ofSeconds(30);
 
-    final PmemRegion region;
+    PmemRegion region;
     final IoEngine engine;
     final BackingDevice backing;
     final CacheOptions options;
-    private final Path regionFile;
+    private Path regionFile;
     Pcache cache;
 
     private CacheHarness(PmemRegion region, Path regionFile, IoEngine engine, CacheOptions options)
@@ -46,10 +48,19 @@ final class CacheHarness implements AutoCloseable {
 
     /** A cache on a sparse tmpfs-mapped region in front of an in-memory backing device of {@code backingSize}. */
     static CacheHarness mapped(long backingSize, CacheOptions options) throws IOException {
+        return mapped(new MemoryEngine(backingSize), options);
+    }
+
+    /** A cache on a sparse tmpfs-mapped region in front of {@code engine}. */
+    static CacheHarness mapped(IoEngine engine, CacheOptions options) throws IOException {
+        Path file = newRegionFile();
+        return new CacheHarness(MappedPmemRegion.open(file, CACHE_SIZE), file, engine, options);
+    }
+
+    private static Path newRegionFile() throws IOException {
         Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-test-", ".img");
         Files.delete(file);
-        MappedPmemRegion region = MappedPmemRegion.open(file, CACHE_SIZE);
-        return new CacheHarness(region, file, new MemoryEngine(backingSize), options);
+        return file;
     }
 
     /** A cache on {@code region} in front of {@code engine}. */
@@ -65,6 +76,16 @@ final class CacheHarness implements AutoCloseable {
     /** Closes the cache and opens it again on the same media. */
     Pcache reopen() throws IOException {
         cache.close();
+        cache = Pcache.open(region, backing, options);
+        return cache;
+    }
+
+    /** Closes the cache and opens a new one on a blank region in front of the same backing device. */
+    Pcache reformat() throws IOException {
+        cache.close();
+        closeRegion();
+        regionFile = newRegionFile();
+        region = MappedPmemRegion.open(regionFile, CACHE_SIZE);
         cache = Pcache.open(region, backing, options);
         return cache;
     }
@@ -108,10 +129,28 @@ final class CacheHarness implements AutoCloseable {
         }
     }
 
+    /** Waits until the cache's status satisfies {@code condition}, polling, at most {@link #TIMEOUT}. */
+    CacheStatus awaitStatus(String what, Predicate<CacheStatus> condition) {
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        CacheStatus status = cache.status();
+        while (!condition.test(status)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("status never showed " + what + " within " + TIMEOUT + "; last: " + status);
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+            status = cache.status();
+        }
+        return status;
+    }
+
     @Override
     public void close() {
         cache.close();
         backing.stop();
+        closeRegion();
+    }
+
+    private void closeRegion() {
         region.close();
         if (regionFile != null) {
             try {

@@ -107,14 +107,17 @@ class PcacheCrashTest {
         return acknowledged;
     }
 
+    /** Reads back every sector the workload touched, one op's range at a time. */
     private static void verify(CacheHarness harness, List<Op> workload, boolean[] acknowledged, String where)
             throws IOException {
         boolean[] durable = durableWrites(workload, acknowledged);
-        int chunk = 4 << 20;
-        for (long off = 0; off < BACKING_SIZE; off += chunk) {
-            long[] ids = harness.readIds(off, chunk);
+        for (Op op : workload) {
+            if (op.kind() == Kind.FLUSH) {
+                continue;
+            }
+            long[] ids = harness.readIds(op.off(), op.len());
             for (int sector = 0; sector < ids.length; sector++) {
-                long sectorOffset = off + (long) sector * SECTOR;
+                long sectorOffset = op.off() + (long) sector * SECTOR;
                 Set<Long> allowed = allowedValues(workload, durable, sectorOffset);
                 assertThat(allowed).as(where + " sector at " + sectorOffset + " holds " + ids[sector])
                         .contains(ids[sector]);

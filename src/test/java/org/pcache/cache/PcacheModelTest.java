@@ -1,9 +1,10 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -11,27 +12,28 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Long seeded sequences of writes, FUA writes, write-zeroes, reads, flushes and reopens at random offsets and sizes,
- * crossing 4 MiB stretches and segment ends, checked sector by sector against a reference model.
+ * crossing 4 MiB stretches and segment ends, checked sector by sector against a reference model. Each workload writes
+ * four times the cache's capacity, so writeback and GC must keep up (at gc_percent 0, 70 and 90) without a deadlock;
+ * at the end the cache is drained and the backing device alone must hold the model.
  */
 class PcacheModelTest {
 
     private static final long BACKING_SIZE = 256L << 20;
     private static final int SECTOR = SectorPattern.SECTOR;
-    private static final long VOLUME_LIMIT = 1L << 30;
-    /** Stop before the cache fills: without writeback nothing would ever free a segment. */
-    private static final int SEGMENTS_LIMIT = 26;
+    private static final long VOLUME = 4 * CacheHarness.CACHE_SIZE;
+    private static final int CHUNK = 4 << 20;
 
-    @ParameterizedTest(name = "seed={0}")
-    @ValueSource(longs = {11, 23, 37, 41, 53})
-    void randomWorkloadReadsBackLikeTheModel(long seed) throws IOException {
+    @ParameterizedTest(name = "seed={0} gc_percent={1}")
+    @CsvSource({"11, 0", "23, 70", "37, 90", "41, 70"})
+    void workloadFourTimesTheCacheReadsBackLikeTheModel(long seed, int gcPercent) throws IOException {
         SplittableRandom random = new SplittableRandom(seed);
         long[] model = new long[(int) (BACKING_SIZE / SECTOR)];
         long volume = 0;
         long nextId = 1;
-        try (CacheHarness harness = CacheHarness.mapped(BACKING_SIZE, CacheHarness.quietOptions())) {
-            int step = 0;
-            for (; volume < VOLUME_LIMIT && harness.cache.status().segsUsed() < SEGMENTS_LIMIT; step++) {
-                String where = "seed=" + seed + " step=" + step;
+        CacheOptions options = CacheHarness.quietOptions().withGcPercent(gcPercent);
+        try (CacheHarness harness = CacheHarness.mapped(BACKING_SIZE, options)) {
+            for (int step = 0; volume < VOLUME; step++) {
+                String where = "seed=" + seed + " gc_percent=" + gcPercent + " step=" + step;
                 long off = randomOffset(random);
                 int len = randomLength(random, off);
                 int dice = random.nextInt(100);
@@ -46,22 +48,36 @@ class PcacheModelTest {
                     volume += len;
                 } else if (dice < 90) {
                     assertThat(harness.readIds(off, len)).as(where + " read " + off + "+" + len)
-                            .containsExactly(Arrays.copyOfRange(model, (int) (off / SECTOR),
-                                    (int) ((off + len) / SECTOR)));
-                } else if (dice < 98) {
+                            .containsExactly(slice(model, off, len));
+                } else if (dice < 99) {
                     CacheHarness.await(harness.cache.flushAsync());
                 } else {
                     harness.reopen();
                 }
             }
-            assertThat(step).as("seed=" + seed + " steps before the cache filled").isGreaterThan(100);
-            harness.reopen();
-            for (long off = 0; off < BACKING_SIZE; off += 4L << 20) {
-                assertThat(harness.readIds(off, 4 << 20)).as("seed=" + seed + " final read at " + off)
-                        .containsExactly(Arrays.copyOfRange(model, (int) (off / SECTOR),
-                                (int) ((off + (4 << 20)) / SECTOR)));
+            CacheHarness.await(harness.cache.drainAsync());
+            assertThat(harness.cache.status().writeback().dirtyBytes()).isZero();
+            for (long off = 0; off < BACKING_SIZE; off += CHUNK) {
+                MemorySegment backing = MemorySegment.ofArray(new byte[CHUNK]);
+                harness.backing.read(off, backing);
+                assertThat(ids(backing, off)).as("seed=" + seed + " backing alone at " + off)
+                        .containsExactly(slice(model, off, CHUNK));
+                assertThat(harness.readIds(off, CHUNK)).as("seed=" + seed + " through the cache at " + off)
+                        .containsExactly(slice(model, off, CHUNK));
             }
         }
+    }
+
+    private static long[] slice(long[] model, long off, int len) {
+        return Arrays.copyOfRange(model, (int) (off / SECTOR), (int) ((off + len) / SECTOR));
+    }
+
+    private static long[] ids(MemorySegment buf, long deviceOffset) {
+        long[] ids = new long[(int) (buf.byteSize() / SECTOR)];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = SectorPattern.idOf(buf, (long) i * SECTOR, deviceOffset + (long) i * SECTOR);
+        }
+        return ids;
     }
 
     /** Mostly anywhere; sometimes just before a 4 MiB stretch boundary so the request crosses it. */

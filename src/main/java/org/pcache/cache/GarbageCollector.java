@@ -1,0 +1,129 @@
+package org.pcache.cache;
+
+import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CachePos;
+import org.pcache.pmem.CorruptMediaException;
+import org.pcache.pmem.KsetOnMedia;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Reclaims written-back ksets from key_tail, never past dirty_tail, once segment usage reaches gc_percent
+ * (dm-pcache's cache_gc): each live key drops its reference on its data segment, segments that reach zero are
+ * invalidated and freed, and a LAST kset frees the log segment it ends.
+ *
+ * <p>Persistence order: rule 5 — GC never passes dirty_tail; a segment's new generation is durable before the segment
+ * is freed ({@link SegmentMap#release}); key_tail is persisted after the kset's references are dropped, so a crash in
+ * between leaves keys whose segments moved on, which replay sees as stale.
+ *
+ * <p>Only keys whose generation still matches hold a reference (stale keys were skipped by replay), so only those are
+ * released, and only their data CRC is checked; a mismatch is counted, not fatal, since the data was written back
+ * already. A kset that cannot be decoded stops GC for good, before any of its references is dropped.
+ *
+ * <p>Threading: all work runs on the worker thread {@code pcache-gc}.
+ */
+final class GarbageCollector {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GarbageCollector.class);
+    private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    private final CacheDevice device;
+    private final SegmentMap segments;
+    private final KsetReader reader;
+    private final boolean dataCrc;
+    private final CacheWorker worker;
+    private final List<CacheKey> keys = new ArrayList<>(KsetOnMedia.KEYS_MAX);
+    private final LongAdder ksetsReclaimed = new LongAdder();
+    private final LongAdder dataCrcErrors = new LongAdder();
+    private volatile String failure;
+
+    GarbageCollector(CacheDevice device, SegmentMap segments, long backingSize, boolean dataCrc) {
+        this.device = device;
+        this.segments = segments;
+        this.reader = new KsetReader(device, segments, backingSize);
+        this.dataCrc = dataCrc;
+        this.worker = new CacheWorker("pcache-gc", IDLE_NANOS, this::step);
+    }
+
+    void start() {
+        worker.start();
+    }
+
+    /** Writeback moved, the cache filled up, or gc_percent changed: there may be work. */
+    void kick() {
+        worker.kick();
+    }
+
+    void stop() {
+        worker.stop();
+    }
+
+    GcStatus status() {
+        Throwable crashed = worker.failure();
+        String state = failure != null ? "failed: " + failure
+                : crashed != null ? "failed: " + crashed
+                : worker.stopping() ? "stopped" : "running";
+        return new GcStatus(state, ksetsReclaimed.sum(), dataCrcErrors.sum());
+    }
+
+    private boolean step() {
+        CachePos tail = device.keyTail();
+        CachePos dirtyTail = device.dirtyTail();
+        if (failure != null || tail.equals(dirtyTail) || !aboveThreshold()) {
+            return false;
+        }
+        try {
+            KsetOnMedia.Status status = reader.read(tail);
+            if (!status.valid()) {
+                throw reader.invalid(status);
+            }
+            CachePos next = reader.next();
+            if (status == KsetOnMedia.Status.LAST) {
+                device.writeKeyTail(next);
+                segments.freeLog(segments.segment(tail.seg()));
+            } else {
+                releaseKeys();
+                device.writeKeyTail(next);
+            }
+            ksetsReclaimed.increment();
+            return true;
+        } catch (CorruptMediaException e) {
+            failure = e.getMessage();
+            LOG.error("garbage collection stopped at key_tail={}: {}", tail, e.getMessage());
+            return false;
+        }
+    }
+
+    /** dm-pcache's threshold: segs_used >= n_segs * gc_percent / 100. */
+    private boolean aboveThreshold() {
+        return segments.usedCount() >= segments.count() * device.cacheInfo().gcPercent() / 100;
+    }
+
+    private void releaseKeys() throws CorruptMediaException {
+        keys.clear();
+        for (int i = 0; i < reader.keyNum(); i++) {
+            keys.add(reader.key(i));
+        }
+        for (int i = 0; i < keys.size(); i++) {
+            CacheKey key = keys.get(i);
+            if (key.segGen < key.seg.gen()) {
+                continue;
+            }
+            if (dataCrc) {
+                try {
+                    reader.verifyCrc(i, key);
+                } catch (CorruptMediaException e) {
+                    dataCrcErrors.increment();
+                    LOG.warn("reclaiming a key whose data CRC does not match (it was written back already): {}",
+                            e.getMessage());
+                }
+            }
+            segments.release(key.seg);
+        }
+    }
+}

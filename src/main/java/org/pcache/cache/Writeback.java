@@ -1,0 +1,193 @@
+package org.pcache.cache;
+
+import org.pcache.backing.BackingDevice;
+import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CachePos;
+import org.pcache.pmem.CorruptMediaException;
+import org.pcache.pmem.KsetOnMedia;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Writes dirty data back to the backing device, one kset at a time in log order from dirty_tail (dm-pcache's
+ * cache_writeback): the kset's keys are collapsed (later keys win), the dirty extents are written in LBA order
+ * straight from the region, many in flight, the backing device is flushed, and only then does dirty_tail move.
+ *
+ * <p>Persistence order: rule 4 — every write of a kset completes and the backing device is flushed before dirty_tail
+ * is persisted past it; ksets go strictly in log order. So the backing device alone always holds the writes of a
+ * prefix of the log, plus possibly some writes of the one kset in flight, and since a client flush closes every kset,
+ * a kset never mixes writes from before and after a flush.
+ *
+ * <p>Failures: a backing error is counted, shown in status and retried with a growing back-off, forever — a kset is
+ * never skipped. A kset or key that cannot be decoded stops writeback for good with a clear error (the cache keeps
+ * absorbing writes until it is full).
+ *
+ * <p>Threading: all work runs on the worker thread {@code pcache-writeback}; counters and {@link #drainTo} may be used
+ * from any thread.
+ */
+final class Writeback {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Writeback.class);
+    private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long BACKOFF_MIN_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    private final CacheDevice device;
+    private final KeyHead keyHead;
+    private final KsetReader reader;
+    private final Runnable onProgress;
+    private final CacheWorker worker;
+    /** Owned by the worker thread. */
+    private final KsetWriteback kset;
+    private final LongAdder bytesWritten = new LongAdder();
+    private final LongAdder ksetsWritten = new LongAdder();
+    private final LongAdder errors = new LongAdder();
+    private final WritebackRate rate = new WritebackRate();
+    private volatile String lastError;
+    private volatile String failure;
+    /** Drains waiting for dirty_tail to reach a position; guarded by itself. */
+    private final List<Drain> drains = new ArrayList<>();
+
+    private record Drain(CachePos target, CompletableFuture<Void> done) {
+    }
+
+    Writeback(CacheDevice device, BackingDevice backing, KeyHead keyHead, SegmentMap segments, boolean dataCrc,
+              Runnable onProgress) {
+        this.device = device;
+        this.keyHead = keyHead;
+        this.reader = new KsetReader(device, segments, backing.size());
+        this.kset = new KsetWriteback(device.region(), backing, dataCrc);
+        this.onProgress = onProgress;
+        this.worker = new CacheWorker("pcache-writeback", IDLE_NANOS, this::step);
+    }
+
+    void start() {
+        worker.start();
+    }
+
+    /** A kset became durable: there may be work. */
+    void kick() {
+        worker.kick();
+    }
+
+    /** Stops after the kset in progress; fails drains still waiting. */
+    void stop() {
+        cancelDrains();
+        worker.stop();
+    }
+
+    /** Fails every drain still waiting (the cache is closing). */
+    void cancelDrains() {
+        failDrains(new IOException("cache closed before the drain completed"));
+    }
+
+    /** Completes {@code done} when dirty_tail reaches {@code target}, a kset boundary at or after it. */
+    void drainTo(CachePos target, CompletableFuture<Void> done) {
+        boolean reached;
+        synchronized (drains) {
+            reached = device.dirtyTail().equals(target);
+            if (!reached && failure == null) {
+                drains.add(new Drain(target, done));
+                return;
+            }
+        }
+        if (reached) {
+            done.complete(null);
+        } else {
+            done.completeExceptionally(new CacheIoException("writeback stopped: " + failure));
+        }
+    }
+
+    WritebackStatus status() {
+        Throwable crashed = worker.failure();
+        String state = failure != null ? "failed: " + failure
+                : crashed != null ? "failed: " + crashed
+                : worker.stopping() ? "stopped" : "running";
+        return new WritebackStatus(state, keyHead.dirtyBytes(), bytesWritten.sum(), ksetsWritten.sum(),
+                errors.sum(), lastError, rate.bytesPerSecond());
+    }
+
+    private boolean step() throws InterruptedException {
+        CachePos tail = device.dirtyTail();
+        if (failure != null || tail.equals(keyHead.position())) {
+            return false;
+        }
+        try {
+            KsetOnMedia.Status status = reader.read(tail);
+            if (!status.valid()) {
+                throw reader.invalid(status);
+            }
+            CachePos next = reader.next();
+            long dirty = 0;
+            if (status == KsetOnMedia.Status.NORMAL) {
+                dirty = writeBack();
+                if (dirty < 0) {
+                    return false;
+                }
+            }
+            device.writeDirtyTail(next);
+            keyHead.writtenBack(dirty);
+            ksetsWritten.increment();
+            completeDrains(next);
+            onProgress.run();
+            return true;
+        } catch (CorruptMediaException e) {
+            failure = e.getMessage();
+            LOG.error("writeback stopped at dirty_tail={}: {}", tail, e.getMessage());
+            failDrains(new CacheIoException("writeback stopped: " + e.getMessage(), e));
+            return false;
+        }
+    }
+
+    /** Writes back the kset just read; returns its dirty bytes, or -1 when stopping interrupted the retries. */
+    private long writeBack() throws CorruptMediaException, InterruptedException {
+        kset.load(reader);
+        long backoff = BACKOFF_MIN_NANOS;
+        while (true) {
+            try {
+                long bytes = kset.write();
+                bytesWritten.add(bytes);
+                rate.record(bytes);
+                return kset.dirtyBytes();
+            } catch (IOException e) {
+                errors.increment();
+                lastError = e.getMessage();
+                LOG.warn("writeback of kset at dirty_tail={} failed, retrying in {} ms: {}", device.dirtyTail(),
+                        TimeUnit.NANOSECONDS.toMillis(backoff), e.getMessage());
+            }
+            worker.pause(backoff);
+            if (worker.stopping()) {
+                return -1;
+            }
+            backoff = Math.min(backoff * 2, BACKOFF_MAX_NANOS);
+        }
+    }
+
+    private void completeDrains(CachePos tail) {
+        List<Drain> reached = new ArrayList<>();
+        synchronized (drains) {
+            drains.removeIf(drain -> drain.target.equals(tail) && reached.add(drain));
+        }
+        for (Drain drain : reached) {
+            drain.done.complete(null);
+        }
+    }
+
+    private void failDrains(IOException error) {
+        List<Drain> failed;
+        synchronized (drains) {
+            failed = List.copyOf(drains);
+            drains.clear();
+        }
+        for (Drain drain : failed) {
+            drain.done.completeExceptionally(error);
+        }
+    }
+}
