@@ -15,6 +15,7 @@ import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.NbdProtocol;
 import org.slf4j.Logger;
@@ -33,7 +34,8 @@ import picocli.CommandLine.Spec;
  * <p>Stopping: a shutdown hook stops the target in order (see {@link PcacheTarget#stop}) and then ends the process
  * with status 0, because a requested stop is a clean exit (the JVM alone would report 143 after SIGTERM). The stop is
  * bounded: if it has not finished after {@link #STOP_LIMIT}, the process halts with status 1. That is safe, since the
- * cache is crash-consistent by design: the next start replays what a kill -9 would have left.
+ * cache is crash-consistent by design: the next start replays what a kill -9 would have left. The hook is installed
+ * once the target runs; a signal during start ends the JVM the default way, which is equally safe.
  */
 @Command(name = "serve",
         mixinStandardHelpOptions = true,
@@ -142,15 +144,12 @@ final class ServeCommand implements Callable<Integer> {
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */
     private static void stop(PcacheTarget target, CountDownLatch stopped) {
-        Thread watchdog = Thread.ofPlatform().name("pcache-shutdown-watchdog").daemon().start(() -> {
-            try {
-                Thread.sleep(STOP_LIMIT);
-            } catch (InterruptedException e) {
-                return;
+        Thread.ofPlatform().name("pcache-shutdown-watchdog").daemon().start(() -> {
+            if (!awaitQuietly(stopped, STOP_LIMIT)) {
+                LOG.error("stop did not finish within {} s; halting (the next start replays the cache)",
+                        STOP_LIMIT.toSeconds());
+                Runtime.getRuntime().halt(1);
             }
-            LOG.error("stop did not finish within {} s; halting (the next start replays the cache)",
-                    STOP_LIMIT.toSeconds());
-            Runtime.getRuntime().halt(1);
         });
         try {
             target.stop();
@@ -158,7 +157,6 @@ final class ServeCommand implements Callable<Integer> {
             LOG.error("stop failed; halting (the next start replays the cache)", e);
             Runtime.getRuntime().halt(1);
         }
-        watchdog.interrupt();
         stopped.countDown();
         System.out.flush();
         System.err.flush();
@@ -176,6 +174,16 @@ final class ServeCommand implements Callable<Integer> {
 
     private static OptionalLong optional(Long value) {
         return value == null ? OptionalLong.empty() : OptionalLong.of(value);
+    }
+
+    /** Whether {@code latch} opened within {@code limit}; an interrupt counts as "not yet". */
+    private static boolean awaitQuietly(CountDownLatch latch, Duration limit) {
+        try {
+            return latch.await(limit.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     private static void awaitUninterruptibly(CountDownLatch latch) {
