@@ -20,8 +20,8 @@ import org.pcache.nbd.ExternalTool;
 
 /**
  * {@code pcache serve --backing nbd+unix://...}: the cache in front of nbdkit's memory plugin, plain, behind the
- * delay filter (misses pay the delay, hits and writes do not) and behind the error filter (a failing backing read
- * reaches the client as EIO, and the server goes on serving).
+ * delay filter (misses pay the delay, hits and writes do not; SIGTERM waits for a read in flight) and behind the
+ * error filter (a failing backing read reaches the client as EIO, and the server goes on serving).
  */
 class ServeNbdBackingIT {
 
@@ -112,6 +112,43 @@ class ServeNbdBackingIT {
         Files.delete(trigger);
         String healed = nbdsh(server.uri(), "assert h.pread(65536, 8 << 20) == bytes(65536)", "print('OK')");
         assertThat(healed).endsWith("OK\n");
+    }
+
+    @Test
+    void sigtermAnswersAReadInFlightAndExitsZero() throws Exception {
+        Path requests = dir.resolve("requests.log");
+        String backing = nbdkit("--filter=log", "--filter=delay", "memory", "64M", "rdelay=1000ms",
+                "logfile=" + requests);
+        server = serve(backing);
+        Path output = dir.resolve("reader.out");
+        ProcessBuilder builder = new ProcessBuilder("nbdsh", "-u", server.uri(), "-c",
+                "assert h.pread(4096, 0) == bytes(4096)\nprint('read ok')").redirectErrorStream(true)
+                .redirectOutput(output.toFile());
+        builder.environment().putAll(ExternalTool.SYSTEM_PYTHON);
+        Process reader = builder.start();
+        try {
+            awaitBackingRead(requests, reader);
+            assertThat(server.terminate()).as("exit status after SIGTERM").isZero();
+            assertThat(reader.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+            assertThat(reader.exitValue()).as(Files.readString(output)).isZero();
+            assertThat(Files.readString(output)).contains("read ok");
+        } finally {
+            reader.destroyForcibly().waitFor();
+        }
+    }
+
+    /**
+     * Waits until nbdkit logged a read, i.e. the client's read missed and pcache holds it in flight for the
+     * delayed backing. nbdkit's log is the only signal of that, so it is polled, with a bound.
+     */
+    private static void awaitBackingRead(Path log, Process client) throws Exception {
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        while (!Files.exists(log) || !Files.readString(log).contains(" Read id=")) {
+            if (!client.isAlive() || System.nanoTime() > deadline) {
+                throw new AssertionError("the read did not reach the backing device");
+            }
+            Thread.sleep(10);
+        }
     }
 
     private ServeProcess serve(String backing) throws Exception {
