@@ -162,7 +162,7 @@ final class Writeback {
                 LOG.warn("writeback of kset at dirty_tail={} failed, retrying in {} ms: {}", device.dirtyTail(),
                         TimeUnit.NANOSECONDS.toMillis(backoff), e.getMessage());
             }
-            worker.pause(backoff);
+            worker.backOff(backoff);
             if (worker.stopping()) {
                 return -1;
             }
