@@ -57,9 +57,18 @@ final class CacheWorker {
         return stopping;
     }
 
-    /** What stopped the worker unexpectedly, or null. */
-    Throwable failure() {
-        return failure;
+    /**
+     * The worker's state for status: "running", "stopped", or "failed: " and why — {@code ownerFailure} (the reason
+     * the owner stopped its work for good, or null) or an unexpected error that ended the thread.
+     */
+    String state(String ownerFailure) {
+        if (ownerFailure != null) {
+            return "failed: " + ownerFailure;
+        }
+        if (failure != null) {
+            return "failed: " + failure;
+        }
+        return stopping ? "stopped" : "running";
     }
 
     /**
