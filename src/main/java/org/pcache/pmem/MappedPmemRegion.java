@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Region files: a missing (or empty) file is created sparse at the requested size. An existing file keeps its size;
  * asking for a different one is refused with {@link RegionSizeMismatchException} rather than growing or truncating a
- * cache behind its owner's back.
+ * cache behind its owner's back. {@link #openReadOnly} maps an existing file for inspection and never creates one.
  *
  * <p>Threading: every method may be called from any thread; see {@link PendingFlushes} for how concurrent drains share
  * an msync. {@link #close} must not race with other calls.
@@ -78,6 +78,26 @@ public final class MappedPmemRegion implements PmemRegion {
             Arena arena = Arena.ofShared();
             try {
                 return map(path, channel, size, arena);
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Maps the existing file {@code path} read-only, whole, for offline inspection: the file is never created, and
+     * every store into the region fails ({@link PersistenceMode#READ_ONLY}), so nothing can change it.
+     *
+     * @throws java.nio.file.NoSuchFileException if the file does not exist
+     * @throws IOException if the file cannot be opened or mapped
+     */
+    public static MappedPmemRegion openReadOnly(Path path) throws IOException {
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment mapping = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
+                return new MappedPmemRegion(path, arena, mapping, PersistenceMode.READ_ONLY);
             } catch (IOException | RuntimeException e) {
                 arena.close();
                 throw e;

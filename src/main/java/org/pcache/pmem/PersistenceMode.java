@@ -7,5 +7,7 @@ public enum PersistenceMode {
     /** A shared file mapping: {@code msync} of the flushed ranges makes stores durable. */
     MSYNC,
     /** The in-process power-cut simulator used by tests. */
-    SIMULATED
+    SIMULATED,
+    /** A read-only mapping for offline inspection: every store fails, nothing is made durable. */
+    READ_ONLY
 }

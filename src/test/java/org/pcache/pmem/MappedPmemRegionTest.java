@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -132,6 +133,34 @@ class MappedPmemRegionTest {
                 .isInstanceOf(RegionSizeMismatchException.class)
                 .hasMessageContaining(String.valueOf(8 * MIB)).hasMessageContaining(String.valueOf(16 * MIB));
         assertThat(Files.size(path)).isEqualTo(8 * MIB);
+    }
+
+    @Test
+    void readOnlyOpenReadsTheFileWholeAndRefusesEveryStore() throws IOException {
+        Path path = shmDir.resolve("cache");
+        try (MappedPmemRegion region = MappedPmemRegion.open(path, 2 * MIB)) {
+            region.write(4096, pattern(4096, 5), 0, 4096);
+            region.persist(4096, 4096);
+        }
+        byte[] before = Files.readAllBytes(path);
+
+        try (MappedPmemRegion region = MappedPmemRegion.openReadOnly(path)) {
+            assertThat(region.size()).isEqualTo(2 * MIB);
+            assertThat(region.mode()).isEqualTo(PersistenceMode.READ_ONLY);
+            assertThat(readBack(region, 4096, 4096)).isEqualTo(pattern(4096, 5).toArray(ValueLayout.JAVA_BYTE));
+            assertThatThrownBy(() -> region.write(0, pattern(64, 1), 0, 64))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("read-only");
+            assertThatThrownBy(() -> region.zero(0, 64)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> region.putLongRelease(0, 1)).isInstanceOf(IllegalArgumentException.class);
+        }
+        assertThat(Files.readAllBytes(path)).isEqualTo(before);
+    }
+
+    @Test
+    void readOnlyOpenOfAMissingFileFailsAndCreatesNothing() {
+        Path path = shmDir.resolve("missing");
+        assertThatThrownBy(() -> MappedPmemRegion.openReadOnly(path)).isInstanceOf(NoSuchFileException.class);
+        assertThat(Files.exists(path)).isFalse();
     }
 
     @Test
