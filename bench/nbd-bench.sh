@@ -73,7 +73,7 @@ start_pcache() {  # $1 = name, $2 = --backing; sets PCACHE_TCP and PCACHE_UNIX f
     local name=$1 backing=$2 out="$work/pcache-$1.out"
     "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED ${PCACHE_JAVA_OPTS:-} -jar target/pcache.jar serve \
         --cache "$shm_work/cache-$name.img" --cache-size "$CACHE_SIZE" --backing "$backing" \
-        --backing-size "$(bytes 1G)" --listen 127.0.0.1:0 --socket "$work/pcache-$name.sock" \
+        --backing-size "$(bytes 1G)" --listen 127.0.0.1:0 --socket "$work/pcache-$name.sock" --admin 127.0.0.1:0 \
         >"$out" 2>"$work/pcache-$name.log" &
     pids+=($!)
     for _ in $(seq 300); do

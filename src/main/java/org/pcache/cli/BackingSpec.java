@@ -15,7 +15,7 @@ import org.pcache.nbd.NbdProtocol;
  * {@code nbd+unix:///EXPORT?socket=PATH}) or a path to a regular file or block device. A missing file is created
  * sparse at the requested size (default 8 GiB), its directory too, except under {@code /dev}, where a missing path
  * is a missing device and creating a file there would only hide the mistake. An existing device keeps its size;
- * a {@code --backing-size} that differs is refused.
+ * a {@code --backing-size} that differs is refused. {@link #openExisting} (for recover) never creates anything.
  */
 final class BackingSpec {
 
@@ -31,61 +31,69 @@ final class BackingSpec {
     }
 
     /** Opens the engine {@code spec} names, creating a missing file; see the class comment. */
-    static IoEngine open(String spec, OptionalLong requested) throws ServeException {
+    static IoEngine open(String spec, OptionalLong requested) throws CommandException {
         IoEngine engine = isUri(spec) ? connect(spec) : openFile(Path.of(spec), requested);
         try {
             checkSize(spec, engine.size(), requested);
-        } catch (ServeException e) {
+        } catch (CommandException e) {
             closeQuietly(engine, e);
             throw e;
         }
         return engine;
     }
 
-    private static IoEngine connect(String uri) throws ServeException {
+    /** Opens the engine {@code spec} names, which must exist: a missing file is refused, not created. */
+    static IoEngine openExisting(String spec) throws CommandException {
+        if (!isUri(spec) && !Files.exists(Path.of(spec))) {
+            throw new CommandException("backing " + spec + " does not exist");
+        }
+        return open(spec, OptionalLong.empty());
+    }
+
+    private static IoEngine connect(String uri) throws CommandException {
         try {
             return NbdEngine.open(uri);
         } catch (IllegalArgumentException e) {
-            throw new ServeException("--backing " + e.getMessage(), e);
+            throw new CommandException("--backing " + e.getMessage(), e);
         } catch (IOException e) {
-            throw ServeException.of("cannot connect to backing " + uri, e);
+            throw CommandException.of("cannot connect to backing " + uri, e);
         }
     }
 
-    private static IoEngine openFile(Path path, OptionalLong requested) throws ServeException {
+    private static IoEngine openFile(Path path, OptionalLong requested) throws CommandException {
         if (!Files.exists(path)) {
             create(path, requested.orElse(ServeSettings.DEFAULT_BACKING_SIZE));
         }
         try {
             return FileEngine.open(path, FileEngine.Options.DEFAULT);
         } catch (IOException e) {
-            throw ServeException.of("cannot open backing " + path, e);
+            throw CommandException.of("cannot open backing " + path, e);
         }
     }
 
-    private static void create(Path path, long size) throws ServeException {
+    private static void create(Path path, long size) throws CommandException {
         if (path.toAbsolutePath().normalize().startsWith(DEVICE_DIRECTORY)) {
-            throw new ServeException("backing device " + path + " does not exist");
+            throw new CommandException("backing device " + path + " does not exist");
         }
         if (size <= 0) {
-            throw new ServeException("backing " + path + " would be empty (--backing-size " + size + ")");
+            throw new CommandException("backing " + path + " would be empty (--backing-size " + size + ")");
         }
         CacheRegionFile.createDirectory(path);
         try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "rw")) {
             file.setLength(size); // ftruncate: sparse
         } catch (IOException e) {
-            throw ServeException.of("cannot create backing " + path, e);
+            throw CommandException.of("cannot create backing " + path, e);
         }
     }
 
-    private static void checkSize(String spec, long size, OptionalLong requested) throws ServeException {
+    private static void checkSize(String spec, long size, OptionalLong requested) throws CommandException {
         if (requested.isPresent() && requested.getAsLong() != size) {
-            throw new ServeException("backing " + spec + " has " + ByteSize.format(size) + " (" + size
+            throw new CommandException("backing " + spec + " has " + ByteSize.format(size) + " (" + size
                     + " bytes) but --backing-size asks for " + ByteSize.format(requested.getAsLong())
                     + "; leave --backing-size out to use it as it is");
         }
         if (size == 0 || size % NbdProtocol.MIN_BLOCK_SIZE != 0) {
-            throw new ServeException("backing " + spec + " has " + size + " bytes (expected a positive multiple of "
+            throw new CommandException("backing " + spec + " has " + size + " bytes (expected a positive multiple of "
                     + NbdProtocol.MIN_BLOCK_SIZE + ")");
         }
     }

@@ -21,43 +21,43 @@ final class CacheRegionFile {
      * The size the region on {@code file} will have, by the rules of the class comment; checks only, creates
      * nothing.
      */
-    static long size(Path file, OptionalLong requested) throws ServeException {
+    static long size(Path file, OptionalLong requested) throws CommandException {
         long size = existingOrRequestedSize(file, requested);
         if (size < CacheDevice.MIN_SIZE) {
-            throw new ServeException("cache " + file + " would be " + ByteSize.format(size) + ", below dm-pcache's "
+            throw new CommandException("cache " + file + " would be " + ByteSize.format(size) + ", below dm-pcache's "
                     + "minimum of " + ByteSize.format(CacheDevice.MIN_SIZE));
         }
         return size;
     }
 
     /** Maps {@code file} with {@code size} (from {@link #size}), creating it and its directory when missing. */
-    static MappedPmemRegion map(Path file, long size) throws ServeException {
+    static MappedPmemRegion map(Path file, long size) throws CommandException {
         createDirectory(file);
         try {
             return MappedPmemRegion.open(file, size);
         } catch (IOException e) {
-            throw ServeException.of("cannot map cache " + file, e);
+            throw CommandException.of("cannot map cache " + file, e);
         }
     }
 
-    private static long existingOrRequestedSize(Path file, OptionalLong requested) throws ServeException {
+    private static long existingOrRequestedSize(Path file, OptionalLong requested) throws CommandException {
         if (!Files.exists(file)) {
             return requested.orElse(ServeSettings.DEFAULT_CACHE_SIZE);
         }
         if (!Files.isRegularFile(file)) {
-            throw new ServeException("cache " + file + " is not a regular file");
+            throw new CommandException("cache " + file + " is not a regular file");
         }
         long existing;
         try {
             existing = Files.size(file);
         } catch (IOException e) {
-            throw ServeException.of("cannot read the size of cache " + file, e);
+            throw CommandException.of("cannot read the size of cache " + file, e);
         }
         if (existing == 0) {
             return requested.orElse(ServeSettings.DEFAULT_CACHE_SIZE);
         }
         if (requested.isPresent() && requested.getAsLong() != existing) {
-            throw new ServeException("cache " + file + " exists with " + ByteSize.format(existing) + " ("
+            throw new CommandException("cache " + file + " exists with " + ByteSize.format(existing) + " ("
                     + existing + " bytes) but --cache-size asks for " + ByteSize.format(requested.getAsLong())
                     + "; a cache is never resized (leave --cache-size out to use it as it is)");
         }
@@ -65,7 +65,7 @@ final class CacheRegionFile {
     }
 
     /** Creates the directory {@code file} goes in, when it is missing. */
-    static void createDirectory(Path file) throws ServeException {
+    static void createDirectory(Path file) throws CommandException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent == null || Files.isDirectory(parent)) {
             return;
@@ -73,7 +73,7 @@ final class CacheRegionFile {
         try {
             Files.createDirectories(parent);
         } catch (IOException e) {
-            throw ServeException.of("cannot create directory " + file.getParent() + " for " + file, e);
+            throw CommandException.of("cannot create directory " + file.getParent() + " for " + file, e);
         }
     }
 }

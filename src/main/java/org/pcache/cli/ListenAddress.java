@@ -6,9 +6,9 @@ import java.net.UnknownHostException;
 import picocli.CommandLine;
 
 /**
- * A TCP address to listen on, written {@code HOST:PORT}: {@code 127.0.0.1:10809}, {@code localhost:0} (port 0: any
- * free port), {@code [::1]:10809}. The host is resolved when the option is read, so an unknown host is a usage
- * error.
+ * A TCP address, written {@code HOST:PORT}: {@code 127.0.0.1:10809}, {@code localhost:0} (port 0: any free port, for
+ * an address to listen on), {@code [::1]:10809}. The host is resolved when the option is read, so an unknown host is
+ * a usage error.
  */
 final class ListenAddress implements CommandLine.ITypeConverter<InetSocketAddress> {
 
@@ -42,8 +42,14 @@ final class ListenAddress implements CommandLine.ITypeConverter<InetSocketAddres
         }
     }
 
+    /** {@code address} as this converter reads it: {@code 127.0.0.1:10810}, {@code [::1]:10810}. */
+    static String format(InetSocketAddress address) {
+        String host = address.getAddress() != null ? address.getAddress().getHostAddress() : address.getHostString();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + address.getPort();
+    }
+
     private static CommandLine.TypeConversionException invalid(String text, String reason) {
-        return new CommandLine.TypeConversionException("'" + text + "' is not an address to listen on (" + reason
+        return new CommandLine.TypeConversionException("'" + text + "' is not a HOST:PORT address (" + reason
                 + "; " + EXPECTED + ")");
     }
 }

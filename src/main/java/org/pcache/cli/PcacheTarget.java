@@ -10,8 +10,12 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
 import java.util.List;
+import org.pcache.admin.AdminServer;
+import org.pcache.admin.PcacheMetrics;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
 import org.pcache.cache.CacheOptions;
@@ -26,15 +30,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One running pcache: the cache region, the backing device, the cache on them and the NBD server that exports it.
- * This is dm-pcache's target: its constructor opens both devices and the cache, its destructor undoes that.
+ * One running pcache: the cache region, the backing device, the cache on them, the NBD server that exports it and
+ * the admin endpoint that reports on it. This is dm-pcache's target: its constructor opens both devices and the
+ * cache, its destructor undoes that; the admin endpoint is its status and message.
  *
- * <p>Lifecycle: {@link #start} checks that the listening addresses are free (so a busy port fails before the cache
- * is touched), then opens region, backing device, cache, export and server in that order; a failure at any step
- * undoes the steps before it and leaves one {@link ServeException}. {@link #stop} undoes everything in reverse:
- * the server stops accepting and answers the requests in flight, the cache closes its ksets (dirty data stays in
- * the region; nothing is written back), the backing device stops and the region is unmapped. An admin endpoint
- * (issue 7) belongs after the server in the start order and before it in the stop order.
+ * <p>Lifecycle: {@link #start} checks that the listening addresses (NBD and admin) are free, so a busy port fails
+ * before the cache is touched, then opens region, backing device, cache lock, cache, export, server and admin
+ * endpoint in that order; a failure at any step undoes the steps before it and leaves one {@link CommandException}.
+ * {@link #stop} undoes everything in reverse: the admin endpoint stops, the server stops accepting and answers the
+ * requests in flight, the cache closes its ksets (dirty data stays in the region; nothing is written back), the
+ * backing device stops (before the unmap, since a request in flight may point into the region), the region is
+ * unmapped and the lock released.
  *
  * <p>Threading: start and stop are synchronized; stop may come from a shutdown hook while start still runs, and then
  * waits for it.
@@ -47,38 +53,49 @@ final class PcacheTarget {
     private static final int S_IFSOCK = 0140000;
 
     private final ServeSettings settings;
-    // Set by start() in this order, cleared by stop() in reverse; guarded by this.
-    private MappedPmemRegion region;
+    /** The NBD timers and the cache's meters, scraped by the admin endpoint. */
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    // Set by start() in this order, cleared by stop() in reverse (except that the backing device stops before the
+    // region is unmapped); guarded by this.
     private BackingDevice backing;
+    private MappedPmemRegion region;
+    private CacheFileLock lock;
     private Pcache cache;
     private PcacheExport export;
     private NbdServer server;
+    private AdminServer admin;
 
     private PcacheTarget(ServeSettings settings) {
         this.settings = settings;
     }
 
     /** Opens everything {@code settings} names and starts serving; on failure nothing stays open. */
-    static PcacheTarget start(ServeSettings settings) throws ServeException {
+    static PcacheTarget start(ServeSettings settings) throws CommandException {
         PcacheTarget target = new PcacheTarget(settings);
         target.open();
         return target;
     }
 
-    private synchronized void open() throws ServeException {
+    private synchronized void open() throws CommandException {
         try {
             checkAddressesFree(settings.addresses());
+            probe(settings.admin());
             long cacheSize = CacheRegionFile.size(settings.cacheFile(), settings.cacheSize());
             IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize());
             backing = BackingDevice.start(engine);
             region = CacheRegionFile.map(settings.cacheFile(), cacheSize);
+            lock = CacheFileLock.exclusive(settings.cacheFile()); // after mapping: see CacheFileLock
             cache = openCache();
+            long openedNanos = System.nanoTime();
             export = new PcacheExport(cache, settings.exportName(), "pcache: cache " + settings.cacheFile()
-                    + ", backing " + settings.backing());
+                    + ", backing " + settings.backing(), registry);
             server = new NbdServer(export, NbdServer.Options.defaults()
                     .withAddresses(settings.addresses().toArray(SocketAddress[]::new)));
             startServer();
-        } catch (ServeException | RuntimeException e) {
+            new PcacheMetrics(cache, openedNanos).bindTo(registry);
+            admin = new AdminServer(settings.admin(), cache, registry, openedNanos);
+            startAdmin();
+        } catch (CommandException | RuntimeException e) {
             stop();
             throw e;
         }
@@ -93,10 +110,11 @@ final class PcacheTarget {
         return uris;
     }
 
-    /** "cache FILE SIZE, backing SPEC SIZE", for the ready line. */
+    /** "cache FILE SIZE, backing SPEC SIZE, admin HOST:PORT", for the ready line. */
     synchronized String describe() {
         return "cache " + settings.cacheFile() + " " + ByteSize.format(region.size()) + ", backing "
-                + settings.backing() + " " + ByteSize.format(backing.size());
+                + settings.backing() + " " + ByteSize.format(backing.size()) + ", admin "
+                + ListenAddress.format(admin.boundAddress());
     }
 
     /** Stops serving and closes everything, in reverse order of start. Idempotent. */
@@ -105,6 +123,12 @@ final class PcacheTarget {
         boolean serving = server != null;
         if (serving) {
             LOG.info("pcache stopping");
+        }
+        if (admin != null) {
+            admin.stop();
+            admin = null;
+        }
+        if (serving) {
             server.stop();
             server = null;
         }
@@ -117,12 +141,16 @@ final class PcacheTarget {
             cache = null;
         }
         if (backing != null) {
-            backing.stop();
+            backing.stop(); // before the unmap: a request still in flight may point into the region
             backing = null;
         }
         if (region != null) {
             region.close();
             region = null;
+        }
+        if (lock != null) {
+            lock.close();
+            lock = null;
         }
         if (serving) {
             LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
@@ -133,7 +161,7 @@ final class PcacheTarget {
      * Opens the cache with the requested data_crc. Without {@code --data-crc} an existing cache keeps its own
      * setting: the mismatch names it, and opening again with it is safe because a refused open wrote nothing.
      */
-    private Pcache openCache() throws ServeException {
+    private Pcache openCache() throws CommandException {
         CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false));
         if (settings.gcPercent().isPresent()) {
             options = options.withGcPercent(settings.gcPercent().getAsInt());
@@ -143,7 +171,7 @@ final class PcacheTarget {
             opened = openCache(options);
         } catch (DataCrcMismatchException e) {
             if (settings.dataCrc().isPresent()) {
-                throw new ServeException("cache " + settings.cacheFile() + " was created with data_crc="
+                throw new CommandException("cache " + settings.cacheFile() + " was created with data_crc="
                         + e.existing() + "; --data-crc " + e.requested() + " is refused, as dm-pcache refuses it"
                         + " (leave --data-crc out to keep the cache's setting)", e);
             }
@@ -155,34 +183,44 @@ final class PcacheTarget {
         return opened;
     }
 
-    private Pcache openExisting(CacheOptions options) throws ServeException {
+    private Pcache openExisting(CacheOptions options) throws CommandException {
         try {
             return openCache(options);
         } catch (DataCrcMismatchException e) {
-            throw new ServeException("cache " + settings.cacheFile() + " changed while opening: " + e.getMessage(), e);
+            throw new CommandException("cache " + settings.cacheFile() + " changed while opening: " + e.getMessage(),
+                    e);
         }
     }
 
-    private Pcache openCache(CacheOptions options) throws ServeException, DataCrcMismatchException {
+    private Pcache openCache(CacheOptions options) throws CommandException, DataCrcMismatchException {
         try {
             return Pcache.open(region, backing, options);
         } catch (DataCrcMismatchException e) {
             throw e;
         } catch (CorruptMediaException e) {
-            throw new ServeException("cache " + settings.cacheFile() + " is corrupt: " + e.getMessage(), e);
+            throw new CommandException("cache " + settings.cacheFile() + " is corrupt: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             // A valid image with settings this version does not implement, e.g. a cache mode other than writeback.
-            throw new ServeException("cache " + settings.cacheFile() + " cannot be used: " + e.getMessage(), e);
+            throw new CommandException("cache " + settings.cacheFile() + " cannot be used: " + e.getMessage(), e);
         } catch (IOException e) {
-            throw ServeException.of("cannot open cache " + settings.cacheFile(), e);
+            throw CommandException.of("cannot open cache " + settings.cacheFile(), e);
         }
     }
 
-    private void startServer() throws ServeException {
+    private void startServer() throws CommandException {
         try {
             server.start();
         } catch (IOException e) {
-            throw ServeException.of("cannot serve NBD", e);
+            throw CommandException.of("cannot serve NBD", e);
+        }
+    }
+
+    private void startAdmin() throws CommandException {
+        try {
+            admin.start();
+        } catch (IOException e) {
+            throw CommandException.of("cannot listen on " + ListenAddress.format(settings.admin())
+                    + " (admin endpoint)", e);
         }
     }
 
@@ -190,24 +228,25 @@ final class PcacheTarget {
      * Removes the socket a killed server left behind, so that a restart after kill -9 needs no manual step: a path
      * that is a unix socket nobody accepts on is stale. A live socket, or anything that is not a socket, is refused.
      */
-    private static void removeStaleSocket(Path path) throws ServeException {
+    private static void removeStaleSocket(Path path) throws CommandException {
         int mode;
         try {
             mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         } catch (IOException | UnsupportedOperationException e) {
-            throw new ServeException("cannot listen on unix socket " + path + ": the path exists", e);
+            throw new CommandException("cannot listen on unix socket " + path + ": the path exists", e);
         }
         if ((mode & S_IFMT) != S_IFSOCK) {
-            throw new ServeException("cannot listen on unix socket " + path + ": the path exists and is not a socket");
+            throw new CommandException("cannot listen on unix socket " + path
+                    + ": the path exists and is not a socket");
         }
         try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             probe.connect(UnixDomainSocketAddress.of(path));
-            throw new ServeException("cannot listen on unix socket " + path + ": another server is listening on it");
+            throw new CommandException("cannot listen on unix socket " + path + ": another server is listening on it");
         } catch (IOException refused) {
             try {
                 Files.delete(path);
             } catch (IOException e) {
-                throw ServeException.of("cannot remove the stale unix socket " + path, e);
+                throw CommandException.of("cannot remove the stale unix socket " + path, e);
             }
             LOG.warn("removed stale unix socket path={} (no server listens on it)", path);
         }
@@ -217,7 +256,7 @@ final class PcacheTarget {
      * Fails fast, before the cache is opened, when an address is taken: binds each TCP address once and lets go,
      * and checks that a unix socket's path is free and its directory exists. The server binds again for real.
      */
-    private static void checkAddressesFree(List<SocketAddress> addresses) throws ServeException {
+    private static void checkAddressesFree(List<SocketAddress> addresses) throws CommandException {
         for (SocketAddress address : addresses) {
             switch (address) {
                 case InetSocketAddress tcp -> probe(tcp);
@@ -227,21 +266,21 @@ final class PcacheTarget {
         }
     }
 
-    private static void probe(InetSocketAddress address) throws ServeException {
+    private static void probe(InetSocketAddress address) throws CommandException {
         try (ServerSocketChannel probe = ServerSocketChannel.open()) {
             probe.bind(address);
         } catch (IOException e) {
-            throw ServeException.of("cannot listen on " + address.getHostString() + ":" + address.getPort(), e);
+            throw CommandException.of("cannot listen on " + ListenAddress.format(address), e);
         }
     }
 
-    private static void checkSocketPath(Path path) throws ServeException {
+    private static void checkSocketPath(Path path) throws CommandException {
         if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
             removeStaleSocket(path);
         }
         Path parent = path.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) {
-            throw new ServeException("cannot listen on unix socket " + path + ": directory " + parent
+            throw new CommandException("cannot listen on unix socket " + path + ": directory " + parent
                     + " does not exist");
         }
     }

@@ -16,6 +16,7 @@ import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.pcache.admin.AdminServer;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.NbdProtocol;
 import org.slf4j.Logger;
@@ -24,7 +25,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /**
@@ -42,7 +42,8 @@ import picocli.CommandLine.Spec;
         sortOptions = false,
         description = "Serve a cached block device over NBD: the cache region (--cache) in front of the backing "
                 + "device (--backing). Missing files are created sparse; a blank cache is formatted, an existing one "
-                + "is replayed. Runs until SIGTERM or SIGINT.",
+                + "is replayed. Runs until SIGTERM or SIGINT. The admin endpoint (--admin) answers pcache status, "
+                + "message and drain.",
         footer = {"", "SIZE is a byte count with an optional K, M, G or T suffix (powers of 1024), e.g. 512M or 8G.",
                 "Exit status: 0 after SIGTERM/SIGINT, 1 when pcache cannot start, 2 for a wrong command line."})
 final class ServeCommand implements Callable<Integer> {
@@ -51,9 +52,6 @@ final class ServeCommand implements Callable<Integer> {
     static final Duration STOP_LIMIT = Duration.ofSeconds(60);
 
     private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
-
-    @ParentCommand
-    private PcacheCommand parent;
 
     @Spec
     private CommandSpec spec;
@@ -96,17 +94,21 @@ final class ServeCommand implements Callable<Integer> {
             description = "NBD export name (default: the empty name; clients that ask for no name also reach it).")
     private String exportName = "";
 
+    @Option(names = "--admin", paramLabel = "HOST:PORT", converter = ListenAddress.class,
+            defaultValue = "127.0.0.1:" + AdminServer.DEFAULT_PORT,
+            description = "Loopback address of the admin endpoint: HTTP /status, /metrics, /message, /drain "
+                    + "(default: ${DEFAULT-VALUE}; port 0 picks a free port).")
+    private InetSocketAddress admin;
+
     @Override
-    public Integer call() {
+    public Integer call() throws CommandException {
         ServeSettings settings = settings();
         PcacheTarget target;
         try {
             target = PcacheTarget.start(settings);
-        } catch (ServeException e) {
-            return fail(e);
         } catch (RuntimeException e) {
             // A bug, not a user error: still one line, with the stack trace under --debug.
-            return fail(new ServeException("could not start: " + e, e));
+            throw new CommandException("could not start: " + e, e);
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("pcache-shutdown")
@@ -124,6 +126,11 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--gc-percent " + gcPercent
                     + " is out of range (expected 0.." + CacheOptions.GC_PERCENT_MAX + ")");
         }
+        if (!admin.getAddress().isLoopbackAddress()) {
+            throw new ParameterException(spec.commandLine(), "--admin " + ListenAddress.format(admin)
+                    + ": the admin endpoint has no authentication and listens on loopback only (e.g. 127.0.0.1:"
+                    + AdminServer.DEFAULT_PORT + " or [::1]:" + AdminServer.DEFAULT_PORT + ")");
+        }
         if (exportName.indexOf('\0') >= 0
                 || exportName.getBytes(StandardCharsets.UTF_8).length > NbdProtocol.MAX_STRING_LENGTH) {
             throw new ParameterException(spec.commandLine(), "--export: expected a name of at most "
@@ -139,7 +146,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
-                addresses, exportName);
+                addresses, exportName, admin);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */
@@ -162,14 +169,6 @@ final class ServeCommand implements Callable<Integer> {
         System.err.flush();
         // A stop the user asked for is a clean exit; without halt the JVM would exit 143 after SIGTERM.
         Runtime.getRuntime().halt(0);
-    }
-
-    private int fail(ServeException e) {
-        System.err.println("pcache: " + e.getMessage());
-        if (parent.debug() && e.getCause() != null) {
-            e.getCause().printStackTrace(System.err);
-        }
-        return 1;
     }
 
     private static OptionalLong optional(Long value) {

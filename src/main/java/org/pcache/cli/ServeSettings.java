@@ -1,5 +1,6 @@
 package org.pcache.cli;
 
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,10 +20,11 @@ import java.util.OptionalLong;
  * @param gcPercent   gc_percent: set on a new cache, persisted on an existing one
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
+ * @param admin       the loopback address of the admin endpoint
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, List<SocketAddress> addresses,
-                     String exportName) {
+                     String exportName, InetSocketAddress admin) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

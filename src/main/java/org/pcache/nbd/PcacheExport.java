@@ -1,12 +1,19 @@
 package org.pcache.nbd;
 
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.EnumMap;
 import java.util.EnumSet;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.pcache.cache.Pcache;
 
 /**
@@ -31,9 +38,14 @@ import org.pcache.cache.Pcache;
  * mismatch, {@code BackingIoException} for a failed miss read), which {@link NbdError#of} sends as EIO; a request
  * arriving after the cache closed gets ESHUTDOWN. Range errors cannot happen: the server validates first.
  *
- * <p>Threading: called concurrently from every connection's reader thread; the cache is thread-safe, and the
- * prefetch buffers are handed out through a concurrent queue. {@link #close} frees them once no request is in
- * flight (after the server stopped).
+ * <p>Latency: every command the server hands over is timed from the call to the completion of its future, into
+ * the Micrometer timer {@value #REQUEST_TIMER} tagged {@code op} (read, write, flush, trim, write_zeroes, cache).
+ * The timers keep HdrHistogram-based p50 and p99 over about the last minute ({@link #PERCENTILE_WINDOW}); the
+ * reads a CACHE request makes are part of its own time, not counted as reads.
+ *
+ * <p>Threading: called concurrently from every connection's reader thread; the cache is thread-safe, the timers
+ * too, and the prefetch buffers are handed out through a concurrent queue. {@link #close} frees them once no
+ * request is in flight (after the server stopped).
  */
 public final class PcacheExport implements NbdExport, AutoCloseable {
 
@@ -41,6 +53,20 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     static final int PREFETCH_PIECE = 1 << 20;
     /** CACHE requests prefetching at once, export-wide; a hint arriving while all are busy is acknowledged only. */
     static final int PREFETCH_BUFFERS = 4;
+
+    /** Name of the Micrometer timer of NBD commands, tagged {@code op}. */
+    public static final String REQUEST_TIMER = "pcache.nbd.requests";
+    /** How far back the timers' percentiles look: samples age out over this window. */
+    public static final Duration PERCENTILE_WINDOW = Duration.ofMinutes(1);
+
+    /** The commands that are timed; the tag value is the lower-case name. */
+    enum Op {
+        READ, WRITE, FLUSH, TRIM, WRITE_ZEROES, CACHE;
+
+        String tag() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
 
     private static final Set<Capability> CAPABILITIES = EnumSet.of(Capability.FLUSH, Capability.FUA,
             Capability.TRIM, Capability.WRITE_ZEROES, Capability.CACHE, Capability.MULTI_CONN);
@@ -50,12 +76,13 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     private final String description;
     private final Arena arena = Arena.ofShared();
     private final BlockingQueue<MemorySegment> prefetchBuffers = new ArrayBlockingQueue<>(PREFETCH_BUFFERS);
+    private final Map<Op, Timer> timers = new EnumMap<>(Op.class);
 
     /**
-     * Exports {@code cache} as {@code name}. The cache must be open for as long as a server serves this export;
-     * it stays the caller's to close.
+     * Exports {@code cache} as {@code name}, timing every command into {@code registry}. The cache must be open for
+     * as long as a server serves this export; it stays the caller's to close.
      */
-    public PcacheExport(Pcache cache, String name, String description) {
+    public PcacheExport(Pcache cache, String name, String description, MeterRegistry registry) {
         if (cache.size() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("cache size " + cache.size() + " is not a multiple of "
                     + NbdProtocol.MIN_BLOCK_SIZE);
@@ -65,6 +92,12 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
         this.description = description;
         for (int i = 0; i < PREFETCH_BUFFERS; i++) {
             prefetchBuffers.add(arena.allocate(PREFETCH_PIECE, NbdProtocol.MIN_BLOCK_SIZE));
+        }
+        for (Op op : Op.values()) {
+            timers.put(op, Timer.builder(REQUEST_TIMER).tag("op", op.tag())
+                    .description("Time from an NBD command's arrival at the cache to its completion")
+                    .publishPercentiles(0.5, 0.99).percentilePrecision(2)
+                    .distributionStatisticExpiry(PERCENTILE_WINDOW).register(registry));
         }
     }
 
@@ -90,47 +123,56 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
     @Override
     public CompletableFuture<Void> read(long offset, MemorySegment dst) {
-        try {
-            return cache.readAsync(offset, dst);
-        } catch (IllegalStateException e) {
-            return closed(e);
-        }
+        long start = System.nanoTime();
+        return timed(Op.READ, start, readUntimed(offset, dst));
     }
 
     @Override
     public CompletableFuture<Void> write(long offset, MemorySegment src, Durability durability) {
+        long start = System.nanoTime();
+        CompletableFuture<Void> done;
         try {
-            return cache.writeAsync(offset, src, cacheDurability(durability));
+            done = cache.writeAsync(offset, src, cacheDurability(durability));
         } catch (IllegalStateException e) {
-            return closed(e);
+            done = closed(e);
         }
+        return timed(Op.WRITE, start, done);
     }
 
     @Override
     public CompletableFuture<Void> flush() {
+        long start = System.nanoTime();
+        CompletableFuture<Void> done;
         try {
-            return cache.flushAsync();
+            done = cache.flushAsync();
         } catch (IllegalStateException e) {
-            return closed(e);
+            done = closed(e);
         }
+        return timed(Op.FLUSH, start, done);
     }
 
     @Override
     public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
+        long start = System.nanoTime();
+        CompletableFuture<Void> done;
         try {
-            return cache.discardAsync(offset, length, cacheDurability(durability));
+            done = cache.discardAsync(offset, length, cacheDurability(durability));
         } catch (IllegalStateException e) {
-            return closed(e);
+            done = closed(e);
         }
+        return timed(Op.TRIM, start, done);
     }
 
     @Override
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
+        long start = System.nanoTime();
+        CompletableFuture<Void> done;
         try {
-            return cache.writeZeroesAsync(offset, length, cacheDurability(durability));
+            done = cache.writeZeroesAsync(offset, length, cacheDurability(durability));
         } catch (IllegalStateException e) {
-            return closed(e);
+            done = closed(e);
         }
+        return timed(Op.WRITE_ZEROES, start, done);
     }
 
     /**
@@ -141,13 +183,14 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
      */
     @Override
     public CompletableFuture<Void> cache(long offset, long length) {
+        long start = System.nanoTime();
         MemorySegment buffer = prefetchBuffers.poll();
         if (buffer == null) {
-            return CompletableFuture.completedFuture(null);
+            return timed(Op.CACHE, start, CompletableFuture.completedFuture(null));
         }
         CompletableFuture<Void> done = new CompletableFuture<>();
         new Prefetch(offset, offset + length, buffer, done).next();
-        return done;
+        return timed(Op.CACHE, start, done);
     }
 
     /** Frees the prefetch buffers; call after the server serving this export stopped. */
@@ -183,7 +226,7 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
             long piece = Math.min(PREFETCH_PIECE, end - position);
             long at = position;
             position += piece;
-            read(at, buffer.asSlice(0, piece)).whenComplete((ignored, failure) -> {
+            readUntimed(at, buffer.asSlice(0, piece)).whenComplete((ignored, failure) -> {
                 if (failure != null) {
                     prefetchBuffers.add(buffer);
                     done.completeExceptionally(failure);
@@ -192,6 +235,21 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
                 }
             });
         }
+    }
+
+    private CompletableFuture<Void> readUntimed(long offset, MemorySegment dst) {
+        try {
+            return cache.readAsync(offset, dst);
+        } catch (IllegalStateException e) {
+            return closed(e);
+        }
+    }
+
+    /** Records the time from {@code startNanos} to the completion of {@code done} under {@code op}. */
+    private CompletableFuture<Void> timed(Op op, long startNanos, CompletableFuture<Void> done) {
+        Timer timer = timers.get(op);
+        done.whenComplete((ignored, failure) -> timer.record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS));
+        return done;
     }
 
     private static org.pcache.cache.Durability cacheDurability(Durability durability) {

@@ -53,12 +53,13 @@ class ServeClientsIT {
     }
 
     @Test
-    void readyLineNamesBothUrisTheCacheAndTheBacking() {
+    void readyLineNamesBothUrisTheCacheTheBackingAndTheAdminEndpoint() {
         assertThat(server.uris()).hasSize(2);
         assertThat(server.uris().get(0)).matches("nbd://127\\.0\\.0\\.1:\\d+/");
         assertThat(server.uris().get(1)).isEqualTo("nbd+unix:///?socket=" + files.socket);
-        assertThat(server.readyLine()).endsWith("(cache " + files.cache + " 512.0 MiB, backing " + files.backing
-                + " 64.0 MiB)");
+        assertThat(server.readyLine()).contains("(cache " + files.cache + " 512.0 MiB, backing " + files.backing
+                + " 64.0 MiB, admin 127.0.0.1:");
+        assertThat(server.admin()).matches("127\\.0\\.0\\.1:\\d+").isNotEqualTo("127.0.0.1:0");
     }
 
     @Test

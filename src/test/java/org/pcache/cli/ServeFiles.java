@@ -16,6 +16,8 @@ import java.util.stream.Stream;
 final class ServeFiles implements AutoCloseable {
 
     static final String CACHE_SIZE = "512M";
+    /** An admin endpoint on any free port, so that tests never meet each other (or a real server) on 10810. */
+    static final String EPHEMERAL_ADMIN = "127.0.0.1:0";
 
     final Path workDir;
     final Path cache;
@@ -35,13 +37,13 @@ final class ServeFiles implements AutoCloseable {
 
     /**
      * Arguments for {@code pcache serve} on these files with a backing file of {@code backingSize} and a cache of
-     * {@link #CACHE_SIZE} (unless {@code extra} names another), on an ephemeral TCP port and the unix socket,
-     * followed by {@code extra}.
+     * {@link #CACHE_SIZE} (unless {@code extra} names another), on an ephemeral TCP port and the unix socket, the
+     * admin endpoint on an ephemeral port, followed by {@code extra}.
      */
     String[] serve(String backingSize, String... extra) {
         List<String> args = new ArrayList<>(List.of("serve", "--cache", cache.toString(), "--backing",
                 backing.toString(), "--backing-size", backingSize, "--listen", "127.0.0.1:0", "--socket",
-                socket.toString()));
+                socket.toString(), "--admin", EPHEMERAL_ADMIN));
         if (!List.of(extra).contains("--cache-size")) {
             args.addAll(List.of("--cache-size", CACHE_SIZE));
         }

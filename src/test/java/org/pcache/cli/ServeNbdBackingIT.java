@@ -153,7 +153,8 @@ class ServeNbdBackingIT {
 
     private ServeProcess serve(String backing) throws Exception {
         return ServeProcess.start(dir, "serve", "--cache", files.cache.toString(), "--cache-size",
-                ServeFiles.CACHE_SIZE, "--backing", backing, "--listen", "127.0.0.1:0");
+                ServeFiles.CACHE_SIZE, "--backing", backing, "--listen", "127.0.0.1:0", "--admin",
+                ServeFiles.EPHEMERAL_ADMIN);
     }
 
     private static String nbdsh(String uri, String... lines) throws Exception {

@@ -42,20 +42,13 @@ class ServeOptionsIT {
     }
 
     @Test
-    void withoutOptionsServesDefaultFilesOnTheNbdPort() throws Exception {
-        boolean portFree;
-        try (ServerSocket probe = new ServerSocket(10809, 1, InetAddress.getLoopbackAddress())) {
-            portFree = true;
-        } catch (IOException e) {
-            portFree = false;
-        }
-        if (!portFree) {
-            System.out.println("SKIPPED: 127.0.0.1:10809 is in use by another program");
-        }
-        assumeTrue(portFree, "127.0.0.1:10809 is in use");
+    void withoutOptionsServesDefaultFilesOnTheNbdPortWithTheAdminEndpointNextToIt() throws Exception {
+        assumePortFree(10809);
+        assumePortFree(10810);
         try (ServeProcess server = ServeProcess.start(dir, "serve")) {
             assertThat(server.readyLine()).isEqualTo("pcache: serving nbd://127.0.0.1:10809/ (cache "
-                    + "./pcache-data/cache.img 1.0 GiB, backing ./pcache-data/backing.img 8.0 GiB)");
+                    + "./pcache-data/cache.img 1.0 GiB, backing ./pcache-data/backing.img 8.0 GiB, admin "
+                    + "127.0.0.1:10810)");
             assertThat(Files.size(dir.resolve("pcache-data/cache.img"))).isEqualTo(1L << 30);
             assertThat(Files.size(dir.resolve("pcache-data/backing.img"))).isEqualTo(8L << 30);
             ExternalTool.require("nbdinfo");
@@ -64,6 +57,19 @@ class ServeOptionsIT {
             assertThat(size).isEqualTo(Long.toString(8L << 30));
             assertThat(server.terminate()).isZero();
         }
+    }
+
+    private static void assumePortFree(int port) {
+        boolean portFree;
+        try (ServerSocket probe = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+            portFree = true;
+        } catch (IOException e) {
+            portFree = false;
+        }
+        if (!portFree) {
+            System.out.println("SKIPPED: 127.0.0.1:" + port + " is in use by another program");
+        }
+        assumeTrue(portFree, "127.0.0.1:" + port + " is in use");
     }
 
     @ParameterizedTest(name = "--cache-size ''{0}''")
@@ -79,6 +85,8 @@ class ServeOptionsIT {
         ServeProcess.run(dir, files.serve("64M", "--gc-percent", "91")).assertRefused(2, "out of range");
         ServeProcess.run(dir, files.serve("64M", "--listen", "127.0.0.1")).assertRefused(2, "--listen");
         ServeProcess.run(dir, files.serve("64M", "--no-such-option")).assertRefused(2, "--no-such-option");
+        ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--listen", "127.0.0.1:0", "--admin",
+                "192.0.2.1:10810").assertRefused(2, "loopback only");
         assertThat(Files.exists(files.cache)).as("nothing created for a wrong command line").isFalse();
     }
 
@@ -86,7 +94,8 @@ class ServeOptionsIT {
     void aCacheDirectoryThatCannotBeCreatedIsRefused() throws Exception {
         Path notADirectory = Files.writeString(dir.resolve("plain-file"), "x");
         ServeProcess.run(dir, "serve", "--cache", notADirectory.resolve("cache.img").toString(), "--backing",
-                files.backing.toString(), "--backing-size", "64M", "--listen", "127.0.0.1:0")
+                files.backing.toString(), "--backing-size", "64M", "--listen", "127.0.0.1:0", "--admin",
+                ServeFiles.EPHEMERAL_ADMIN)
                 .assertRefused(1, "cannot create directory");
     }
 
@@ -95,9 +104,31 @@ class ServeOptionsIT {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             String address = "127.0.0.1:" + taken.getLocalPort();
             ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", files.backing.toString(),
-                    "--backing-size", "64M", "--listen", address).assertRefused(1, "cannot listen on " + address);
+                    "--backing-size", "64M", "--listen", address, "--admin",
+                    ServeFiles.EPHEMERAL_ADMIN).assertRefused(1, "cannot listen on " + address);
         }
         assertThat(Files.exists(files.cache)).isFalse();
+    }
+
+    @Test
+    void anAdminPortInUseIsRefusedBeforeTheCacheIsCreated() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            String address = "127.0.0.1:" + taken.getLocalPort();
+            ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", files.backing.toString(),
+                    "--backing-size", "64M", "--listen", "127.0.0.1:0", "--admin", address)
+                    .assertRefused(1, "cannot listen on " + address);
+        }
+        assertThat(Files.exists(files.cache)).isFalse();
+    }
+
+    @Test
+    void aSecondServerOnTheSameCacheIsRefused() throws Exception {
+        try (ServeProcess server = ServeProcess.start(dir, files.serve("64M"))) {
+            ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", files.backing.toString(),
+                    "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                    .assertRefused(1, "is in use: another pcache process is using it");
+            assertThat(server.terminate()).isZero();
+        }
     }
 
     @Test
@@ -107,7 +138,8 @@ class ServeOptionsIT {
             small.setLength(256L << 20);
         }
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", files.backing.toString(),
-                "--backing-size", "64M", "--listen", "127.0.0.1:0").assertRefused(1, "below dm-pcache's minimum");
+                "--backing-size", "64M", "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                .assertRefused(1, "below dm-pcache's minimum");
     }
 
     @Test
@@ -140,18 +172,20 @@ class ServeOptionsIT {
     @Test
     void aMissingOrUnusableBackingDeviceIsRefused() throws Exception {
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", "/dev/pcache-no-such-disk",
-                "--listen", "127.0.0.1:0").assertRefused(1, "does not exist");
+                "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN).assertRefused(1, "does not exist");
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", dir.toString(),
-                "--listen", "127.0.0.1:0").assertRefused(1, "not a regular file or block device");
+                "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                .assertRefused(1, "not a regular file or block device");
         int closedPort;
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             closedPort = probe.getLocalPort();
         }
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing",
-                "nbd://127.0.0.1:" + closedPort + "/", "--listen", "127.0.0.1:0")
+                "nbd://127.0.0.1:" + closedPort + "/", "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
                 .assertRefused(1, "cannot connect to backing");
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", "nbds://127.0.0.1/x",
-                "--listen", "127.0.0.1:0").assertRefused(1, "TLS is not supported");
+                "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                .assertRefused(1, "TLS is not supported");
         assertThat(Files.exists(files.cache)).as("the cache is not created when the backing fails").isFalse();
     }
 
@@ -160,7 +194,7 @@ class ServeOptionsIT {
         ServeProcess.Exit help = ServeProcess.run(dir, "serve", "--help");
         assertThat(help.status()).isZero();
         for (String option : new String[] {"--cache", "--backing", "--cache-size", "--backing-size", "--data-crc",
-                "--gc-percent", "--listen", "--socket", "--export", "--debug"}) {
+                "--gc-percent", "--listen", "--socket", "--export", "--admin", "--debug"}) {
             assertThat(help.stdout()).contains(option);
         }
     }
@@ -168,7 +202,7 @@ class ServeOptionsIT {
     @Test
     void debugPrintsTheStackTraceOfARefusedStart() throws Exception {
         ServeProcess.Exit exit = ServeProcess.run(dir, "serve", "--debug", "--cache", files.cache.toString(),
-                "--backing", dir.toString(), "--listen", "127.0.0.1:0");
+                "--backing", dir.toString(), "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN);
         assertThat(exit.status()).isEqualTo(1);
         assertThat(exit.stderr()).contains("pcache: cannot open backing").contains("\tat ");
     }

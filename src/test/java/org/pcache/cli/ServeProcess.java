@@ -129,6 +129,12 @@ final class ServeProcess implements AutoCloseable {
         return List.of(rest.substring(0, rest.indexOf(" (")).split(" "));
     }
 
+    /** The admin endpoint's HOST:PORT, as the ready line names it: what {@code --admin} takes. */
+    String admin() {
+        int start = readyLine.lastIndexOf(", admin ") + ", admin ".length();
+        return readyLine.substring(start, readyLine.length() - 1);
+    }
+
     /** The first URI (TCP when the server listens on TCP). */
     String uri() {
         return uris().get(0);

@@ -3,6 +3,8 @@ package org.pcache.nbd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -35,6 +37,7 @@ class PcacheExportTest {
     private static final long TIMEOUT_SECONDS = 10;
 
     private final Arena arena = Arena.ofShared();
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private Path regionFile;
     private MappedPmemRegion region;
     private BackingDevice backing;
@@ -47,7 +50,7 @@ class PcacheExportTest {
         region = MappedPmemRegion.open(regionFile, CacheDevice.MIN_SIZE);
         backing = BackingDevice.start(engine);
         cache = Pcache.open(region, backing, CacheOptions.defaults());
-        export = new PcacheExport(cache, "disk", "a test cache");
+        export = new PcacheExport(cache, "disk", "a test cache", registry);
     }
 
     @AfterEach
@@ -91,6 +94,26 @@ class PcacheExportTest {
         await(export.read(1 << 20, back));
         assertThat(back.mismatch(data)).as("trim is advisory: the data stays").isEqualTo(-1);
         assertThat(cache.status().counters().flushes()).isEqualTo(1);
+    }
+
+    @Test
+    void everyCommandIsTimedUnderItsOwnOpAndPrefetchReadsAreNotCountedAsReads() throws Exception {
+        open(new MemoryEngine(BACKING_SIZE));
+        await(export.write(0, pattern(8192, 3), Durability.BUFFERED));
+        await(export.write(8192, pattern(8192, 4), Durability.FUA));
+        await(export.read(0, arena.allocate(8192)));
+        await(export.writeZeroes(16384, 4096, Durability.BUFFERED));
+        await(export.trim(16384, 4096, Durability.BUFFERED));
+        await(export.cache(1 << 20, 3L * PcacheExport.PREFETCH_PIECE));
+        await(export.flush());
+
+        assertThat(timer("write").count()).isEqualTo(2);
+        assertThat(timer("read").count()).as("the three prefetch reads belong to the cache command").isEqualTo(1);
+        assertThat(timer("write_zeroes").count()).isEqualTo(1);
+        assertThat(timer("trim").count()).isEqualTo(1);
+        assertThat(timer("cache").count()).isEqualTo(1);
+        assertThat(timer("flush").count()).isEqualTo(1);
+        assertThat(timer("write").totalTime(TimeUnit.NANOSECONDS)).isPositive();
     }
 
     @Test
@@ -161,6 +184,10 @@ class PcacheExportTest {
             assertThatThrownBy(() -> await(request)).isInstanceOf(ExecutionException.class)
                     .satisfies(e -> assertThat(NbdError.of(e, 0)).isEqualTo(NbdError.ESHUTDOWN));
         }
+    }
+
+    private Timer timer(String op) {
+        return registry.get(PcacheExport.REQUEST_TIMER).tag("op", op).timer();
     }
 
     private MemorySegment pattern(long length, int seed) {

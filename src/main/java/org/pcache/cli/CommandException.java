@@ -8,24 +8,43 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 
 /**
- * Why {@code pcache serve} could not start, as the one line the user reads: what failed, where, and the reason.
- * The cause, when there is one, is kept for {@code --debug}.
+ * Why a pcache command could not do its work, as the one line the user reads: what failed, where, and the reason.
+ * The cause, when there is one, is kept for {@code --debug}. {@link PcacheCommand} prints the line and exits with
+ * {@link #exitStatus()}: {@link PcacheCommand#FAILURE} unless the image itself is corrupt
+ * ({@link PcacheCommand#CORRUPT}).
  */
-final class ServeException extends Exception {
+final class CommandException extends Exception {
 
     private static final long serialVersionUID = 1L;
 
-    ServeException(String message) {
-        super(message);
+    private final int exitStatus;
+
+    CommandException(String message) {
+        this(message, null);
     }
 
-    ServeException(String message, Throwable cause) {
+    CommandException(String message, Throwable cause) {
+        this(message, cause, PcacheCommand.FAILURE);
+    }
+
+    private CommandException(String message, Throwable cause, int exitStatus) {
         super(message, cause);
+        this.exitStatus = exitStatus;
+    }
+
+    /** A cache image that fails validation: exit status {@link PcacheCommand#CORRUPT}. */
+    static CommandException corrupt(String message, Throwable cause) {
+        return new CommandException(message, cause, PcacheCommand.CORRUPT);
+    }
+
+    /** The exit status the command ends with. */
+    int exitStatus() {
+        return exitStatus;
     }
 
     /** "{@code what}: {@code reason}", with the reason of a file system error spelt as the shell would. */
-    static ServeException of(String what, IOException cause) {
-        return new ServeException(what + ": " + reason(cause), cause);
+    static CommandException of(String what, IOException cause) {
+        return new CommandException(what + ": " + reason(cause), cause);
     }
 
     /**

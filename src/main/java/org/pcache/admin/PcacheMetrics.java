@@ -1,0 +1,96 @@
+package org.pcache.admin;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.function.ToDoubleFunction;
+import org.pcache.cache.CacheStatus;
+import org.pcache.cache.Pcache;
+
+/**
+ * The cache's counters and gauges as Micrometer meters, read from {@link Pcache#status()} when the registry is
+ * scraped. With the NBD latency timers ({@code PcacheExport}) they make {@code GET /metrics}; docs/cli.md lists every
+ * name as Prometheus prints it ({@code pcache.read.hits} becomes {@code pcache_read_hits_total}).
+ *
+ * <p>Threading: the meters call {@link Pcache#status()}, which any thread may call.
+ */
+public final class PcacheMetrics implements MeterBinder {
+
+    private static final String BYTES = "bytes";
+
+    private final Pcache cache;
+    private final long openedNanos;
+
+    /** Meters of {@code cache}, opened at {@code openedNanos} ({@link System#nanoTime()}). */
+    public PcacheMetrics(Pcache cache, long openedNanos) {
+        this.cache = cache;
+        this.openedNanos = openedNanos;
+    }
+
+    @Override
+    public void bindTo(MeterRegistry registry) {
+        counter(registry, "pcache.reads", null, "Read requests", s -> s.counters().reads());
+        counter(registry, "pcache.writes", null, "Write requests, write-zeroes included", s -> s.counters().writes());
+        counter(registry, "pcache.flushes", null, "Flush requests", s -> s.counters().flushes());
+        FunctionCounter.builder("pcache.read.hits", cache, c -> c.status().counters().readHitsFull())
+                .tag("kind", "full").description("Reads served from the cache, wholly or partly").register(registry);
+        FunctionCounter.builder("pcache.read.hits", cache, c -> c.status().counters().readHitsPartial())
+                .tag("kind", "partial").description("Reads served from the cache, wholly or partly")
+                .register(registry);
+        counter(registry, "pcache.read.misses", null, "Reads served wholly from the backing device",
+                s -> s.counters().readMisses());
+        counter(registry, "pcache.miss.fills", null, "Extents kept in the cache after a read miss",
+                s -> s.counters().missFills());
+        counter(registry, "pcache.read", BYTES, "Bytes clients read", s -> s.counters().bytesRead());
+        counter(registry, "pcache.written", BYTES, "Bytes clients wrote", s -> s.counters().bytesWritten());
+        counter(registry, "pcache.read.from.cache", BYTES, "Bytes of reads copied from the cache",
+                s -> s.counters().bytesFromCache());
+        counter(registry, "pcache.read.from.backing", BYTES, "Bytes of reads that came from the backing device",
+                s -> s.counters().bytesFromBacking());
+        counter(registry, "pcache.writeback", BYTES, "Bytes writeback wrote to the backing device",
+                s -> s.writeback().bytesWritten());
+        counter(registry, "pcache.writeback.ksets", null, "Ksets written back", s -> s.writeback().ksets());
+        counter(registry, "pcache.writeback.errors", null, "Backing errors writeback met (each retried)",
+                s -> s.writeback().errors());
+        counter(registry, "pcache.gc.ksets.reclaimed", null, "Ksets reclaimed by garbage collection",
+                s -> s.gc().ksetsReclaimed());
+        counter(registry, "pcache.deferred.requests", null, "Times a request waited for free space",
+                s -> s.counters().deferred());
+        counter(registry, "pcache.data.crc.errors", null, "Cache hits whose data did not match its CRC",
+                s -> s.counters().dataCrcErrors());
+        gauge(registry, "pcache.dirty", BYTES, "Bytes of dirty key records not yet written back",
+                s -> s.writeback().dirtyBytes());
+        gauge(registry, "pcache.writeback.rate", "bytes.per.second", "Recent writeback throughput",
+                s -> s.writeback().bytesPerSecond());
+        gauge(registry, "pcache.writeback.failed", null, "1 when writeback stopped for good",
+                s -> failed(s.writeback().state()));
+        gauge(registry, "pcache.gc.failed", null, "1 when garbage collection stopped for good",
+                s -> failed(s.gc().state()));
+        gauge(registry, "pcache.waiting.requests", null, "Requests waiting for free space now",
+                s -> s.counters().waiting());
+        gauge(registry, "pcache.cache.segments", null, "Segments the cache uses (cache_segs)", CacheStatus::cacheSegs);
+        gauge(registry, "pcache.segments.used", null, "Segments holding data or log now (segs_used)",
+                CacheStatus::segsUsed);
+        gauge(registry, "pcache.gc.percent", null, "Segment usage at which GC reclaims (gc_percent)",
+                CacheStatus::gcPercent);
+        Gauge.builder("pcache.uptime", this, metrics -> (System.nanoTime() - metrics.openedNanos) / 1e9)
+                .baseUnit("seconds").description("Time since the cache was opened").register(registry);
+    }
+
+    private void counter(MeterRegistry registry, String name, String unit, String description,
+                         ToDoubleFunction<CacheStatus> value) {
+        FunctionCounter.builder(name, cache, c -> value.applyAsDouble(c.status())).baseUnit(unit)
+                .description(description).register(registry);
+    }
+
+    private void gauge(MeterRegistry registry, String name, String unit, String description,
+                       ToDoubleFunction<CacheStatus> value) {
+        Gauge.builder(name, cache, c -> value.applyAsDouble(c.status())).baseUnit(unit).description(description)
+                .register(registry);
+    }
+
+    private static double failed(String state) {
+        return state.startsWith("failed") ? 1 : 0;
+    }
+}

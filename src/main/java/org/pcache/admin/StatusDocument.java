@@ -1,0 +1,151 @@
+package org.pcache.admin;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.distribution.HistogramSnapshot;
+import io.micrometer.core.instrument.distribution.ValueAtPercentile;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.pcache.cache.CacheStatus;
+import org.pcache.nbd.PcacheExport;
+import org.pcache.pmem.CacheInfo;
+
+/**
+ * What {@code GET /status} returns and {@code pcache status --json} prints: dm-pcache's nine status fields by name,
+ * each holding exactly the token of the status line (flags in hex, positions as {@code seg:off}), then pcache's
+ * statistics. README.md ("What each status field means") documents every field; the names are a contract.
+ *
+ * @param sbFlags           superblock flags, hex
+ * @param segTotal          physical segments on the cache device
+ * @param cacheSegs         segments the cache uses
+ * @param segsUsed          segments holding data or log now
+ * @param gcPercent         GC threshold
+ * @param cacheFlags        cache_info flags, hex
+ * @param keyHead           where the next kset goes, seg:off
+ * @param dirtyTail         first kset not written back, seg:off
+ * @param keyTail           first kset not reclaimed by GC, seg:off
+ * @param dataCrc           cache_flags bit 0
+ * @param cacheMode         cache_flags bits 2-5, by name
+ * @param uptimeSeconds     time since the cache was opened
+ * @param reads             read requests
+ * @param writes            write requests, write-zeroes included
+ * @param flushes           flush requests
+ * @param readHitsFull      reads served wholly from the cache
+ * @param readHitsPartial   reads served partly from the cache
+ * @param readMisses        reads served wholly from the backing device
+ * @param missFills         extents kept in the cache after a miss
+ * @param bytesRead         bytes clients read
+ * @param bytesWritten      bytes clients wrote
+ * @param bytesFromCache    bytes of reads copied from the cache
+ * @param bytesFromBacking  bytes of reads from the backing device
+ * @param bytesToBacking    bytes writeback wrote to the backing device
+ * @param dirtyBytes        bytes of dirty key records not yet written back
+ * @param deferredRequests  times a request waited for free space
+ * @param waitingRequests   requests waiting for free space now
+ * @param dataCrcErrors     cache hits whose data did not match its CRC (the read failed)
+ * @param writeback         what writeback is doing
+ * @param gc                what garbage collection is doing
+ * @param latency           per NBD command: count and p50/p99/max in microseconds
+ * @param drain             the latest drain asked for through the endpoint
+ */
+public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent,
+                             String cacheFlags, String keyHead, String dirtyTail, String keyTail,
+                             boolean dataCrc, String cacheMode, double uptimeSeconds,
+                             long reads, long writes, long flushes, long readHitsFull, long readHitsPartial,
+                             long readMisses, long missFills, long bytesRead, long bytesWritten, long bytesFromCache,
+                             long bytesFromBacking, long bytesToBacking, long dirtyBytes, long deferredRequests,
+                             int waitingRequests, long dataCrcErrors, Writeback writeback, Gc gc,
+                             Map<String, Latency> latency, Drain.Status drain) {
+
+    /** Cache modes by their cache_info code (dm-pcache's; only writeback is implemented). */
+    private static final String[] CACHE_MODES = {"writeback", "writethrough", "writearound", "writeonly"};
+
+    /**
+     * Writeback.
+     *
+     * @param state              "running", "stopped", or "failed: " and why
+     * @param ksets              ksets written back since open
+     * @param errors             backing errors met (each retried)
+     * @param lastError          the latest backing error, or null
+     * @param rateBytesPerSecond recent throughput
+     */
+    public record Writeback(String state, long ksets, long errors, String lastError, double rateBytesPerSecond) {
+    }
+
+    /**
+     * Garbage collection.
+     *
+     * @param state          "running", "stopped", or "failed: " and why
+     * @param ksetsReclaimed ksets reclaimed since open
+     * @param dataCrcErrors  reclaimed keys whose data no longer matched its CRC
+     */
+    public record Gc(String state, long ksetsReclaimed, long dataCrcErrors) {
+    }
+
+    /**
+     * Latency of one NBD command.
+     *
+     * @param count requests since start
+     * @param p50Us median over about the last minute, in microseconds
+     * @param p99Us 99th percentile over about the last minute
+     * @param maxUs largest over about the last minute
+     */
+    public record Latency(long count, double p50Us, double p99Us, double maxUs) {
+    }
+
+    /** The document for {@code status}, the latency timers in {@code registry}, uptime and the latest drain. */
+    public static StatusDocument of(CacheStatus status, MeterRegistry registry, double uptimeSeconds,
+                                    Drain.Status drain) {
+        CacheStatus.Counters counters = status.counters();
+        CacheInfo flags = CacheInfo.fromFlags(0, 0, status.cacheFlags());
+        return new StatusDocument(Integer.toHexString(status.sbFlags()), status.segTotal(), status.cacheSegs(),
+                status.segsUsed(), status.gcPercent(), Integer.toHexString(status.cacheFlags()),
+                status.keyHead().toString(), status.dirtyTail().toString(), status.keyTail().toString(),
+                flags.dataCrc(), cacheMode(flags.cacheMode()), uptimeSeconds, counters.reads(), counters.writes(),
+                counters.flushes(), counters.readHitsFull(), counters.readHitsPartial(), counters.readMisses(),
+                counters.missFills(), counters.bytesRead(), counters.bytesWritten(), counters.bytesFromCache(),
+                counters.bytesFromBacking(), status.writeback().bytesWritten(), status.writeback().dirtyBytes(),
+                counters.deferred(), counters.waiting(), counters.dataCrcErrors(),
+                new Writeback(status.writeback().state(), status.writeback().ksets(), status.writeback().errors(),
+                        status.writeback().lastError(), status.writeback().bytesPerSecond()),
+                new Gc(status.gc().state(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
+                latencies(registry), drain);
+    }
+
+    /** dm-pcache's status line: the nine fields in order, separated by one space. */
+    public String statusLine() {
+        return String.join(" ", sbFlags, Integer.toString(segTotal), Integer.toString(cacheSegs),
+                Integer.toString(segsUsed), Integer.toString(gcPercent), cacheFlags, keyHead, dirtyTail, keyTail);
+    }
+
+    /** Whether everything the log held when this was taken has been written back. */
+    public boolean clean() {
+        return dirtyTail.equals(keyHead);
+    }
+
+    private static String cacheMode(int code) {
+        return code < CACHE_MODES.length ? CACHE_MODES[code] : "unknown (" + code + ")";
+    }
+
+    private static Map<String, Latency> latencies(MeterRegistry registry) {
+        Map<String, Latency> latencies = new TreeMap<>();
+        for (Timer timer : registry.find(PcacheExport.REQUEST_TIMER).timers()) {
+            HistogramSnapshot snapshot = timer.takeSnapshot();
+            latencies.put(timer.getId().getTag("op"), new Latency(snapshot.count(),
+                    percentileMicros(snapshot, 0.5), percentileMicros(snapshot, 0.99),
+                    snapshot.max(TimeUnit.MICROSECONDS)));
+        }
+        return latencies;
+    }
+
+    private static double percentileMicros(HistogramSnapshot snapshot, double percentile) {
+        for (ValueAtPercentile value : snapshot.percentileValues()) {
+            if (value.percentile() == percentile) {
+                return value.value(TimeUnit.MICROSECONDS);
+            }
+        }
+        throw new IllegalStateException(String.format(Locale.ROOT, "timer publishes no p%.0f", percentile * 100));
+    }
+}

@@ -1,0 +1,26 @@
+package org.pcache.cli;
+
+import java.net.InetSocketAddress;
+import org.pcache.admin.AdminClient;
+import org.pcache.admin.AdminException;
+import org.pcache.admin.AdminServer;
+import picocli.CommandLine.Option;
+
+/** {@code --admin HOST:PORT}: where the commands that talk to a running {@code pcache serve} find it. */
+final class AdminOption {
+
+    @Option(names = "--admin", paramLabel = "HOST:PORT", converter = ListenAddress.class,
+            defaultValue = "127.0.0.1:" + AdminServer.DEFAULT_PORT,
+            description = "Admin endpoint of the running pcache serve (default: ${DEFAULT-VALUE}).")
+    private InetSocketAddress address;
+
+    /** A client of the endpoint; the caller closes it. */
+    AdminClient client() {
+        return new AdminClient(address);
+    }
+
+    /** The one-line failure for an endpoint that could not be reached or refused. */
+    static CommandException failure(AdminException e) {
+        return new CommandException(e.getMessage(), e);
+    }
+}

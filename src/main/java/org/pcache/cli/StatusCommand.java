@@ -1,0 +1,47 @@
+package org.pcache.cli;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import org.pcache.admin.AdminClient;
+import org.pcache.admin.AdminException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code pcache status}: dm-pcache's status line of the running cache, or with {@code --json} every field by name
+ * plus the statistics (README.md, "What each status field means").
+ */
+@Command(name = "status",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {"Print the status of the running cache: dm-pcache's nine fields on one line, in order:",
+                "sb_flags seg_total cache_segs segs_used gc_percent cache_flags key_head dirty_tail key_tail",
+                "(flags in hex, positions as seg:off). --json prints them by name, with request counters, bytes, "
+                        + "writeback, GC, per-command latency and uptime."},
+        footer = {"", "Exit status: 0 printed, 1 the admin endpoint cannot be reached, 2 wrong command line."})
+final class StatusCommand implements Callable<Integer> {
+
+    @Spec
+    private CommandSpec spec;
+
+    @Mixin
+    private AdminOption admin;
+
+    @Option(names = "--json", description = "Print the status document (JSON) instead of the status line.")
+    private boolean json;
+
+    @Override
+    public Integer call() throws CommandException {
+        PrintWriter out = spec.commandLine().getOut();
+        try (AdminClient client = admin.client()) {
+            out.println(json ? client.statusJson().strip() : client.status().statusLine());
+        } catch (AdminException e) {
+            throw AdminOption.failure(e);
+        }
+        out.flush();
+        return 0;
+    }
+}

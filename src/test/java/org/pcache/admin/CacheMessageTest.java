@@ -1,0 +1,54 @@
+package org.pcache.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** dm-pcache's message parsing, with the full-integer range check of its 2026 fix (design §1.4). */
+class CacheMessageTest {
+
+    @ParameterizedTest(name = "''{0}''")
+    @ValueSource(strings = {"gc_percent 0", "gc_percent 90", "GC_PERCENT 50", "Gc_Percent 7", "  gc_percent\t42 \n",
+            "gc_percent 007"})
+    void acceptsEveryValueFromZeroToNinetyWithTheKeywordInAnyCase(String text) throws Exception {
+        CacheMessage message = CacheMessage.parse(text);
+        assertThat(message.gcPercent()).isBetween(0, 90);
+        assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
+    }
+
+    @ParameterizedTest(name = "''{0}'': {1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
+            "gc_percent 91|91 is out of range (expected 0..90)",
+            "gc_percent 300|300 is out of range",
+            "gc_percent 256|256 is out of range",
+            "gc_percent 4294967346|4294967346 is out of range",
+            "gc_percent 99999999999999999999|out of range",
+            "gc_percent -1|'-1' is not a whole number",
+            "gc_percent +5|'+5' is not a whole number",
+            "gc_percent abc|'abc' is not a whole number",
+            "gc_percent 0x10|'0x10' is not a whole number",
+            "gc_percent 5.0|'5.0' is not a whole number",
+            "gc_percent|takes exactly one value, got 0",
+            "gc_percent 1 2|takes exactly one value, got 2",
+            "gc_percentage 50|unknown message 'gc_percentage'",
+            "flush|unknown message 'flush'"})
+    void refusesWithOneLineSayingWhat(String text, String reason) {
+        assertThatThrownBy(() -> CacheMessage.parse(text)).isInstanceOf(InvalidMessageException.class)
+                .hasMessageContaining(reason).satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
+    }
+
+    @Test
+    void refusesAnEmptyValueAndAnEmptyMessageAsWords() {
+        assertThatThrownBy(() -> CacheMessage.parse(List.of("gc_percent", ""))).isInstanceOf(
+                InvalidMessageException.class).hasMessageContaining("'' is not a whole number");
+        assertThatThrownBy(() -> CacheMessage.parse(List.of())).isInstanceOf(InvalidMessageException.class)
+                .hasMessageContaining("no message");
+        assertThatThrownBy(() -> CacheMessage.parse("   ")).isInstanceOf(InvalidMessageException.class)
+                .hasMessageContaining("no message");
+    }
+}

@@ -1,0 +1,59 @@
+package org.pcache.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.pcache.cache.CacheStatus;
+import org.pcache.cache.GcStatus;
+import org.pcache.cache.WritebackStatus;
+import org.pcache.pmem.CachePos;
+
+/** The status document: the nine fields hold the status line's tokens, and the JSON names are the contract's. */
+class StatusDocumentTest {
+
+    private static final CacheStatus STATUS = new CacheStatus(1, 63, 62, 17, 55, 0x0dc3, new CachePos(12, 4096),
+            new CachePos(3, 5144), new CachePos(2, 0),
+            new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
+            new WritebackStatus("running", 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
+            new GcStatus("failed: bad kset", 8, 1));
+
+    @Test
+    void theStatusLineIsDmPcachesLineTokenForToken() {
+        StatusDocument document = StatusDocument.of(STATUS, new SimpleMeterRegistry(), 1.5,
+                new Drain.Status(0, "idle", null));
+        assertThat(document.statusLine()).isEqualTo(STATUS.statusLine())
+                .isEqualTo("1 63 62 17 55 dc3 12:4096 3:5144 2:0");
+        assertThat(document.dataCrc()).as("cache_flags bit 0").isTrue();
+        assertThat(document.cacheMode()).isEqualTo("writeback");
+        assertThat(document.clean()).isFalse();
+    }
+
+    @Test
+    void jsonHasEveryFieldBySnakeCaseNameAndReadsBack() throws Exception {
+        StatusDocument document = StatusDocument.of(STATUS, new SimpleMeterRegistry(), 1.5,
+                new Drain.Status(2, "failed", "writeback stopped"));
+        String json = AdminJson.MAPPER.writeValueAsString(document);
+        JsonNode tree = AdminJson.MAPPER.readTree(json);
+        List<String> names = new ArrayList<>();
+        tree.fieldNames().forEachRemaining(names::add);
+        assertThat(names).startsWith("sb_flags", "seg_total", "cache_segs", "segs_used", "gc_percent", "cache_flags",
+                "key_head", "dirty_tail", "key_tail").contains("data_crc", "cache_mode", "uptime_seconds", "reads",
+                "writes", "flushes", "read_hits_full", "read_hits_partial", "read_misses", "miss_fills",
+                "bytes_read", "bytes_written", "bytes_from_cache", "bytes_from_backing", "bytes_to_backing",
+                "dirty_bytes", "deferred_requests", "waiting_requests", "data_crc_errors", "writeback", "gc",
+                "latency", "drain");
+        assertThat(tree.get("cache_flags").asText()).isEqualTo("dc3");
+        assertThat(tree.get("key_head").asText()).isEqualTo("12:4096");
+        assertThat(tree.get("bytes_to_backing").asLong()).isEqualTo(1 << 20);
+        assertThat(tree.get("dirty_bytes").asLong()).isEqualTo(4096);
+        assertThat(tree.get("writeback").get("rate_bytes_per_second").asDouble()).isEqualTo(123.5);
+        assertThat(tree.get("writeback").get("last_error").asText()).isEqualTo("EIO at 4096");
+        assertThat(tree.get("gc").get("ksets_reclaimed").asLong()).isEqualTo(8);
+        assertThat(tree.get("drain").get("state").asText()).isEqualTo("failed");
+        assertThat(AdminJson.MAPPER.readValue(json, StatusDocument.class)).isEqualTo(document);
+    }
+}
