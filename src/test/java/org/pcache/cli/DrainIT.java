@@ -16,8 +16,9 @@ import org.pcache.admin.AdminClient;
 /**
  * {@code pcache drain}, end to end, as dm-pcache's test case 13 does it: write, drain until dirty_tail == key_head,
  * stop, throw the cache away, and find every byte on the backing device alone, read both straight from the file and
- * through a server on a freshly formatted cache. The backing file is served by nbdkit with every write delayed, so
- * that the data is still dirty when the drain starts and the drain has work to do.
+ * through a server on a freshly formatted cache. The backing file is served by nbdkit, whose error filter fails
+ * every write while a trigger file exists: writeback gets nothing through until the test removes it, so the data is
+ * all dirty when the drain starts and the drain has all of it to do.
  */
 class DrainIT {
 
@@ -38,8 +39,9 @@ class DrainIT {
         try (RandomAccessFile backing = new RandomAccessFile(files.backing.toFile(), "rw")) {
             backing.setLength(64L * MIB);
         }
-        nbdkit = NbdkitProcess.start(dir.resolve("nbdkit.log"), "file", files.backing.toString(), "--filter=delay",
-                "wdelay=100ms");
+        Files.createFile(failWrites());
+        nbdkit = NbdkitProcess.start(dir.resolve("nbdkit.log"), "file", files.backing.toString(), "--filter=error",
+                "error-pwrite-rate=100%", "error-pwrite-file=" + failWrites());
         server = ServeProcess.start(dir, "serve", "--cache", files.cache.toString(), "--cache-size",
                 ServeFiles.CACHE_SIZE, "--backing", nbdkit.uri(), "--listen", "127.0.0.1:0", "--admin",
                 ServeFiles.EPHEMERAL_ADMIN);
@@ -62,8 +64,10 @@ class DrainIT {
             SectorData.writeAndFlush(server.uri(), extent[0], (int) extent[1], (int) extent[2]);
         }
         try (AdminClient client = new AdminClient(address(server.admin()))) {
-            assertThat(client.status().dirtyBytes()).as("writeback is slow: dirty data waits").isPositive();
+            assertThat(client.status().dirtyBytes()).as("writeback got nothing through: all of it is dirty")
+                    .isEqualTo(17L * MIB);
         }
+        Files.delete(failWrites());
 
         ServeProcess.Exit drain = ServeProcess.run(dir, "drain", "--admin", server.admin());
         assertThat(drain.status()).as("stderr: %s", drain.stderr()).isZero();
@@ -86,6 +90,11 @@ class DrainIT {
         assertThat(server.stderr()).contains("formatted cache");
         assertThat(SectorData.read(server.uri(), 0, expected.length)).as("through a new, empty cache")
                 .isEqualTo(expected);
+    }
+
+    /** While this file exists, nbdkit fails every write. */
+    private Path failWrites() {
+        return dir.resolve("fail-writes");
     }
 
     private static InetSocketAddress address(String hostPort) {
