@@ -52,10 +52,6 @@ public final class PcacheCommand implements Runnable {
         }
     }
 
-    boolean debug() {
-        return debug;
-    }
-
     @Override
     public void run() {
         spec.commandLine().usage(System.out);

@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * cache, its destructor undoes that; the admin endpoint is its status and message.
  *
  * <p>Lifecycle: {@link #start} checks that the listening addresses (NBD and admin) are free, so a busy port fails
- * before the cache is touched, then opens region, backing device, cache lock, cache, export, server and admin
+ * before the cache is touched, then opens backing device, region, cache lock, cache, export, server and admin
  * endpoint in that order; a failure at any step undoes the steps before it and leaves one {@link CommandException}.
  * {@link #stop} undoes everything in reverse: the admin endpoint stops, the server stops accepting and answers the
  * requests in flight, the cache closes its ksets (dirty data stays in the region; nothing is written back), the

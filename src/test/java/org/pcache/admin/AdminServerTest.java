@@ -185,6 +185,17 @@ class AdminServerTest {
     }
 
     @Test
+    void aDrainTheCacheRefusesEndsFailedWithTheReason() {
+        cache.close();
+        Drain.Status failed = new Drain(cache).start();
+        assertThat(failed.id()).isEqualTo(1);
+        assertThat(failed.state()).isEqualTo("failed");
+        assertThat(failed.error()).contains("closed");
+        assertThat(failed.ended()).isTrue();
+        assertThat(failed.done()).isFalse();
+    }
+
+    @Test
     void refusesAnAddressThatIsNotLoopback() throws Exception {
         InetSocketAddress remote = new InetSocketAddress(InetAddress.getByName("192.0.2.1"), 10810);
         assertThatThrownBy(() -> new AdminServer(remote, cache, registry, 0))
