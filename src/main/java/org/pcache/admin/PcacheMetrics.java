@@ -74,7 +74,9 @@ public final class PcacheMetrics implements MeterBinder {
                 CacheStatus::segsUsed);
         gauge(registry, "pcache.gc.percent", null, "Segment usage at which GC reclaims (gc_percent)",
                 CacheStatus::gcPercent);
-        Gauge.builder("pcache.uptime", this, metrics -> (System.nanoTime() - metrics.openedNanos) / 1e9)
+        long opened = openedNanos;
+        // Micrometer holds a gauge's object weakly: the cache, which outlives the registry's use, not this binder.
+        Gauge.builder("pcache.uptime", cache, c -> (System.nanoTime() - opened) / 1e9)
                 .baseUnit("seconds").description("Time since the cache was opened").register(registry);
     }
 

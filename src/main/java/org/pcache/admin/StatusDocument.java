@@ -1,13 +1,11 @@
 package org.pcache.admin;
 
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.distribution.HistogramSnapshot;
-import io.micrometer.core.instrument.distribution.ValueAtPercentile;
-import java.util.Locale;
+import io.micrometer.core.instrument.search.Search;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 import org.pcache.cache.CacheStatus;
 import org.pcache.nbd.PcacheExport;
 import org.pcache.pmem.CacheInfo;
@@ -88,9 +86,9 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
      * Latency of one NBD command.
      *
      * @param count requests since start
-     * @param p50Us median over about the last minute, in microseconds
-     * @param p99Us 99th percentile over about the last minute
-     * @param maxUs largest over about the last minute
+     * @param p50Us median over the last 30 to 60 s, in microseconds
+     * @param p99Us 99th percentile over the same window
+     * @param maxUs largest over the same window
      */
     public record Latency(long count, double p50Us, double p99Us, double maxUs) {
     }
@@ -129,23 +127,21 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
         return code < CACHE_MODES.length ? CACHE_MODES[code] : "unknown (" + code + ")";
     }
 
+    /** The latency meters {@code PcacheExport} publishes, per {@code op}; values in seconds become microseconds. */
     private static Map<String, Latency> latencies(MeterRegistry registry) {
         Map<String, Latency> latencies = new TreeMap<>();
-        for (Timer timer : registry.find(PcacheExport.REQUEST_TIMER).timers()) {
-            HistogramSnapshot snapshot = timer.takeSnapshot();
-            latencies.put(timer.getId().getTag("op"), new Latency(snapshot.count(),
-                    percentileMicros(snapshot, 0.5), percentileMicros(snapshot, 0.99),
-                    snapshot.max(TimeUnit.MICROSECONDS)));
+        for (FunctionCounter requests : registry.find(PcacheExport.REQUEST_COUNTER).functionCounters()) {
+            String op = requests.getId().getTag("op");
+            latencies.put(op, new Latency((long) requests.count(),
+                    micros(registry.find(PcacheExport.LATENCY_GAUGE).tag("op", op).tag("quantile", "0.5")),
+                    micros(registry.find(PcacheExport.LATENCY_GAUGE).tag("op", op).tag("quantile", "0.99")),
+                    micros(registry.find(PcacheExport.LATENCY_MAX_GAUGE).tag("op", op))));
         }
         return latencies;
     }
 
-    private static double percentileMicros(HistogramSnapshot snapshot, double percentile) {
-        for (ValueAtPercentile value : snapshot.percentileValues()) {
-            if (value.percentile() == percentile) {
-                return value.value(TimeUnit.MICROSECONDS);
-            }
-        }
-        throw new IllegalStateException(String.format(Locale.ROOT, "timer publishes no p%.0f", percentile * 100));
+    private static double micros(Search search) {
+        Gauge gauge = search.gauge();
+        return gauge == null ? 0 : gauge.value() * 1e6;
     }
 }

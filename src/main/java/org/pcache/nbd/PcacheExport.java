@@ -1,10 +1,10 @@
 package org.pcache.nbd;
 
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.time.Duration;
 import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.Locale;
@@ -13,7 +13,7 @@ import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
+import java.util.function.ToDoubleFunction;
 import org.pcache.cache.Pcache;
 
 /**
@@ -38,13 +38,14 @@ import org.pcache.cache.Pcache;
  * mismatch, {@code BackingIoException} for a failed miss read), which {@link NbdError#of} sends as EIO; a request
  * arriving after the cache closed gets ESHUTDOWN. Range errors cannot happen: the server validates first.
  *
- * <p>Latency: every command the server hands over is timed from the call to the completion of its future, into
- * the Micrometer timer {@value #REQUEST_TIMER} tagged {@code op} (read, write, flush, trim, write_zeroes, cache).
- * The timers keep HdrHistogram-based p50 and p99 over about the last minute ({@link #PERCENTILE_WINDOW}); the
- * reads a CACHE request makes are part of its own time, not counted as reads.
+ * <p>Latency: every command the server hands over is timed from the call to the completion of its future, one
+ * {@link RequestLatency} per kind (HdrHistogram), and published in the registry given, tagged {@code op} (read,
+ * write, flush, trim, write_zeroes, cache): the count as {@value #REQUEST_COUNTER}, p50 and p99 over the last 30 to
+ * 60 s as {@value #LATENCY_GAUGE} (tag {@code quantile}, seconds), the largest as {@value #LATENCY_MAX_GAUGE}.
+ * The reads a CACHE request makes are part of its own time, not counted as reads.
  *
- * <p>Threading: called concurrently from every connection's reader thread; the cache is thread-safe, the timers
- * too, and the prefetch buffers are handed out through a concurrent queue. {@link #close} frees them once no
+ * <p>Threading: called concurrently from every connection's reader thread; the cache is thread-safe, the latency
+ * recorders too, and the prefetch buffers are handed out through a concurrent queue. {@link #close} frees them once no
  * request is in flight (after the server stopped).
  */
 public final class PcacheExport implements NbdExport, AutoCloseable {
@@ -54,10 +55,13 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     /** CACHE requests prefetching at once, export-wide; a hint arriving while all are busy is acknowledged only. */
     static final int PREFETCH_BUFFERS = 4;
 
-    /** Name of the Micrometer timer of NBD commands, tagged {@code op}. */
-    public static final String REQUEST_TIMER = "pcache.nbd.requests";
-    /** How far back the timers' percentiles look: samples age out over this window. */
-    public static final Duration PERCENTILE_WINDOW = Duration.ofMinutes(1);
+    /** Counter of NBD commands, tagged {@code op}. */
+    public static final String REQUEST_COUNTER = "pcache.nbd.requests";
+    /** Gauge of command latency in seconds, tagged {@code op} and {@code quantile} (0.5, 0.99). */
+    public static final String LATENCY_GAUGE = "pcache.nbd.request.latency";
+    /** Gauge of the largest command latency in seconds, tagged {@code op}. */
+    public static final String LATENCY_MAX_GAUGE = "pcache.nbd.request.latency.max";
+    private static final String SECONDS = "seconds";
 
     /** The commands that are timed; the tag value is the lower-case name. */
     enum Op {
@@ -76,11 +80,11 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     private final String description;
     private final Arena arena = Arena.ofShared();
     private final BlockingQueue<MemorySegment> prefetchBuffers = new ArrayBlockingQueue<>(PREFETCH_BUFFERS);
-    private final Map<Op, Timer> timers = new EnumMap<>(Op.class);
+    private final Map<Op, RequestLatency> latencies = new EnumMap<>(Op.class);
 
     /**
-     * Exports {@code cache} as {@code name}, timing every command into {@code registry}. The cache must be open for
-     * as long as a server serves this export; it stays the caller's to close.
+     * Exports {@code cache} as {@code name}, publishing the latency of every command in {@code registry}. The cache
+     * must be open for as long as a server serves this export; it stays the caller's to close.
      */
     public PcacheExport(Pcache cache, String name, String description, MeterRegistry registry) {
         if (cache.size() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
@@ -94,10 +98,9 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
             prefetchBuffers.add(arena.allocate(PREFETCH_PIECE, NbdProtocol.MIN_BLOCK_SIZE));
         }
         for (Op op : Op.values()) {
-            timers.put(op, Timer.builder(REQUEST_TIMER).tag("op", op.tag())
-                    .description("Time from an NBD command's arrival at the cache to its completion")
-                    .publishPercentiles(0.5, 0.99).percentilePrecision(2)
-                    .distributionStatisticExpiry(PERCENTILE_WINDOW).register(registry));
+            RequestLatency latency = new RequestLatency(System::nanoTime);
+            latencies.put(op, latency);
+            register(registry, op, latency);
         }
     }
 
@@ -247,9 +250,24 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
     /** Records the time from {@code startNanos} to the completion of {@code done} under {@code op}. */
     private CompletableFuture<Void> timed(Op op, long startNanos, CompletableFuture<Void> done) {
-        Timer timer = timers.get(op);
-        done.whenComplete((ignored, failure) -> timer.record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS));
+        RequestLatency latency = latencies.get(op);
+        done.whenComplete((ignored, failure) -> latency.record(System.nanoTime() - startNanos));
         return done;
+    }
+
+    private static void register(MeterRegistry registry, Op op, RequestLatency latency) {
+        FunctionCounter.builder(REQUEST_COUNTER, latency, l -> l.snapshot().count()).tag("op", op.tag())
+                .description("NBD commands the cache completed").register(registry);
+        gauge(LATENCY_GAUGE, op, latency, l -> l.snapshot().p50Nanos()).tag("quantile", "0.5").register(registry);
+        gauge(LATENCY_GAUGE, op, latency, l -> l.snapshot().p99Nanos()).tag("quantile", "0.99").register(registry);
+        gauge(LATENCY_MAX_GAUGE, op, latency, l -> l.snapshot().maxNanos()).register(registry);
+    }
+
+    private static Gauge.Builder<RequestLatency> gauge(String name, Op op, RequestLatency latency,
+                                                       ToDoubleFunction<RequestLatency> nanos) {
+        return Gauge.builder(name, latency, l -> nanos.applyAsDouble(l) / 1e9).tag("op", op.tag()).baseUnit(SECONDS)
+                .description("Time from an NBD command's arrival at the cache to its completion, over the last "
+                        + "30 to 60 s");
     }
 
     private static org.pcache.cache.Durability cacheDurability(Durability durability) {

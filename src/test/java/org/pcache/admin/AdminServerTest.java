@@ -162,11 +162,13 @@ class AdminServerTest {
                 "pcache_read_from_cache_bytes_total", "pcache_read_from_backing_bytes_total",
                 "pcache_writeback_bytes_total", "pcache_dirty_bytes", "pcache_deferred_requests_total",
                 "pcache_writeback_errors_total", "pcache_writeback_rate_bytes_per_second", "pcache_segments_used",
-                "pcache_gc_percent", "pcache_uptime_seconds", "pcache_nbd_requests_seconds",
-                "pcache_nbd_requests_seconds_count", "pcache_nbd_requests_seconds_sum");
+                "pcache_gc_percent", "pcache_uptime_seconds", "pcache_nbd_requests_total",
+                "pcache_nbd_request_latency_seconds", "pcache_nbd_request_latency_max_seconds");
         assertThat(metrics.value("pcache_writes_total", "")).isEqualTo(1.0);
-        assertThat(metrics.value("pcache_nbd_requests_seconds_count", "{op=\"write\"}")).isEqualTo(1.0);
-        assertThat(metrics.value("pcache_nbd_requests_seconds", "{op=\"write\",quantile=\"0.99\"}")).isPositive();
+        assertThat(metrics.value("pcache_nbd_requests_total", "{op=\"write\"}")).isEqualTo(1.0);
+        assertThat(metrics.value("pcache_nbd_request_latency_seconds", "{op=\"write\",quantile=\"0.99\"}"))
+                .isPositive();
+        assertThat(metrics.value("pcache_uptime_seconds", "")).isPositive();
     }
 
     @Test

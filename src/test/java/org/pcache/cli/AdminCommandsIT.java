@@ -119,9 +119,9 @@ class AdminCommandsIT {
         PrometheusText metrics = PrometheusText.parse(response.body());
         assertThat(metrics.names()).contains("pcache_reads_total", "pcache_writes_total", "pcache_read_hits_total",
                 "pcache_written_bytes_total", "pcache_writeback_bytes_total", "pcache_dirty_bytes",
-                "pcache_segments_used", "pcache_uptime_seconds", "pcache_nbd_requests_seconds",
-                "pcache_nbd_requests_seconds_count");
-        assertThat(metrics.value("pcache_nbd_requests_seconds_count", "{op=\"read\"}")).isEqualTo(1);
+                "pcache_segments_used", "pcache_uptime_seconds", "pcache_nbd_requests_total",
+                "pcache_nbd_request_latency_seconds", "pcache_nbd_request_latency_max_seconds");
+        assertThat(metrics.value("pcache_nbd_requests_total", "{op=\"read\"}")).isEqualTo(1);
         assertThat(metrics.value("pcache_read_hits_total", "{kind=\"full\"}")).isEqualTo(1);
     }
 
