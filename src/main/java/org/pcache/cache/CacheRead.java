@@ -197,7 +197,7 @@ final class CacheRead {
         KeySubtree subtree = tree.subtree(placeholder.off);
         CacheSegment unused = null;
         synchronized (subtree) {
-            if (!placeholder.inTree || !placeholder.isEmpty()) {
+            if (!placeholder.inTree() || !placeholder.isEmpty()) {
                 return;
             }
             if (error != null) {
@@ -220,7 +220,7 @@ final class CacheRead {
                 placeholder.crcLen = placed;
                 placeholder.dataCrc = Crc32c.crc(region.view(at, placed), 0, placed);
             }
-            placeholder.flags = CacheKey.FLAG_CLEAN;
+            placeholder.becomeClean();
             if (ksets.append(placeholder, Durability.BUFFERED)) {
                 stats.missFills.increment();
             } else {

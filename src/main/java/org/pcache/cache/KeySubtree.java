@@ -7,8 +7,8 @@ import java.util.function.Predicate;
  * The keys of one 4 MiB stretch of the backing device (dm-pcache's cache_subtree), kept as a sorted array of
  * non-overlapping extents. Also used on its own by writeback to collapse the keys of one kset.
  *
- * <p>Invariants: keys are sorted by offset and never overlap, so their ends are sorted too; every key in the array has
- * {@code inTree} set and {@code len > 0}.
+ * <p>Invariants: keys are sorted by offset and never overlap, so their ends are sorted too; every key in the array is
+ * {@link CacheKey#inTree() in the tree} and has {@code len > 0}.
  *
  * <p>Threading: callers hold this object's monitor around every call and around any use of the keys they got from it.
  */
@@ -85,7 +85,7 @@ final class KeySubtree {
             }
             for (int i = lo; i < hi; i++) {
                 if (keys[i] != left && keys[i] != right) {
-                    keys[i].inTree = false;
+                    keys[i].leaveTree();
                 }
             }
         }
@@ -97,10 +97,10 @@ final class KeySubtree {
             keys[at++] = left;
         }
         keys[at++] = key;
-        key.inTree = true;
+        key.enterTree();
         if (right != null) {
             keys[at] = right;
-            right.inTree = true;
+            right.enterTree();
         }
     }
 
@@ -112,18 +112,18 @@ final class KeySubtree {
         }
         open(at, 0, 1);
         keys[at] = placeholder;
-        placeholder.inTree = true;
+        placeholder.enterTree();
     }
 
     /** Removes the key at {@code index}. */
     void removeAt(int index) {
-        keys[index].inTree = false;
+        keys[index].leaveTree();
         open(index, 1, 0);
     }
 
     /** Removes {@code key} if it is still here. */
     void remove(CacheKey key) {
-        if (!key.inTree) {
+        if (!key.inTree()) {
             return;
         }
         int at = firstEndingAfter(key.off);
@@ -139,7 +139,7 @@ final class KeySubtree {
         for (int i = 0; i < count; i++) {
             CacheKey key = keys[i];
             if (doomed.test(key)) {
-                key.inTree = false;
+                key.leaveTree();
             } else {
                 keys[kept++] = key;
             }
@@ -153,7 +153,7 @@ final class KeySubtree {
     /** Removes every key. */
     void clear() {
         for (int i = 0; i < count; i++) {
-            keys[i].inTree = false;
+            keys[i].leaveTree();
         }
         keys = NONE;
         count = 0;

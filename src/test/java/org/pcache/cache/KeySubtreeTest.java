@@ -79,8 +79,8 @@ class KeySubtreeTest {
 
         assertThat(tree.size()).isEqualTo(1);
         assertThat(tree.keyAt(0)).isSameAs(key);
-        assertThat(a.inTree).isFalse();
-        assertThat(b.inTree).isFalse();
+        assertThat(a.inTree()).isFalse();
+        assertThat(b.inTree()).isFalse();
     }
 
     @Test
@@ -103,7 +103,7 @@ class KeySubtreeTest {
         tree.insert(dirty(2 * SECTOR, 4 * SECTOR));
 
         assertThat(tree.size()).isEqualTo(1);
-        assertThat(placeholder.inTree).isFalse();
+        assertThat(placeholder.inTree()).isFalse();
     }
 
     @Test
@@ -199,7 +199,7 @@ class KeySubtreeTest {
             CacheKey key = tree.keyAt(i);
             assertThat(key.off).as(where + " order").isGreaterThanOrEqualTo(previousEnd);
             assertThat(key.len).as(where + " length").isPositive();
-            assertThat(key.inTree).as(where).isTrue();
+            assertThat(key.inTree()).as(where).isTrue();
             previousEnd = key.end();
             for (long off = key.off; off < key.end(); off += SECTOR) {
                 int s = (int) (off / SECTOR);
