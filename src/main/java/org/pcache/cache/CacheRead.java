@@ -210,7 +210,7 @@ final class CacheRead {
                 return;
             }
             if (placed < placeholder.len) {
-                placeholder.cutBack(placeholder.len - placed);
+                subtree.cutBack(placeholder, placeholder.len - placed);
             }
             long at = placeholder.dataRegionOffset();
             region.write(at, upper.data(), placeholder.off - upper.offset(), placed);
