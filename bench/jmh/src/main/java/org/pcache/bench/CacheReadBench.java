@@ -28,7 +28,8 @@ import org.pcache.cache.Durability;
 /**
  * 4 KiB random read hits through {@code Pcache.read} (blocking): every block of a {@link #rangeMiB} range is written
  * once at setup, so every read is a full hit copied out of the tmpfs region. QD1 latency on one thread, throughput on
- * two. The backing device is an in-memory {@link MemoryEngine} of the same size.
+ * two. The backing device is an in-memory {@link MemoryEngine} of the same size. Each iteration also prints reads
+ * per second of process CPU ({@link CpuMeter}).
  */
 @State(Scope.Benchmark)
 @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
@@ -45,6 +46,7 @@ public class CacheReadBench {
     public boolean dataCrc;
 
     private BenchCache bench;
+    private final CpuMeter cpu = new CpuMeter();
 
     @Setup(Level.Trial)
     public void populate() throws IOException {
@@ -58,6 +60,16 @@ public class CacheReadBench {
             }
         }
         bench.cache.flush();
+    }
+
+    @Setup(Level.Iteration)
+    public void startMeter() {
+        cpu.start(bench.cache.status().counters().reads());
+    }
+
+    @TearDown(Level.Iteration)
+    public void stopMeter() {
+        cpu.stop(bench.cache.status().counters().reads(), "reads");
     }
 
     @TearDown(Level.Trial)

@@ -33,7 +33,8 @@ import org.pcache.cache.Durability;
  * <p>{@code fill=empty}: every iteration starts on an empty cache (writeback and GC emptied it, untimed), so the
  * numbers are the write path itself, with writeback of the benchmark's own ksets running alongside, as it would.
  * Iterations must be short enough not to fill the region. {@code fill=steady}: never emptied; once the region is
- * full, writes wait for writeback and GC to free segments, so this measures how fast the cache recycles.
+ * full, writes wait for writeback and GC to free segments, so this measures how fast the cache recycles. Each iteration
+ * also prints writes per second of process CPU ({@link CpuMeter}), writeback's CPU included.
  */
 @State(Scope.Benchmark)
 @Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
@@ -56,6 +57,7 @@ public class CacheWriteBench {
     public boolean dataCrc;
 
     private BenchCache bench;
+    private final CpuMeter cpu = new CpuMeter();
 
     @Setup(Level.Trial)
     public void open() throws IOException {
@@ -71,6 +73,12 @@ public class CacheWriteBench {
         if (fill.equals("empty")) {
             bench.empty();
         }
+        cpu.start(bench.cache.status().counters().writes());
+    }
+
+    @TearDown(Level.Iteration)
+    public void stopMeter() {
+        cpu.stop(bench.cache.status().counters().writes(), "writes");
     }
 
     @TearDown(Level.Trial)
