@@ -246,8 +246,7 @@ final class CacheRead {
                 subtree.cutBack(placeholder, placeholder.len - placed);
             }
             long at = placeholder.dataRegionOffset();
-            region.write(at, upper.data(), placeholder.off - upper.offset(), placed);
-            region.flush(at, placed);
+            region.write(at, upper.data(), placeholder.off - upper.offset(), placed); // rule 1: flushed by the kset
             if (dataCrc) {
                 placeholder.crcSegOff = placeholder.segOff;
                 placeholder.crcLen = placed;

@@ -12,8 +12,8 @@ import java.util.concurrent.CompletableFuture;
  * from a data head, its data is copied into the region, and its key is appended to the stretch's kset and inserted
  * into the index.
  *
- * <p>Persistence order: the data copy is flushed here and drained by the kset close that makes its key durable
- * (rule 1); a FUA write closes the kset of every piece before it completes.
+ * <p>Persistence order: the data copy is flushed and drained by the kset close that makes its key durable (rule 1,
+ * see {@link KeySet}); a FUA write closes the kset of every piece before it completes.
  *
  * <p>A request that finds the cache full (no data segment, or no segment to extend the kset log) waits in
  * {@link DeferredRequests} and resumes at the piece that failed; it never fails for lack of space.
@@ -128,7 +128,6 @@ final class CacheWrite {
         key.len = placed;
         long at = key.dataRegionOffset();
         region.write(at, src, srcOff, placed);
-        region.flush(at, placed);
         if (dataCrc) {
             key.crcSegOff = key.segOff;
             key.crcLen = placed;
