@@ -20,6 +20,7 @@ import org.pcache.pmem.MappedPmemRegion;
 final class BenchCache implements AutoCloseable {
 
     private static final long EMPTY_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(120);
+    private static final int PAGE_SIZE = 4096;
 
     final Path regionFile;
     final MappedPmemRegion region;
@@ -36,22 +37,30 @@ final class BenchCache implements AutoCloseable {
         this.cache = cache;
     }
 
-    /**
-     * A new cache of {@code regionBytes} on a fresh region file in {@link BenchDirs#shm()}. Every page of the region
-     * is touched first, so the measurements do not include tmpfs allocating and zeroing pages on first touch: a cache
-     * that has run for a while has touched its whole region, and real pmem has no such faults.
-     */
+    /** A new cache of {@code regionBytes} on a fresh region file in {@link BenchDirs#shm()}, every page touched. */
     static BenchCache create(long regionBytes, IoEngine engine, CacheOptions options) throws IOException {
-        Path regionFile = BenchDirs.unusedFile(BenchDirs.shm(), "pcache-bench-region-");
-        MappedPmemRegion region = MappedPmemRegion.open(regionFile, regionBytes);
-        region.zero(0, regionBytes);
-        return start(regionFile, region, engine, options);
+        return openTouched(BenchDirs.unusedFile(BenchDirs.shm(), "pcache-bench-region-"), regionBytes, engine, options);
     }
 
     /** The cache on {@code regionFile} (formatted when missing, replayed otherwise); the file is deleted at close. */
     static BenchCache open(Path regionFile, long regionBytes, IoEngine engine, CacheOptions options)
             throws IOException {
         return start(regionFile, MappedPmemRegion.open(regionFile, regionBytes), engine, options);
+    }
+
+    /**
+     * {@link #open}, after touching every page of the mapping, so the measurements do not include tmpfs allocating
+     * and zeroing pages, or mapping them, on first touch: a cache that has run for a while has touched its whole
+     * region, and real pmem has no such faults. Each page gets one word stored back unchanged (a write fault: a read
+     * fault on a hole may map the shared zero page), which keeps an existing image intact.
+     */
+    static BenchCache openTouched(Path regionFile, long regionBytes, IoEngine engine, CacheOptions options)
+            throws IOException {
+        MappedPmemRegion region = MappedPmemRegion.open(regionFile, regionBytes);
+        for (long offset = 0; offset < regionBytes; offset += PAGE_SIZE) {
+            region.putLongRelease(offset, region.getLongAcquire(offset));
+        }
+        return start(regionFile, region, engine, options);
     }
 
     private static BenchCache start(Path regionFile, MappedPmemRegion region, IoEngine engine, CacheOptions options)

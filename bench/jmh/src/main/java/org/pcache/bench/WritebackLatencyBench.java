@@ -23,17 +23,24 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.pcache.backing.FileEngine;
+import org.pcache.backing.IoEngine;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Durability;
 
 /**
  * Foreground 4 KiB random write latency (QD1, SampleTime) with and without writeback at work. Every iteration opens
- * a cache on a fresh region in front of a {@link FileEngine} (buffered) on a fresh sparse file on the disk:
- * {@code writeback=idle} starts from an empty region, so writeback only handles the benchmark's own ksets;
- * {@code writeback=busy} starts from a copy of a {@link DirtyImage} holding 400 MiB of dirty 4 KiB random writes,
- * so writeback (its thread, the 16 I/O threads and the kernel's page-cache writeback) runs flat out during the whole
- * iteration. Iterations are short so the region never fills.
+ * a cache on a fresh region (every page touched first) in front of a fresh sparse file on the disk:
+ * <ul>
+ *   <li>{@code writeback=off}: the backing engine refuses writes ({@link WriteFailingEngine}), so writeback fails its
+ *       first kset and sits in its retry back-off: the cache with writeback idle, the baseline;</li>
+ *   <li>{@code writeback=own}: a {@link FileEngine} (buffered) and an empty region: writeback handles the benchmark's
+ *       own ksets as they close;</li>
+ *   <li>{@code writeback=backlog}: a {@link FileEngine} and a copy of a {@link DirtyImage} holding 400 MiB of dirty
+ *       4 KiB random writes, so writeback (its thread, the 16 I/O threads and the kernel's page-cache writeback) runs
+ *       flat out during the whole iteration.</li>
+ * </ul> The writer outruns writeback of random 4 KiB blocks several times over, so iterations are short and the
+ * region large, or the region would fill and the writes wait (an iteration that deferred a write fails).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -44,10 +51,11 @@ import org.pcache.cache.Durability;
 public class WritebackLatencyBench {
 
     static final long DEVICE_BYTES = 1L << 30;
-    static final long REGION_BYTES = 1L << 30;
+    /** Room for the 400 MiB backlog and what a flat-out QD1 writer adds in an iteration (~0.5 GB/s). */
+    static final long REGION_BYTES = 2L << 30;
     static final int BLOCK = 4096;
 
-    @Param({"idle", "busy"})
+    @Param({"off", "own", "backlog"})
     public String writeback;
 
     private CacheOptions options;
@@ -63,13 +71,13 @@ public class WritebackLatencyBench {
 
     @Setup(Level.Trial)
     public void buildImage() throws IOException {
-        if (!writeback.equals("idle") && !writeback.equals("busy")) {
-            throw new IllegalArgumentException("writeback=" + writeback + " (expected: idle or busy)");
+        if (!writeback.equals("off") && !writeback.equals("own") && !writeback.equals("backlog")) {
+            throw new IllegalArgumentException("writeback=" + writeback + " (expected: off, own or backlog)");
         }
         options = CacheOptions.defaults();
         block = arena.allocate(BLOCK, BLOCK);
         block.fill((byte) 0x6B);
-        if (writeback.equals("busy")) {
+        if (writeback.equals("backlog")) {
             golden = BenchDirs.unusedFile(BenchDirs.shm(), "pcache-bench-dirty-");
             DirtyImage.build(golden, REGION_BYTES, DEVICE_BYTES,
                     DirtyImage.Workload.of("rand4k", 400L << 20, DEVICE_BYTES, 5), options);
@@ -83,8 +91,9 @@ public class WritebackLatencyBench {
             Files.copy(golden, regionFile, StandardCopyOption.REPLACE_EXISTING);
         }
         backingFile = BenchDirs.sparseFile(BenchDirs.disk(), "pcache-bench-lat-backing-", DEVICE_BYTES);
-        bench = BenchCache.open(regionFile, REGION_BYTES, FileEngine.open(backingFile, FileEngine.Options.DEFAULT),
-                options);
+        IoEngine engine = writeback.equals("off") ? new WriteFailingEngine(DEVICE_BYTES)
+                : FileEngine.open(backingFile, FileEngine.Options.DEFAULT);
+        bench = BenchCache.openTouched(regionFile, REGION_BYTES, engine, options);
     }
 
     @TearDown(Level.Iteration)
