@@ -13,21 +13,23 @@ class DataRunsTest {
     private static final int SECTOR = 512;
 
     @Test
-    void touchingRangesBecomeOneFlush() {
+    void nearbyRangesBecomeOneFlush() {
         DataRuns runs = new DataRuns();
         runs.add(0, SECTOR);
         runs.add(SECTOR, SECTOR);
-        runs.add(4 * SECTOR, SECTOR);
-        runs.add(3 * SECTOR, SECTOR);
+        runs.add(DataRuns.MERGE_GAP + 2 * SECTOR, SECTOR);
+        runs.add(4 * DataRuns.MERGE_GAP, SECTOR);
+        runs.add(3 * DataRuns.MERGE_GAP, SECTOR);
 
         assertThat(runs.count()).isEqualTo(2);
     }
 
     @Test
     void flushedRunsAreDurableAfterTheDrain() {
-        try (CrashSimPmemRegion region = new CrashSimPmemRegion(64 * SECTOR)) {
+        try (CrashSimPmemRegion region = new CrashSimPmemRegion(8 * DataRuns.MERGE_GAP)) {
             DataRuns runs = new DataRuns();
-            long[] offsets = {0, SECTOR, 8 * SECTOR, 20 * SECTOR, 7 * SECTOR};
+            long gap = DataRuns.MERGE_GAP;
+            long[] offsets = {0, SECTOR, 3 * gap, 6 * gap, 3 * gap - SECTOR};
             MemorySegment data = MemorySegment.ofArray(new byte[SECTOR]);
             data.fill((byte) 0x5A);
             for (long offset : offsets) {
@@ -47,13 +49,14 @@ class DataRunsTest {
     @Test
     void moreRangesThanAKsetHasKeysStillCoverEveryOne() {
         int ranges = KsetOnMedia.KEYS_MAX + 3;
-        try (CrashSimPmemRegion region = new CrashSimPmemRegion(2L * ranges * SECTOR)) {
+        long stride = 2 * DataRuns.MERGE_GAP;
+        try (CrashSimPmemRegion region = new CrashSimPmemRegion(stride * ranges)) {
             DataRuns runs = new DataRuns();
             MemorySegment data = MemorySegment.ofArray(new byte[SECTOR]);
             data.fill((byte) 0x33);
             for (int i = 0; i < ranges; i++) {
-                region.write(2L * i * SECTOR, data, 0, SECTOR);
-                runs.add(2L * i * SECTOR, SECTOR);
+                region.write(i * stride, data, 0, SECTOR);
+                runs.add(i * stride, SECTOR);
             }
 
             runs.flush(region);
