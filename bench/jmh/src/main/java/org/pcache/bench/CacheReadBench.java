@@ -26,8 +26,9 @@ import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Durability;
 
 /**
- * 4 KiB random read hits through {@code Pcache.read} (blocking): every block of a {@link #rangeMiB} range is written
- * once at setup, so every read is a full hit copied out of the tmpfs region. QD1 latency on one thread, throughput on
+ * 4 KiB random read hits through {@code Pcache.read} (blocking): a {@link #rangeMiB} range is written once at setup in
+ * {@link #extentKiB} writes, so every read is a full hit copied out of the tmpfs region. With data_crc on, a hit
+ * checks the CRC of the whole extent its key's record covers, so the extent size matters there. QD1 latency on one thread, throughput on
  * two. The backing device is an in-memory {@link MemoryEngine} of the same size. Each iteration also prints reads
  * per second of process CPU ({@link CpuMeter}).
  */
@@ -45,6 +46,9 @@ public class CacheReadBench {
     @Param({"false"})
     public boolean dataCrc;
 
+    @Param({"4"})
+    public int extentKiB;
+
     private BenchCache bench;
     private final CpuMeter cpu = new CpuMeter();
 
@@ -52,11 +56,12 @@ public class CacheReadBench {
     public void populate() throws IOException {
         long range = (long) rangeMiB << 20;
         bench = BenchCache.create(1L << 30, new MemoryEngine(range), CacheOptions.defaults().withDataCrc(dataCrc));
+        int extent = extentKiB << 10;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment block = arena.allocate(BLOCK, BLOCK);
-            for (long offset = 0; offset < range; offset += BLOCK) {
-                block.fill((byte) (offset / BLOCK));
-                bench.cache.write(offset, block, Durability.BUFFERED);
+            MemorySegment data = arena.allocate(extent, BLOCK);
+            for (long offset = 0; offset < range; offset += extent) {
+                data.fill((byte) (offset / extent));
+                bench.cache.write(offset, data, Durability.BUFFERED);
             }
         }
         bench.cache.flush();
