@@ -82,10 +82,10 @@ public class CacheReadBench {
         CacheStatus.Counters counters = bench.cache.status().counters();
         System.err.println("reads=" + counters.reads() + " full hits=" + counters.readHitsFull() + " misses="
                 + counters.readMisses() + " partial=" + counters.readHitsPartial());
+        bench.close();
         if (counters.readMisses() + counters.readHitsPartial() > 0) {
             throw new IllegalStateException("a read missed: the numbers are not read hits");
         }
-        bench.close();
     }
 
     /** One reader thread's destination block and offsets. */

@@ -89,17 +89,18 @@ public class WritebackBench {
 
     @TearDown(Level.Invocation)
     public void deleteFiles() throws IOException {
+        CacheStatus status = bench == null ? null : bench.cache.status();
         if (bench != null) {
-            CacheStatus status = bench.cache.status();
-            if (status.writeback().errors() > 0 || status.writeback().bytesWritten() != workload.bytes()) {
-                throw new IllegalStateException("writeback wrote " + status.writeback().bytesWritten() + " of "
-                        + workload.bytes() + " bytes: " + status.writeback());
-            }
             bench.close();
             bench = null;
         }
         Files.deleteIfExists(regionFile);
         Files.deleteIfExists(backingFile);
+        if (status != null && (status.writeback().errors() > 0
+                || status.writeback().bytesWritten() != workload.bytes())) {
+            throw new IllegalStateException("writeback wrote " + status.writeback().bytesWritten() + " of "
+                    + workload.bytes() + " bytes: " + status.writeback());
+        }
     }
 
     @TearDown(Level.Trial)

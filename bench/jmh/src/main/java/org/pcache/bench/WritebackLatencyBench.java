@@ -101,11 +101,11 @@ public class WritebackLatencyBench {
         CacheStatus status = bench.cache.status();
         backlogLeftSum += status.writeback().dirtyBytes();
         iterations++;
+        bench.close();
+        Files.deleteIfExists(backingFile);
         if (status.counters().deferred() > 0) {
             throw new IllegalStateException("the region filled up: " + status.statusLine());
         }
-        bench.close();
-        Files.deleteIfExists(backingFile);
     }
 
     @TearDown(Level.Trial)
