@@ -1,40 +1,46 @@
 #!/usr/bin/env bash
-# NBD server benchmark: fio's nbd engine, 4 KiB random writes and reads at QD1 and QD16, over TCP and a
-# unix socket, against nbdkit memory and against our server; prints IOPS, p50/p99 completion latency and
-# the ratio ours/nbdkit. One run of each workload (RUNTIME seconds after RAMP seconds of warm-up).
+# NBD benchmark: `pcache serve` (cache region on /dev/shm, backing file on disk) against nbdkit's memory plugin,
+# with fio's nbd engine: 4 KiB random writes and reads at QD1 and QD16, over TCP and a unix socket; prints IOPS,
+# p50/p99 completion latency and the ratio pcache/nbdkit. Then 4 KiB QD1 write latency through pcache whose
+# backing is nbdkit with the delay filter (wdelay=1ms), against writing to that nbdkit export directly.
 #
-# usage: bench/nbd-bench.sh            (from the repository root; builds target/pcache.jar if needed)
-#   SIZE=1G RUNTIME=8 RAMP=2 bench/nbd-bench.sh
+# usage: bench/nbd-bench.sh            (from anywhere; builds target/pcache.jar when it is missing or stale)
+#   REGION=256M RUNTIME=8 RAMP=1 CACHE_SIZE=3G WRITE_SIZE=384M bench/nbd-bench.sh
 #
-# "ours" is the NBD server serving an in-memory export (MemoryExportServer from the test classes), which
-# measures the protocol layer alone. Once `pcache serve` exists, set OURS to measure the whole cache, e.g.
-#   OURS='./pcache serve --cache /dev/shm/c.img --backing /tmp/b.img --cache-size 2G --backing-size 1G
-#         --listen 127.0.0.1:$PORT --socket $SOCK' bench/nbd-bench.sh
-# ($PORT and $SOCK are set by this script before OURS is evaluated; the unix socket appearing means ready.)
+# Write budget: every write run fits in the cache, so the table measures the cache's write path, not how fast
+# writeback and GC make room (a full cache makes writes wait; before writeback existed it never emptied). Write
+# runs therefore end after WRITE_SIZE bytes or RUNTIME seconds, whichever comes first
+# (fio --io_size without --time_based; --number_ios is ignored by time-based jobs), on both servers alike; IOPS are
+# over the time actually run. Write runs have no ramp (the warm-up before the table compiles the data path). The
+# region is CACHE_SIZE of sparse tmpfs, so RAM is used only for what is written. The script adds up what it wrote
+# to the cache and stops with an error before that comes near the cache size.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 . bin/jdk.sh
 pcache_select_jdk
 
-SIZE=${SIZE:-1G}
+REGION=${REGION:-256M}
 RUNTIME=${RUNTIME:-8}
-RAMP=${RAMP:-2}
+RAMP=${RAMP:-1}
+CACHE_SIZE=${CACHE_SIZE:-3G}
+WRITE_SIZE=${WRITE_SIZE:-384M}
+SHM=${SHM:-/dev/shm}
 work=$(mktemp -d /tmp/nbd-bench.XXXXXX)
+shm_work=$(mktemp -d "$SHM/nbd-bench.XXXXXX")
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
+    rm -rf "$work" "$shm_work"
 }
 trap cleanup EXIT
 
 for tool in fio nbdkit python3; do
     command -v "$tool" >/dev/null || { echo "nbd-bench: $tool is not installed" >&2; exit 1; }
 done
-if [ ! -f target/pcache.jar ] || [ ! -f target/test-classes/org/pcache/nbd/MemoryExportServer.class ] ||
-   [ -n "$(find src pom.xml -newer target/pcache.jar -print -quit)" ]; then
-    echo "nbd-bench: building target/pcache.jar and test classes ..." >&2
+if [ ! -f target/pcache.jar ] || [ -n "$(find src/main pom.xml -newer target/pcache.jar -print -quit)" ]; then
+    echo "nbd-bench: building target/pcache.jar ..." >&2
     mvn -q -B -DskipTests package >&2
 fi
 
@@ -43,80 +49,113 @@ free_port() {
 }
 bytes() { numfmt --from=iec "$1"; }
 
-wait_for() {  # wait until a file exists (nbdkit pid file, unix socket), at most 15 s
+wait_for() {  # wait until a file exists (nbdkit pid file), at most 15 s
     for _ in $(seq 150); do [ -e "$1" ] && return 0; sleep 0.1; done
     echo "nbd-bench: $1 did not appear" >&2; exit 1
 }
 
-start_nbdkit() {  # $1 = tcp|unix; sets NBDKIT_URI
-    local pidfile="$work/nbdkit-$1.pid"
-    if [ "$1" = tcp ]; then
+start_nbdkit() {  # $1 = name, $2 = tcp|unix, rest = plugin/filter args; sets NBDKIT_URI
+    local name=$1 transport=$2; shift 2
+    local pidfile="$work/nbdkit-$name.pid"
+    if [ "$transport" = tcp ]; then
         local port; port=$(free_port)
-        nbdkit -f -i 127.0.0.1 -p "$port" -P "$pidfile" memory "$SIZE" >"$work/nbdkit-$1.log" 2>&1 &
+        nbdkit -f -i 127.0.0.1 -p "$port" -P "$pidfile" "$@" >"$work/nbdkit-$name.log" 2>&1 &
         NBDKIT_URI="nbd://127.0.0.1:$port/"
     else
-        nbdkit -f -U "$work/nbdkit.sock" -P "$pidfile" memory "$SIZE" >"$work/nbdkit-$1.log" 2>&1 &
-        NBDKIT_URI="nbd+unix:///?socket=$work/nbdkit.sock"
+        nbdkit -f -U "$work/nbdkit-$name.sock" -P "$pidfile" "$@" >"$work/nbdkit-$name.log" 2>&1 &
+        NBDKIT_URI="nbd+unix:///?socket=$work/nbdkit-$name.sock"
     fi
     pids+=($!)
     wait_for "$pidfile"
 }
 
-start_ours() {  # sets OURS_TCP and OURS_UNIX
-    PORT=$(free_port)
-    SOCK="$work/ours.sock"
-    if [ -n "${OURS:-}" ]; then
-        eval "${OURS}" >"$work/ours.log" 2>&1 &
-    else
-        "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx1g \
-            -cp target/pcache.jar:target/test-classes org.pcache.nbd.MemoryExportServer \
-            "$(bytes "$SIZE")" "$PORT" "$SOCK" >"$work/ours.log" 2>&1 &
-    fi
+start_pcache() {  # $1 = name, $2 = --backing; sets PCACHE_TCP and PCACHE_UNIX from the ready line
+    local name=$1 backing=$2 out="$work/pcache-$1.out"
+    "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED ${PCACHE_JAVA_OPTS:-} -jar target/pcache.jar serve \
+        --cache "$shm_work/cache-$name.img" --cache-size "$CACHE_SIZE" --backing "$backing" \
+        --backing-size "$(bytes 1G)" --listen 127.0.0.1:0 --socket "$work/pcache-$name.sock" \
+        >"$out" 2>"$work/pcache-$name.log" &
     pids+=($!)
-    wait_for "$SOCK"
-    OURS_TCP="nbd://127.0.0.1:$PORT/"
-    OURS_UNIX="nbd+unix:///?socket=$SOCK"
+    for _ in $(seq 300); do
+        if [ -f "$out" ] && grep -q '^pcache: serving ' "$out"; then
+            read -r _ _ PCACHE_TCP PCACHE_UNIX _ <"$out"
+            return 0
+        fi
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "nbd-bench: pcache serve did not start:" >&2; cat "$work/pcache-$name.log" >&2; exit 1
 }
 
-run_fio() {  # $1 = uri, $2 = rw, $3 = iodepth; prints "iops p50_us p99_us"
-    fio --output-format=json --name=j --ioengine=nbd --uri="$1" --size="$SIZE" --bs=4k --time_based \
-        --runtime="$RUNTIME" --ramp_time="$RAMP" --randrepeat=0 --norandommap --rw="$2" --iodepth="$3" \
+written=0  # bytes written to pcache "main" so far
+run_fio() {  # $1 = uri, $2 = rw, $3 = iodepth; prints "iops p50_us p99_us bytes_written"
+    local length=(--time_based --ramp_time="$RAMP")
+    [ "$2" = randwrite ] && length=(--io_size="$WRITE_SIZE")
+    fio --output-format=json --name=j --ioengine=nbd --uri="$1" --size="$REGION" --bs=4k --runtime="$RUNTIME" \
+        "${length[@]}" --randrepeat=0 --norandommap --rw="$2" --iodepth="$3" \
         >"$work/fio.json" 2>"$work/fio.err" || { cat "$work/fio.err" >&2; exit 1; }
     /usr/bin/python3 - "$work/fio.json" "$2" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read()
-job = json.loads(text[text.find("{"):])["jobs"][0]["write" if "write" in sys.argv[2] else "read"]
-pct = job["clat_ns"]["percentile"]
-print("%.0f %.1f %.1f" % (job["iops"], pct["50.000000"] / 1000, pct["99.000000"] / 1000))
+job = json.loads(text[text.find("{"):])["jobs"][0]
+side = job["write" if "write" in sys.argv[2] else "read"]
+pct = side["clat_ns"]["percentile"]
+print("%.0f %.1f %.1f %d" % (side["iops"], pct["50.000000"] / 1000, pct["99.000000"] / 1000,
+      job["write"]["io_bytes"]))
 PY
 }
 
-fill() {  # write the whole export once so reads hit written data on both servers
-    fio --name=fill --ioengine=nbd --uri="$1" --size="$SIZE" --bs=1M --rw=write --iodepth=8 >/dev/null
+fill() {  # write the benchmark region once, so reads hit written data on both servers
+    fio --name=fill --ioengine=nbd --uri="$1" --size="$REGION" --bs=1M --rw=write --iodepth=8 >/dev/null
 }
 
-echo "nbd-bench: size=$SIZE runtime=${RUNTIME}s ramp=${RAMP}s cpus=$(nproc) $(date -u +%FT%TZ)" >&2
-start_nbdkit tcp; nbdkit_tcp=$NBDKIT_URI
-start_nbdkit unix; nbdkit_unix=$NBDKIT_URI
-start_ours; ours_tcp=$OURS_TCP; ours_unix=$OURS_UNIX
-for uri in "$nbdkit_tcp" "$nbdkit_unix" "$ours_tcp"; do fill "$uri"; done
-# Warm-up, so the JIT has compiled our data path before the first measured run.
-for uri in "$nbdkit_tcp" "$ours_tcp" "$ours_unix"; do
-    fio --name=warm --ioengine=nbd --uri="$uri" --size="$SIZE" --bs=4k --rw=randrw --iodepth=8 --time_based \
-        --runtime=5 >/dev/null
+budget() {  # $1 = bytes just written to pcache "main"
+    written=$((written + $1))
+    if [ "$written" -gt $(( $(bytes "$CACHE_SIZE") * 8 / 10 )) ]; then
+        echo "nbd-bench: wrote $written bytes to a $CACHE_SIZE cache: lower WRITE_SIZE or raise CACHE_SIZE" >&2
+        exit 1
+    fi
+}
+
+echo "nbd-bench: region=$REGION runtime=${RUNTIME}s ramp=${RAMP}s write_size=$WRITE_SIZE cache=$CACHE_SIZE on $SHM" \
+    "cpus=$(nproc)" \
+    "load=$(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%FT%TZ)" >&2
+start_nbdkit tcp tcp memory 1G; nbdkit_tcp=$NBDKIT_URI
+start_nbdkit unix unix memory 1G; nbdkit_unix=$NBDKIT_URI
+start_pcache main "$work/backing.img"; pcache_tcp=$PCACHE_TCP; pcache_unix=$PCACHE_UNIX
+for uri in "$nbdkit_tcp" "$nbdkit_unix" "$pcache_tcp"; do fill "$uri"; done
+budget "$(bytes "$REGION")"
+# Warm-up, so the JIT has compiled pcache's data path before the first measured run (writes capped, see above).
+for uri in "$nbdkit_tcp" "$pcache_tcp" "$pcache_unix"; do
+    fio --name=warm --ioengine=nbd --uri="$uri" --size="$REGION" --bs=4k --rw=randrw --iodepth=8 --runtime=4 \
+        --io_size=256M --randrepeat=0 --norandommap >/dev/null
 done
+budget $((2 * 256 << 20))
 
 printf '%-6s %-10s %-4s %10s %9s %9s %10s %9s %9s %7s\n' transport workload qd \
-    nbdkit_iops p50_us p99_us ours_iops p50_us p99_us ratio
+    nbdkit_iops p50_us p99_us pcache_iops p50_us p99_us ratio
 for transport in tcp unix; do
-    if [ "$transport" = tcp ]; then theirs=$nbdkit_tcp; ours=$ours_tcp; else theirs=$nbdkit_unix; ours=$ours_unix; fi
+    if [ "$transport" = tcp ]; then theirs=$nbdkit_tcp; ours=$pcache_tcp; else theirs=$nbdkit_unix; ours=$pcache_unix; fi
     for rw in randwrite randread; do
         for qd in 1 16; do
-            read -r ti tp50 tp99 <<<"$(run_fio "$theirs" "$rw" "$qd")"
-            read -r oi op50 op99 <<<"$(run_fio "$ours" "$rw" "$qd")"
+            read -r ti tp50 tp99 _ <<<"$(run_fio "$theirs" "$rw" "$qd")"
+            read -r oi op50 op99 ow <<<"$(run_fio "$ours" "$rw" "$qd")"
+            budget "$ow"
             ratio=$(/usr/bin/python3 -c "print('%.2f' % ($oi / $ti))")
             printf '%-6s %-10s %-4s %10s %9s %9s %10s %9s %9s %7s\n' "$transport" "$rw" "$qd" \
                 "$ti" "$tp50" "$tp99" "$oi" "$op50" "$op99" "$ratio"
         done
     done
 done
+echo "nbd-bench: wrote $((written >> 20)) MiB to the $CACHE_SIZE cache" >&2
+
+# Write latency in front of a slow backing: nbdkit memory with 1 ms per write.
+start_nbdkit slow unix --filter=delay memory 1G wdelay=1ms; slow=$NBDKIT_URI
+start_pcache slow "$slow"; cached=$PCACHE_UNIX
+fio --name=warm --ioengine=nbd --uri="$cached" --size="$REGION" --bs=4k --rw=randwrite --iodepth=8 --runtime=3 \
+    --io_size=128M --randrepeat=0 --norandommap >/dev/null
+printf '\n%-32s %10s %9s %9s\n' "QD1 4 KiB randwrite, unix" iops p50_us p99_us
+read -r si sp50 sp99 _ <<<"$(run_fio "$slow" randwrite 1)"
+printf '%-32s %10s %9s %9s\n' "nbdkit delay wdelay=1ms" "$si" "$sp50" "$sp99"
+read -r ci cp50 cp99 _ <<<"$(run_fio "$cached" randwrite 1)"
+printf '%-32s %10s %9s %9s\n' "pcache in front of it" "$ci" "$cp50" "$cp99"

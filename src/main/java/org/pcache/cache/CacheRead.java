@@ -4,7 +4,6 @@ import org.pcache.backing.BackingCompletion;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.BackingIoException;
 import org.pcache.backing.BackingOp;
-import org.pcache.backing.BackingRequest;
 import org.pcache.backing.SliceRequest;
 import org.pcache.backing.UpperRequest;
 import org.pcache.pmem.Crc32c;
@@ -88,7 +87,7 @@ final class CacheRead {
         private final CompletableFuture<Void> done;
         /** Created by the first miss; the walk owns its first reference until {@link #finish}. */
         private UpperRequest upper;
-        private List<BackingRequest> misses;
+        private List<SliceRequest> misses;
         private long hitBytes;
         private long missBytes;
 
@@ -182,12 +181,20 @@ final class CacheRead {
             return true;
         }
 
+        /** Hands the backing reads over; one the backing device refuses (it was stopped) fails like a failed read. */
         void submitMisses() {
             if (misses == null) {
                 return;
             }
-            for (BackingRequest miss : misses) {
-                backing.submit(miss);
+            for (SliceRequest miss : misses) {
+                try {
+                    backing.submit(miss);
+                } catch (IllegalStateException e) {
+                    BackingIoException refused = new BackingIoException(BackingIoException.Reason.STOPPED, "read",
+                            miss.backingOffset(), miss.length(), e.getMessage(), e);
+                    miss.completion().complete(miss, refused);
+                    miss.upper().release(refused);
+                }
             }
             misses.clear();
         }

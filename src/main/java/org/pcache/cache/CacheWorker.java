@@ -57,13 +57,39 @@ final class CacheWorker {
         return stopping;
     }
 
-    /** What stopped the worker unexpectedly, or null. */
-    Throwable failure() {
-        return failure;
+    /**
+     * The worker's state for status: "running", "stopped", or "failed: " and why — {@code ownerFailure} (the reason
+     * the owner stopped its work for good, or null) or an unexpected error that ended the thread.
+     */
+    String state(String ownerFailure) {
+        if (ownerFailure != null) {
+            return "failed: " + ownerFailure;
+        }
+        if (failure != null) {
+            return "failed: " + failure;
+        }
+        return stopping ? "stopped" : "running";
     }
 
-    /** Waits up to {@code nanos}, returning early when kicked or stopping (a retry back-off). */
-    void pause(long nanos) throws InterruptedException {
+    /**
+     * Waits up to {@code nanos} before retrying failed work, returning early only when stopping: new work arriving
+     * must not cut a back-off short, or a failing device would be retried at the rate clients write.
+     */
+    void backOff(long nanos) throws InterruptedException {
+        long deadline = System.nanoTime() + nanos;
+        synchronized (lock) {
+            while (!stopping) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                TimeUnit.NANOSECONDS.timedWait(lock, left);
+            }
+        }
+    }
+
+    /** Waits up to {@code nanos} for a kick or a stop: the idle wait between steps that found no work. */
+    private void idle(long nanos) throws InterruptedException {
         long deadline = System.nanoTime() + nanos;
         synchronized (lock) {
             while (!kicked && !stopping) {
@@ -95,7 +121,7 @@ final class CacheWorker {
         try {
             while (!stopping) {
                 if (!step.run()) {
-                    pause(idleNanos);
+                    idle(idleNanos);
                 }
             }
         } catch (InterruptedException e) {

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -79,7 +80,11 @@ final class DeferredRequests {
 
     private void kick() {
         if (retryQueued.compareAndSet(false, true)) {
-            executor.execute(this::retryAll);
+            try {
+                executor.execute(this::retryAll);
+            } catch (RejectedExecutionException e) {
+                retryQueued.set(false); // closing: close() fails whatever still waits
+            }
         }
     }
 

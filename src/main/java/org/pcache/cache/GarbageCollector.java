@@ -64,10 +64,7 @@ final class GarbageCollector {
     }
 
     GcStatus status() {
-        Throwable crashed = worker.failure();
-        String state = failure != null ? "failed: " + failure
-                : crashed != null ? "failed: " + crashed
-                : worker.stopping() ? "stopped" : "running";
+        String state = worker.state(failure);
         return new GcStatus(state, ksetsReclaimed.sum(), dataCrcErrors.sum());
     }
 

@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>only then {@link #position()} moves: writeback never reads a kset that is not durable.</li>
  * </ol>
  * When a new log segment is chained: its first header is zeroed and persisted (clearing an outdated kset), then the
- * LAST kset pointing at it is persisted, then the head moves to its offset 0.
+ * LAST kset pointing at it is persisted without its magic (an old magic there is cleared first), then its magic alone,
+ * then the head moves to its offset 0.
  *
  * <p>It also counts the bytes of dirty key records in the durable log that writeback has not written back yet.
  *
@@ -101,10 +102,20 @@ final class KeyHead {
         }
         region.zero(next.dataOffset(), HEADER_SIZE);
         region.persist(next.dataOffset(), HEADER_SIZE); // an outdated kset there must not extend the log
-        int size = last.sealLast(next.id());
+        last.sealLast(next.id());
         long at = seg.dataOffset() + off;
-        region.write(at, lastStaging, 0, size);
-        region.persist(at, size);
+        // The magic goes in last, as one 8-byte store: a LAST kset torn with its magic but without its LAST flag
+        // would read as a normal kset whose key_num (the next segment's id) overruns the segment. The old magic is
+        // cleared first: after a crash the head can sit on a torn kset that kept one.
+        long magicAt = at + KsetOnMedia.MAGIC_OFFSET;
+        region.putLongRelease(magicAt, 0);
+        region.persist(magicAt, Long.BYTES);
+        region.write(at, lastStaging, 0, KsetOnMedia.MAGIC_OFFSET);
+        long flagsOffset = KsetOnMedia.FLAGS_OFFSET;
+        region.write(at + flagsOffset, lastStaging, flagsOffset, HEADER_SIZE - flagsOffset);
+        region.persist(at, HEADER_SIZE);
+        region.putLongRelease(magicAt, KsetOnMedia.MAGIC);
+        region.persist(magicAt, Long.BYTES);
         seg = next;
         off = 0;
         position = new CachePos(seg.id(), off);

@@ -98,11 +98,11 @@ public final class Pcache implements AutoCloseable {
         PmemRegion region = device.region();
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, options.dataCrc());
         this.reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, options.dataCrc());
-        writeback.start();
         CacheInfo info = device.cacheInfo();
         if (!info.initDone()) {
             device.writeCacheInfo(info.withInitDone());
         }
+        writeback.start();
         gc.start();
     }
 
@@ -333,9 +333,13 @@ public final class Pcache implements AutoCloseable {
         }
     }
 
+    /** Counts a request in flight; counting before checking means close() either refuses it or waits for it. */
     private CompletableFuture<Void> begin() {
-        checkOpen();
         inflight.incrementAndGet();
+        if (closed) {
+            end();
+            throw new IllegalStateException("cache is closed");
+        }
         CompletableFuture<Void> done = new CompletableFuture<>();
         done.whenComplete((ignored, error) -> end());
         return done;

@@ -5,6 +5,8 @@ import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KsetOnMedia;
 
+import java.util.BitSet;
+
 /**
  * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the end of
  * the log ({@link KsetLog}), inserting every live key into the index in log order (so the newest write wins), marking
@@ -12,7 +14,9 @@ import org.pcache.pmem.KsetOnMedia;
  *
  * <p>Anything wrong — a kset or key failing a hardening check ({@link KsetReader}), a LAST chain hopping more than
  * n_segs times, dirty_tail not on the walked chain, a live key whose data CRC does not match — stops the open with a
- * {@link CorruptMediaException} before anything is written.
+ * {@link CorruptMediaException} before anything is written. Beyond dm-pcache, no segment may be both in the walked log
+ * and named by a live key: a LAST kset chaining into cached data would otherwise put the key head there, and the next
+ * kset would overwrite that data.
  *
  * <p>Stale keys (generation older than their segment's) are skipped and hold no reference; GC skips them the same way,
  * which keeps every segment's reference count equal to its live key records.
@@ -26,6 +30,9 @@ final class Replay {
     private final KeyTree tree;
     private final KsetReader reader;
     private final boolean dataCrc;
+    /** Segments the walked log occupies, and segments live keys point into: a segment is never both. */
+    private final BitSet logSegs = new BitSet();
+    private final BitSet dataSegs = new BitSet();
     private long ksets;
     private long keys;
     private long staleKeys;
@@ -42,11 +49,18 @@ final class Replay {
     /** Replays the log; returns the key head. */
     CachePos run() throws CorruptMediaException {
         segments.markUsed(device.keyTail().seg());
+        logSegs.set(device.keyTail().seg());
         return KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.LAST) {
-                segments.markUsed(reader.next().seg());
+                int next = reader.next().seg();
+                if (dataSegs.get(next)) {
+                    throw corrupt(pos, 0, "kset at " + pos, "next_cache_seg_id", "a segment holding no live keys",
+                            "segment " + next + ", which holds live keys");
+                }
+                segments.markUsed(next);
+                logSegs.set(next);
             } else {
-                replayKeys(dirty);
+                replayKeys(pos, dirty);
                 ksets++;
             }
         });
@@ -69,7 +83,7 @@ final class Replay {
         return dirtyBytes;
     }
 
-    private void replayKeys(boolean dirty) throws CorruptMediaException {
+    private void replayKeys(CachePos pos, boolean dirty) throws CorruptMediaException {
         int keyNum = reader.keyNum();
         for (int i = 0; i < keyNum; i++) {
             CacheKey key = reader.key(i);
@@ -77,6 +91,10 @@ final class Replay {
             if (key.segGen < seg.gen()) {
                 staleKeys++;
                 continue;
+            }
+            if (logSegs.get(seg.id())) {
+                throw corrupt(pos, KsetOnMedia.keyOffset(i), "key " + i + " of kset at " + pos, "cache_seg_id",
+                        "a data segment", "kset log segment " + seg.id());
             }
             if (dataCrc) {
                 reader.verifyCrc(i, key);
@@ -87,9 +105,16 @@ final class Replay {
                 dirtyBytes += key.len;
             }
             tree.subtree(key.off).insert(key);
+            dataSegs.set(seg.id());
             segments.markUsed(seg.id());
             seg.retain();
             keys++;
         }
+    }
+
+    private CorruptMediaException corrupt(CachePos pos, long offset, String record, String field, String expected,
+                                          String found) {
+        return new CorruptMediaException(record, device.physicalSegmentId(pos.seg()),
+                device.dataOffset(pos.seg()) + pos.off() + offset, field, expected, found);
     }
 }

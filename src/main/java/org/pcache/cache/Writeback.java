@@ -106,10 +106,7 @@ final class Writeback {
     }
 
     WritebackStatus status() {
-        Throwable crashed = worker.failure();
-        String state = failure != null ? "failed: " + failure
-                : crashed != null ? "failed: " + crashed
-                : worker.stopping() ? "stopped" : "running";
+        String state = worker.state(failure);
         return new WritebackStatus(state, keyHead.dirtyBytes(), bytesWritten.sum(), ksetsWritten.sum(),
                 errors.sum(), lastError, rate.bytesPerSecond());
     }
@@ -162,7 +159,7 @@ final class Writeback {
                 LOG.warn("writeback of kset at dirty_tail={} failed, retrying in {} ms: {}", device.dirtyTail(),
                         TimeUnit.NANOSECONDS.toMillis(backoff), e.getMessage());
             }
-            worker.pause(backoff);
+            worker.backOff(backoff);
             if (worker.stopping()) {
                 return -1;
             }

@@ -156,12 +156,22 @@ public final class KsetOnMedia {
 
     /**
      * Copies the kset at {@code offset} of {@code region} into the staging buffer, reading no more than
-     * {@code remaining} bytes (the rest of the segment's data area) nor {@link #MAX_SIZE}, and decodes it.
+     * {@code remaining} bytes (the rest of the segment's data area) nor {@link #MAX_SIZE}, and decodes it. The header
+     * is read first and the keys only as far as its key_num says, so a short kset costs a short read.
      */
     public Status decode(PmemRegion region, long offset, long remaining) {
         long readLength = Math.min(Math.max(remaining, 0), MAX_SIZE);
         OnMediaLayout.requireCapacity(buf, readLength, "kset read");
-        region.read(offset, buf, 0, readLength);
+        long header = Math.min(readLength, HEADER_SIZE);
+        region.read(offset, buf, 0, header);
+        if (header == HEADER_SIZE && magic() == MAGIC && !isLast()) {
+            long keyNum = Integer.toUnsignedLong(keyNum());
+            long size = keyNum <= KEYS_MAX ? size((int) keyNum) : readLength;
+            long rest = Math.min(size, readLength) - HEADER_SIZE;
+            if (rest > 0) {
+                region.read(offset + HEADER_SIZE, buf, HEADER_SIZE, rest);
+            }
+        }
         return decode(remaining);
     }
 

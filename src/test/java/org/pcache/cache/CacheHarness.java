@@ -13,6 +13,10 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -66,6 +70,25 @@ final class CacheHarness implements AutoCloseable {
     /** A cache on {@code region} in front of {@code engine}. */
     static CacheHarness on(PmemRegion region, IoEngine engine, CacheOptions options) throws IOException {
         return new CacheHarness(region, null, engine, options);
+    }
+
+    /**
+     * An in-memory backing device of {@code size} bytes whose every sector holds write {@code id}'s pattern, so data
+     * read from the backing device is told apart from zeroes and from data written through the cache.
+     */
+    static MemoryEngine patternedMemory(long size, long id) {
+        MemoryEngine engine = new MemoryEngine(size);
+        int chunk = (int) Math.min(size, 1 << 20);
+        MemorySegment buf = MemorySegment.ofArray(new byte[chunk]);
+        for (long off = 0; off < size; off += chunk) {
+            SectorPattern.fill(buf, off, id);
+            engine.write(off, buf, error -> {
+                if (error != null) {
+                    throw new UncheckedIOException(error);
+                }
+            });
+        }
+        return engine;
     }
 
     /** Options for deterministic tests: kset timers far away, so only the workload decides when ksets close. */
@@ -141,6 +164,32 @@ final class CacheHarness implements AutoCloseable {
             status = cache.status();
         }
         return status;
+    }
+
+    /** The live threads whose name starts with {@code pcache}: the cache's and the backing device's workers. */
+    static Set<Thread> pcacheThreads() {
+        Set<Thread> threads = new HashSet<>(Thread.getAllStackTraces().keySet());
+        threads.removeIf(thread -> !thread.isAlive() || !thread.getName().startsWith("pcache"));
+        return threads;
+    }
+
+    /**
+     * Waits, at most {@code timeout} in all, for every pcache thread not in {@code before} to end; returns the names of
+     * those still alive.
+     */
+    static List<String> threadsStillAlive(Set<Thread> before, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<String> alive = new ArrayList<>();
+        for (Thread thread : pcacheThreads()) {
+            if (before.contains(thread)) {
+                continue;
+            }
+            thread.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+            if (thread.isAlive()) {
+                alive.add(thread.getName());
+            }
+        }
+        return alive;
     }
 
     @Override

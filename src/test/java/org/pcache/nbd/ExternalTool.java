@@ -13,15 +13,15 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** Runs the NBD client programs the integration tests drive, with a timeout, and kills them if it passes. */
-final class ExternalTool {
+public final class ExternalTool {
 
     /** Debian's python3, which has the nbd module nbdsh needs, ahead of any other on PATH. */
-    static final Map<String, String> SYSTEM_PYTHON = Map.of("PATH", "/usr/bin:" + System.getenv("PATH"));
+    public static final Map<String, String> SYSTEM_PYTHON = Map.of("PATH", "/usr/bin:" + System.getenv("PATH"));
 
     /** What a finished program printed and returned. */
-    record Result(List<String> command, int exit, String stdout, String stderr) {
+    public record Result(List<String> command, int exit, String stdout, String stderr) {
 
-        Result assertSuccess() {
+        public Result assertSuccess() {
             if (exit != 0) {
                 throw new AssertionError(String.join(" ", command) + " exited " + exit + "\nstdout:\n" + stdout
                         + "\nstderr:\n" + stderr);
@@ -34,7 +34,7 @@ final class ExternalTool {
     }
 
     /** Skips the calling test, saying why, when {@code program} is not installed. */
-    static void require(String program) {
+    public static void require(String program) {
         boolean found = false;
         for (String directory : System.getenv("PATH").split(File.pathSeparator)) {
             found |= Files.isExecutable(Path.of(directory, program));
@@ -46,7 +46,7 @@ final class ExternalTool {
         assumeTrue(found, program + " is not installed");
     }
 
-    static Result run(Duration timeout, Map<String, String> environment, String... command)
+    public static Result run(Duration timeout, Map<String, String> environment, String... command)
             throws IOException, InterruptedException {
         Path stdout = Files.createTempFile("nbd-tool", ".out");
         Path stderr = Files.createTempFile("nbd-tool", ".err");
@@ -69,11 +69,11 @@ final class ExternalTool {
         }
     }
 
-    static Result run(Duration timeout, String... command) throws IOException, InterruptedException {
+    public static Result run(Duration timeout, String... command) throws IOException, InterruptedException {
         return run(timeout, Map.of(), command);
     }
 
-    static List<String> list(String... parts) {
+    public static List<String> list(String... parts) {
         return new ArrayList<>(List.of(parts));
     }
 }

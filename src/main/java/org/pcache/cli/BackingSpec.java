@@ -1,0 +1,100 @@
+package org.pcache.cli;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.OptionalLong;
+import org.pcache.backing.FileEngine;
+import org.pcache.backing.IoEngine;
+import org.pcache.nbd.NbdEngine;
+import org.pcache.nbd.NbdProtocol;
+
+/**
+ * What {@code --backing} names: an NBD URI ({@code nbd://HOST[:PORT][/EXPORT]},
+ * {@code nbd+unix:///EXPORT?socket=PATH}) or a path to a regular file or block device. A missing file is created
+ * sparse at the requested size (default 8 GiB), its directory too, except under {@code /dev}, where a missing path
+ * is a missing device and creating a file there would only hide the mistake. An existing device keeps its size;
+ * a {@code --backing-size} that differs is refused.
+ */
+final class BackingSpec {
+
+    private static final Path DEVICE_DIRECTORY = Path.of("/dev");
+
+    private BackingSpec() {
+    }
+
+    /** Whether {@code spec} is an NBD URI rather than a path. */
+    static boolean isUri(String spec) {
+        return spec.startsWith("nbd:") || spec.startsWith("nbd+") || spec.startsWith("nbds:")
+                || spec.startsWith("nbds+");
+    }
+
+    /** Opens the engine {@code spec} names, creating a missing file; see the class comment. */
+    static IoEngine open(String spec, OptionalLong requested) throws ServeException {
+        IoEngine engine = isUri(spec) ? connect(spec) : openFile(Path.of(spec), requested);
+        try {
+            checkSize(spec, engine.size(), requested);
+        } catch (ServeException e) {
+            closeQuietly(engine, e);
+            throw e;
+        }
+        return engine;
+    }
+
+    private static IoEngine connect(String uri) throws ServeException {
+        try {
+            return NbdEngine.open(uri);
+        } catch (IllegalArgumentException e) {
+            throw new ServeException("--backing " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw ServeException.of("cannot connect to backing " + uri, e);
+        }
+    }
+
+    private static IoEngine openFile(Path path, OptionalLong requested) throws ServeException {
+        if (!Files.exists(path)) {
+            create(path, requested.orElse(ServeSettings.DEFAULT_BACKING_SIZE));
+        }
+        try {
+            return FileEngine.open(path, FileEngine.Options.DEFAULT);
+        } catch (IOException e) {
+            throw ServeException.of("cannot open backing " + path, e);
+        }
+    }
+
+    private static void create(Path path, long size) throws ServeException {
+        if (path.toAbsolutePath().normalize().startsWith(DEVICE_DIRECTORY)) {
+            throw new ServeException("backing device " + path + " does not exist");
+        }
+        if (size <= 0) {
+            throw new ServeException("backing " + path + " would be empty (--backing-size " + size + ")");
+        }
+        CacheRegionFile.createDirectory(path);
+        try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "rw")) {
+            file.setLength(size); // ftruncate: sparse
+        } catch (IOException e) {
+            throw ServeException.of("cannot create backing " + path, e);
+        }
+    }
+
+    private static void checkSize(String spec, long size, OptionalLong requested) throws ServeException {
+        if (requested.isPresent() && requested.getAsLong() != size) {
+            throw new ServeException("backing " + spec + " has " + ByteSize.format(size) + " (" + size
+                    + " bytes) but --backing-size asks for " + ByteSize.format(requested.getAsLong())
+                    + "; leave --backing-size out to use it as it is");
+        }
+        if (size == 0 || size % NbdProtocol.MIN_BLOCK_SIZE != 0) {
+            throw new ServeException("backing " + spec + " has " + size + " bytes (expected a positive multiple of "
+                    + NbdProtocol.MIN_BLOCK_SIZE + ")");
+        }
+    }
+
+    private static void closeQuietly(IoEngine engine, Exception failure) {
+        try {
+            engine.close();
+        } catch (IOException e) {
+            failure.addSuppressed(e);
+        }
+    }
+}

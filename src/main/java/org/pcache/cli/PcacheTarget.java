@@ -1,0 +1,248 @@
+package org.pcache.cli;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.pcache.backing.BackingDevice;
+import org.pcache.backing.IoEngine;
+import org.pcache.cache.CacheOptions;
+import org.pcache.cache.Pcache;
+import org.pcache.nbd.NbdServer;
+import org.pcache.nbd.NbdUri;
+import org.pcache.nbd.PcacheExport;
+import org.pcache.pmem.CorruptMediaException;
+import org.pcache.pmem.DataCrcMismatchException;
+import org.pcache.pmem.MappedPmemRegion;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running pcache: the cache region, the backing device, the cache on them and the NBD server that exports it.
+ * This is dm-pcache's target: its constructor opens both devices and the cache, its destructor undoes that.
+ *
+ * <p>Lifecycle: {@link #start} checks that the listening addresses are free (so a busy port fails before the cache
+ * is touched), then opens region, backing device, cache, export and server in that order; a failure at any step
+ * undoes the steps before it and leaves one {@link ServeException}. {@link #stop} undoes everything in reverse:
+ * the server stops accepting and answers the requests in flight, the cache closes its ksets (dirty data stays in
+ * the region; nothing is written back), the backing device stops and the region is unmapped. An admin endpoint
+ * (issue 7) belongs after the server in the start order and before it in the stop order.
+ *
+ * <p>Threading: start and stop are synchronized; stop may come from a shutdown hook while start still runs, and then
+ * waits for it.
+ */
+final class PcacheTarget {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PcacheTarget.class);
+    /** File type bits of a unix mode, and the type of a socket (stat.h). */
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
+
+    private final ServeSettings settings;
+    // Set by start() in this order, cleared by stop() in reverse; guarded by this.
+    private MappedPmemRegion region;
+    private BackingDevice backing;
+    private Pcache cache;
+    private PcacheExport export;
+    private NbdServer server;
+
+    private PcacheTarget(ServeSettings settings) {
+        this.settings = settings;
+    }
+
+    /** Opens everything {@code settings} names and starts serving; on failure nothing stays open. */
+    static PcacheTarget start(ServeSettings settings) throws ServeException {
+        PcacheTarget target = new PcacheTarget(settings);
+        target.open();
+        return target;
+    }
+
+    private synchronized void open() throws ServeException {
+        try {
+            checkAddressesFree(settings.addresses());
+            long cacheSize = CacheRegionFile.size(settings.cacheFile(), settings.cacheSize());
+            IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize());
+            backing = BackingDevice.start(engine);
+            region = CacheRegionFile.map(settings.cacheFile(), cacheSize);
+            cache = openCache();
+            export = new PcacheExport(cache, settings.exportName(), "pcache: cache " + settings.cacheFile()
+                    + ", backing " + settings.backing());
+            server = new NbdServer(export, NbdServer.Options.defaults()
+                    .withAddresses(settings.addresses().toArray(SocketAddress[]::new)));
+            startServer();
+        } catch (ServeException | RuntimeException e) {
+            stop();
+            throw e;
+        }
+    }
+
+    /** The URIs clients reach the export at, one per listening address, ports resolved. */
+    synchronized List<String> uris() {
+        List<String> uris = new ArrayList<>();
+        for (SocketAddress address : server.boundAddresses()) {
+            uris.add(NbdUri.of(address, settings.exportName()).toString());
+        }
+        return uris;
+    }
+
+    /** "cache FILE SIZE, backing SPEC SIZE", for the ready line. */
+    synchronized String describe() {
+        return "cache " + settings.cacheFile() + " " + ByteSize.format(region.size()) + ", backing "
+                + settings.backing() + " " + ByteSize.format(backing.size());
+    }
+
+    /** Stops serving and closes everything, in reverse order of start. Idempotent. */
+    synchronized void stop() {
+        long started = System.nanoTime();
+        boolean serving = server != null;
+        if (serving) {
+            LOG.info("pcache stopping");
+            server.stop();
+            server = null;
+        }
+        if (export != null) {
+            export.close();
+            export = null;
+        }
+        if (cache != null) {
+            cache.close();
+            cache = null;
+        }
+        if (backing != null) {
+            backing.stop();
+            backing = null;
+        }
+        if (region != null) {
+            region.close();
+            region = null;
+        }
+        if (serving) {
+            LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
+        }
+    }
+
+    /**
+     * Opens the cache with the requested data_crc. Without {@code --data-crc} an existing cache keeps its own
+     * setting: the mismatch names it, and opening again with it is safe because a refused open wrote nothing.
+     */
+    private Pcache openCache() throws ServeException {
+        CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false));
+        if (settings.gcPercent().isPresent()) {
+            options = options.withGcPercent(settings.gcPercent().getAsInt());
+        }
+        Pcache opened;
+        try {
+            opened = openCache(options);
+        } catch (DataCrcMismatchException e) {
+            if (settings.dataCrc().isPresent()) {
+                throw new ServeException("cache " + settings.cacheFile() + " was created with data_crc="
+                        + e.existing() + "; --data-crc " + e.requested() + " is refused, as dm-pcache refuses it"
+                        + " (leave --data-crc out to keep the cache's setting)", e);
+            }
+            opened = openExisting(options.withDataCrc(e.existing()));
+        }
+        if (settings.gcPercent().isPresent() && opened.status().gcPercent() != settings.gcPercent().getAsInt()) {
+            opened.setGcPercent(settings.gcPercent().getAsInt());
+        }
+        return opened;
+    }
+
+    private Pcache openExisting(CacheOptions options) throws ServeException {
+        try {
+            return openCache(options);
+        } catch (DataCrcMismatchException e) {
+            throw new ServeException("cache " + settings.cacheFile() + " changed while opening: " + e.getMessage(), e);
+        }
+    }
+
+    private Pcache openCache(CacheOptions options) throws ServeException, DataCrcMismatchException {
+        try {
+            return Pcache.open(region, backing, options);
+        } catch (DataCrcMismatchException e) {
+            throw e;
+        } catch (CorruptMediaException e) {
+            throw new ServeException("cache " + settings.cacheFile() + " is corrupt: " + e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            // A valid image with settings this version does not implement, e.g. a cache mode other than writeback.
+            throw new ServeException("cache " + settings.cacheFile() + " cannot be used: " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw ServeException.of("cannot open cache " + settings.cacheFile(), e);
+        }
+    }
+
+    private void startServer() throws ServeException {
+        try {
+            server.start();
+        } catch (IOException e) {
+            throw ServeException.of("cannot serve NBD", e);
+        }
+    }
+
+    /**
+     * Removes the socket a killed server left behind, so that a restart after kill -9 needs no manual step: a path
+     * that is a unix socket nobody accepts on is stale. A live socket, or anything that is not a socket, is refused.
+     */
+    private static void removeStaleSocket(Path path) throws ServeException {
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | UnsupportedOperationException e) {
+            throw new ServeException("cannot listen on unix socket " + path + ": the path exists", e);
+        }
+        if ((mode & S_IFMT) != S_IFSOCK) {
+            throw new ServeException("cannot listen on unix socket " + path + ": the path exists and is not a socket");
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.connect(UnixDomainSocketAddress.of(path));
+            throw new ServeException("cannot listen on unix socket " + path + ": another server is listening on it");
+        } catch (IOException refused) {
+            try {
+                Files.delete(path);
+            } catch (IOException e) {
+                throw ServeException.of("cannot remove the stale unix socket " + path, e);
+            }
+            LOG.warn("removed stale unix socket path={} (no server listens on it)", path);
+        }
+    }
+
+    /**
+     * Fails fast, before the cache is opened, when an address is taken: binds each TCP address once and lets go,
+     * and checks that a unix socket's path is free and its directory exists. The server binds again for real.
+     */
+    private static void checkAddressesFree(List<SocketAddress> addresses) throws ServeException {
+        for (SocketAddress address : addresses) {
+            switch (address) {
+                case InetSocketAddress tcp -> probe(tcp);
+                case UnixDomainSocketAddress unix -> checkSocketPath(unix.getPath());
+                default -> throw new IllegalArgumentException("cannot listen on " + address);
+            }
+        }
+    }
+
+    private static void probe(InetSocketAddress address) throws ServeException {
+        try (ServerSocketChannel probe = ServerSocketChannel.open()) {
+            probe.bind(address);
+        } catch (IOException e) {
+            throw ServeException.of("cannot listen on " + address.getHostString() + ":" + address.getPort(), e);
+        }
+    }
+
+    private static void checkSocketPath(Path path) throws ServeException {
+        if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            removeStaleSocket(path);
+        }
+        Path parent = path.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent)) {
+            throw new ServeException("cannot listen on unix socket " + path + ": directory " + parent
+                    + " does not exist");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package org.pcache.cli;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.pcache.cache.CacheOptions;
+import org.pcache.nbd.NbdProtocol;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code pcache serve}: opens the cache in front of the backing device and serves it over NBD until SIGTERM or
+ * SIGINT. Prints exactly one line on stdout once clients can connect; everything else goes to the log (stderr).
+ *
+ * <p>Stopping: a shutdown hook stops the target in order (see {@link PcacheTarget#stop}) and then ends the process
+ * with status 0, because a requested stop is a clean exit (the JVM alone would report 143 after SIGTERM). The stop is
+ * bounded: if it has not finished after {@link #STOP_LIMIT}, the process halts with status 1. That is safe, since the
+ * cache is crash-consistent by design: the next start replays what a kill -9 would have left. The hook is installed
+ * once the target runs; a signal during start ends the JVM the default way, which is equally safe.
+ */
+@Command(name = "serve",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = "Serve a cached block device over NBD: the cache region (--cache) in front of the backing "
+                + "device (--backing). Missing files are created sparse; a blank cache is formatted, an existing one "
+                + "is replayed. Runs until SIGTERM or SIGINT.",
+        footer = {"", "SIZE is a byte count with an optional K, M, G or T suffix (powers of 1024), e.g. 512M or 8G.",
+                "Exit status: 0 after SIGTERM/SIGINT, 1 when pcache cannot start, 2 for a wrong command line."})
+final class ServeCommand implements Callable<Integer> {
+
+    /** How long the stop sequence may take before the process halts. */
+    static final Duration STOP_LIMIT = Duration.ofSeconds(60);
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+    @ParentCommand
+    private PcacheCommand parent;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--cache", paramLabel = "FILE", description = "Cache region file (default: ${DEFAULT-VALUE}).")
+    private Path cacheFile = Path.of("./pcache-data/cache.img");
+
+    @Option(names = "--backing", paramLabel = "FILE|URI",
+            description = "Backing file or block device, or an NBD URI: nbd://HOST[:PORT][/EXPORT] or "
+                    + "nbd+unix:///EXPORT?socket=PATH (default: ${DEFAULT-VALUE}).")
+    private String backing = "./pcache-data/backing.img";
+
+    @Option(names = "--cache-size", paramLabel = "SIZE", converter = ByteSize.class,
+            description = "Size of a new cache file (default 1G, at least 512M). An existing cache keeps its size.")
+    private Long cacheSize;
+
+    @Option(names = "--backing-size", paramLabel = "SIZE", converter = ByteSize.class,
+            description = "Size of a new backing file (default 8G). An existing device keeps its size.")
+    private Long backingSize;
+
+    @Option(names = "--data-crc", arity = "1", paramLabel = "true|false", converter = StrictBoolean.class,
+            description = "Keep a CRC32C of cached data (default false for a new cache; an existing cache keeps "
+                    + "its setting and refuses the other one).")
+    private Boolean dataCrc;
+
+    @Option(names = "--gc-percent", paramLabel = "N",
+            description = "Segment usage (0-" + CacheOptions.GC_PERCENT_MAX + ") at which GC reclaims written-back "
+                    + "data (default " + CacheOptions.GC_PERCENT_DEFAULT + " for a new cache; persisted when given).")
+    private Integer gcPercent;
+
+    @Option(names = "--listen", paramLabel = "HOST:PORT", converter = ListenAddress.class,
+            description = "TCP address to serve NBD on (default 127.0.0.1:" + NbdProtocol.DEFAULT_PORT
+                    + " unless --socket is given; port 0 picks a free port).")
+    private InetSocketAddress listen;
+
+    @Option(names = "--socket", paramLabel = "PATH", description = "Unix socket to serve NBD on.")
+    private Path socket;
+
+    @Option(names = "--export", paramLabel = "NAME",
+            description = "NBD export name (default: the empty name; clients that ask for no name also reach it).")
+    private String exportName = "";
+
+    @Override
+    public Integer call() {
+        ServeSettings settings = settings();
+        PcacheTarget target;
+        try {
+            target = PcacheTarget.start(settings);
+        } catch (ServeException e) {
+            return fail(e);
+        } catch (RuntimeException e) {
+            // A bug, not a user error: still one line, with the stack trace under --debug.
+            return fail(new ServeException("could not start: " + e, e));
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("pcache-shutdown")
+                .unstarted(() -> stop(target, stopped)));
+        PrintStream out = System.out;
+        out.println("pcache: serving " + String.join(" ", target.uris()) + " (" + target.describe() + ")");
+        out.flush();
+        awaitUninterruptibly(stopped);
+        return 0;
+    }
+
+    /** The settings the options name; a value picocli cannot check alone is a usage error (exit status 2). */
+    private ServeSettings settings() {
+        if (gcPercent != null && (gcPercent < 0 || gcPercent > CacheOptions.GC_PERCENT_MAX)) {
+            throw new ParameterException(spec.commandLine(), "--gc-percent " + gcPercent
+                    + " is out of range (expected 0.." + CacheOptions.GC_PERCENT_MAX + ")");
+        }
+        if (exportName.indexOf('\0') >= 0
+                || exportName.getBytes(StandardCharsets.UTF_8).length > NbdProtocol.MAX_STRING_LENGTH) {
+            throw new ParameterException(spec.commandLine(), "--export: expected a name of at most "
+                    + NbdProtocol.MAX_STRING_LENGTH + " bytes without NUL");
+        }
+        List<SocketAddress> addresses = new ArrayList<>();
+        if (listen != null || socket == null) {
+            addresses.add(listen != null ? listen
+                    : new InetSocketAddress(InetAddress.getLoopbackAddress(), NbdProtocol.DEFAULT_PORT));
+        }
+        if (socket != null) {
+            addresses.add(UnixDomainSocketAddress.of(socket));
+        }
+        return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
+                Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
+                addresses, exportName);
+    }
+
+    /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */
+    private static void stop(PcacheTarget target, CountDownLatch stopped) {
+        Thread.ofPlatform().name("pcache-shutdown-watchdog").daemon().start(() -> {
+            if (!awaitQuietly(stopped, STOP_LIMIT)) {
+                LOG.error("stop did not finish within {} s; halting (the next start replays the cache)",
+                        STOP_LIMIT.toSeconds());
+                Runtime.getRuntime().halt(1);
+            }
+        });
+        try {
+            target.stop();
+        } catch (RuntimeException e) {
+            LOG.error("stop failed; halting (the next start replays the cache)", e);
+            Runtime.getRuntime().halt(1);
+        }
+        stopped.countDown();
+        System.out.flush();
+        System.err.flush();
+        // A stop the user asked for is a clean exit; without halt the JVM would exit 143 after SIGTERM.
+        Runtime.getRuntime().halt(0);
+    }
+
+    private int fail(ServeException e) {
+        System.err.println("pcache: " + e.getMessage());
+        if (parent.debug() && e.getCause() != null) {
+            e.getCause().printStackTrace(System.err);
+        }
+        return 1;
+    }
+
+    private static OptionalLong optional(Long value) {
+        return value == null ? OptionalLong.empty() : OptionalLong.of(value);
+    }
+
+    /** Whether {@code latch} opened within {@code limit}; an interrupt counts as "not yet". */
+    private static boolean awaitQuietly(CountDownLatch latch, Duration limit) {
+        try {
+            return latch.await(limit.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

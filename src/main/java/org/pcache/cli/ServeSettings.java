@@ -1,0 +1,36 @@
+package org.pcache.cli;
+
+import java.net.SocketAddress;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+
+/**
+ * What {@code pcache serve} was asked to serve, after the command line was read. An empty optional means the option
+ * was not given: a new file or cache then gets the default, an existing one keeps what it has.
+ *
+ * @param cacheFile   the cache region's file
+ * @param cacheSize   size for a cache file that does not exist yet (default 1 GiB); an existing file must match it
+ * @param backing     a file or block device path, or an NBD URI
+ * @param backingSize size for a backing file that does not exist yet (default 8 GiB); an existing device must match
+ * @param dataCrc     data CRC for a new cache (default false); an existing cache must match it
+ * @param gcPercent   gc_percent: set on a new cache, persisted on an existing one
+ * @param addresses   where the NBD server listens (TCP and unix), at least one
+ * @param exportName  the NBD export name
+ */
+record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
+                     Optional<Boolean> dataCrc, OptionalInt gcPercent, List<SocketAddress> addresses,
+                     String exportName) {
+
+    static final long DEFAULT_CACHE_SIZE = 1L << 30;
+    static final long DEFAULT_BACKING_SIZE = 8L << 30;
+
+    ServeSettings {
+        addresses = List.copyOf(addresses);
+        if (addresses.isEmpty()) {
+            throw new IllegalArgumentException("no address to listen on");
+        }
+    }
+}
