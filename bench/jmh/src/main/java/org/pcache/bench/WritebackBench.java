@@ -37,7 +37,8 @@ import org.pcache.cache.CacheStatus;
  * {@code Pcache.open} + {@code drain()} until everything is written back and fsynced kset by kset. The raw variants
  * write the same bytes at the same offsets in the same order straight through a {@link FileChannel} on the benchmark
  * thread into an equally fresh file: {@code rawOneFsync} with one fsync at the end (the bandwidth limit),
- * {@code rawFsyncPer128} with an fsync after every 128 writes sorted by offset (what writeback does per kset).
+ * {@code rawFsyncPer128} with an fsync after every 128 writes sorted by offset (what writeback does per kset), and
+ * {@code rawFdatasyncPer128} the same with fdatasync. {@link #caching} picks the engine's caching for {@code drain}.
  * MiB/s = totalMiB / score.
  */
 @State(Scope.Benchmark)
@@ -57,6 +58,9 @@ public class WritebackBench {
 
     @Param({"400"})
     public int totalMiB;
+
+    @Param({"BUFFERED"})
+    public FileEngine.Caching caching;
 
     private DirtyImage.Workload workload;
     private CacheOptions options;
@@ -111,8 +115,8 @@ public class WritebackBench {
 
     @Benchmark
     public void drain() throws IOException {
-        bench = BenchCache.open(regionFile, REGION_BYTES, FileEngine.open(backingFile, FileEngine.Options.DEFAULT),
-                options);
+        bench = BenchCache.open(regionFile, REGION_BYTES,
+                FileEngine.open(backingFile, FileEngine.Options.DEFAULT.withCaching(caching)), options);
         bench.cache.drain();
     }
 
@@ -128,6 +132,16 @@ public class WritebackBench {
 
     @Benchmark
     public void rawFsyncPer128() throws IOException {
+        writeInKsets(true);
+    }
+
+    @Benchmark
+    public void rawFdatasyncPer128() throws IOException {
+        writeInKsets(false);
+    }
+
+    /** 128 writes at a time in offset order, each batch forced; {@code metaData} true is fsync, false fdatasync. */
+    private void writeInKsets(boolean metaData) throws IOException {
         long[] offsets = workload.offsets();
         try (FileChannel channel = FileChannel.open(backingFile, StandardOpenOption.WRITE)) {
             for (int start = 0; start < offsets.length; start += KSET_KEYS) {
@@ -136,7 +150,7 @@ public class WritebackBench {
                 for (long offset : batch) {
                     writeFully(channel, offset);
                 }
-                channel.force(true);
+                channel.force(metaData);
             }
         }
     }
