@@ -51,7 +51,7 @@ import org.pcache.cache.Durability;
 public class WritebackLatencyBench {
 
     static final long DEVICE_BYTES = 1L << 30;
-    /** Room for the 400 MiB backlog and what a flat-out QD1 writer adds in an iteration (~0.5 GB/s). */
+    /** Room for the 400 MiB backlog and what a flat-out QD1 writer adds in a 200 ms iteration (up to ~0.5 GB). */
     static final long REGION_BYTES = 2L << 30;
     static final int BLOCK = 4096;
 
