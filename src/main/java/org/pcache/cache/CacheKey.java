@@ -6,7 +6,9 @@ package org.pcache.cache;
  *
  * <p>Kinds, by {@link #flags}: dirty (no flag: written by a client, not yet written back), {@link #FLAG_CLEAN} (filled
  * from the backing device by a read miss; writeback skips it) and {@link #FLAG_EMPTY} (a placeholder for a miss read
- * in flight: no segment, never persisted).
+ * in flight: no segment, never persisted). One more bit, {@link #FLAG_IN_TREE}, is memory-only state: it shares the
+ * field because a boolean of its own would round the object up from 56 to 64 bytes, and the index holds one key per
+ * cached extent.
  *
  * <p>Invariants: {@code len > 0} while the key is in a subtree; a non-EMPTY key is valid only while
  * {@code segGen == seg.gen()} — once its segment is reclaimed the key is stale and every lookup treats it as absent.
@@ -19,6 +21,8 @@ final class CacheKey {
 
     static final int FLAG_EMPTY = 1;
     static final int FLAG_CLEAN = 1 << 1;
+    /** The key is in a subtree; cleared when it leaves, which a completing miss read checks. Never persisted. */
+    static final int FLAG_IN_TREE = 1 << 8;
 
     long off;
     int len;
@@ -31,8 +35,6 @@ final class CacheKey {
     /** Length of that extent; 0 when no data CRC is known. */
     int crcLen;
     int dataCrc;
-    /** Cleared when the key leaves its subtree; a completing miss read checks it. */
-    boolean inTree;
 
     CacheKey(long off, int len, int flags) {
         this.off = off;
@@ -58,6 +60,23 @@ final class CacheKey {
 
     boolean isDirty() {
         return (flags & (FLAG_EMPTY | FLAG_CLEAN)) == 0;
+    }
+
+    boolean inTree() {
+        return (flags & FLAG_IN_TREE) != 0;
+    }
+
+    void enterTree() {
+        flags |= FLAG_IN_TREE;
+    }
+
+    void leaveTree() {
+        flags &= ~FLAG_IN_TREE;
+    }
+
+    /** A filled placeholder: from EMPTY to CLEAN, still where it was in the index. */
+    void becomeClean() {
+        flags = (flags & FLAG_IN_TREE) | FLAG_CLEAN;
     }
 
     /** Points the key at its data: {@code len} bytes at {@code segOff} of {@code seg}, as of generation {@code gen}. */
@@ -88,7 +107,7 @@ final class CacheKey {
 
     /** A copy of this key for the part starting {@code n} bytes in (the right piece of a split). */
     CacheKey splitAt(int n) {
-        CacheKey right = new CacheKey(off, len, flags);
+        CacheKey right = new CacheKey(off, len, flags & ~FLAG_IN_TREE);
         right.seg = seg;
         right.segOff = segOff;
         right.segGen = segGen;
@@ -106,7 +125,7 @@ final class CacheKey {
 
     @Override
     public String toString() {
-        return "key off=" + off + " len=" + len + " flags=" + flags
+        return "key off=" + off + " len=" + len + " flags=" + (flags & ~FLAG_IN_TREE)
                 + (seg == null ? "" : " seg=" + seg.id() + " seg_off=" + segOff + " gen=" + segGen);
     }
 }

@@ -51,8 +51,7 @@ final class CacheRead {
 
     /** Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived. */
     void read(long off, MemorySegment dst, CompletableFuture<Void> done) {
-        UpperRequest upper = new UpperRequest(off, dst, error -> complete(done, error));
-        Walk walk = new Walk(upper);
+        Walk walk = new Walk(off, dst, done);
         try {
             long end = off + dst.byteSize();
             for (long pos = off; pos < end; pos = KeyTree.stretchEnd(pos)) {
@@ -63,10 +62,10 @@ final class CacheRead {
                 walk.submitMisses();
             }
             walk.count();
-            upper.release(null);
+            walk.finish(null);
         } catch (CacheIoException | RuntimeException e) {
             walk.submitMisses();
-            upper.release(e);
+            walk.finish(e);
         }
     }
 
@@ -78,15 +77,41 @@ final class CacheRead {
         }
     }
 
-    /** The state of one request's walk over its subtrees. */
+    /**
+     * The state of one request's walk over its subtrees. The upper request that backing reads complete, and the list
+     * of reads to submit, exist only once there is a miss: a read that hits entirely completes {@code done} itself.
+     */
     private final class Walk {
-        private final UpperRequest upper;
-        private final List<SliceRequest> misses = new ArrayList<>(2);
+        private final long off;
+        private final MemorySegment dst;
+        private final CompletableFuture<Void> done;
+        /** Created by the first miss; the walk owns its first reference until {@link #finish}. */
+        private UpperRequest upper;
+        private List<SliceRequest> misses;
         private long hitBytes;
         private long missBytes;
 
-        Walk(UpperRequest upper) {
-            this.upper = upper;
+        Walk(long off, MemorySegment dst, CompletableFuture<Void> done) {
+            this.off = off;
+            this.dst = dst;
+            this.done = done;
+        }
+
+        /** Ends the walk's part of the request: completes it, or lets the last backing read do so. */
+        void finish(Throwable error) {
+            if (upper != null) {
+                upper.release(error);
+            } else {
+                complete(done, error);
+            }
+        }
+
+        private UpperRequest upper() {
+            if (upper == null) {
+                upper = new UpperRequest(off, dst, error -> complete(done, error));
+                misses = new ArrayList<>(2);
+            }
+            return upper;
         }
 
         /** Serves {@code [start, end)} of one subtree: copies hits, collects backing reads for the rest. */
@@ -124,15 +149,16 @@ final class CacheRead {
         private void miss(KeySubtree subtree, long from, long to) {
             CacheKey placeholder = CacheKey.placeholder(from, (int) (to - from));
             subtree.insertPlaceholder(placeholder);
-            BackingCompletion fill = (request, error) -> fillMiss(placeholder, upper, error);
-            misses.add(new SliceRequest(BackingOp.READ, upper, from - upper.offset(), to - from, fill));
+            UpperRequest request = upper();
+            BackingCompletion fill = (backingRequest, error) -> fillMiss(placeholder, request, error);
+            misses.add(new SliceRequest(BackingOp.READ, request, from - off, to - from, fill));
             missBytes += to - from;
         }
 
         /** Another read's miss is in flight for this range: read it from the backing device too, without waiting. */
         private void rereadBehindPlaceholder(long from, long to) {
-            misses.add(new SliceRequest(BackingOp.READ, upper, from - upper.offset(), to - from,
-                    BackingCompletion.NONE));
+            UpperRequest request = upper();
+            misses.add(new SliceRequest(BackingOp.READ, request, from - off, to - from, BackingCompletion.NONE));
             missBytes += to - from;
         }
 
@@ -144,7 +170,7 @@ final class CacheRead {
                 return false;
             }
             long length = to - from;
-            region.read(key.dataRegionOffset() + (from - key.off), upper.data(), from - upper.offset(), length);
+            region.read(key.dataRegionOffset() + (from - key.off), dst, from - off, length);
             if (dataCrc) {
                 verifyCrc(key);
             }
@@ -157,6 +183,9 @@ final class CacheRead {
 
         /** Hands the backing reads over; one the backing device refuses (it was stopped) fails like a failed read. */
         void submitMisses() {
+            if (misses == null) {
+                return;
+            }
             for (SliceRequest miss : misses) {
                 try {
                     backing.submit(miss);
@@ -173,8 +202,12 @@ final class CacheRead {
         void count() {
             stats.reads.increment();
             stats.bytesRead.add(hitBytes + missBytes);
-            stats.bytesFromCache.add(hitBytes);
-            stats.bytesFromBacking.add(missBytes);
+            if (hitBytes > 0) {
+                stats.bytesFromCache.add(hitBytes);
+            }
+            if (missBytes > 0) {
+                stats.bytesFromBacking.add(missBytes);
+            }
             if (missBytes == 0) {
                 stats.readHitsFull.increment();
             } else if (hitBytes > 0) {
@@ -204,7 +237,7 @@ final class CacheRead {
         KeySubtree subtree = tree.subtree(placeholder.off);
         CacheSegment unused = null;
         synchronized (subtree) {
-            if (!placeholder.inTree || !placeholder.isEmpty()) {
+            if (!placeholder.inTree() || !placeholder.isEmpty()) {
                 return;
             }
             if (error != null) {
@@ -217,17 +250,16 @@ final class CacheRead {
                 return;
             }
             if (placed < placeholder.len) {
-                placeholder.cutBack(placeholder.len - placed);
+                subtree.cutBack(placeholder, placeholder.len - placed);
             }
             long at = placeholder.dataRegionOffset();
-            region.write(at, upper.data(), placeholder.off - upper.offset(), placed);
-            region.flush(at, placed);
+            region.write(at, upper.data(), placeholder.off - upper.offset(), placed); // rule 1: flushed by the kset
             if (dataCrc) {
                 placeholder.crcSegOff = placeholder.segOff;
                 placeholder.crcLen = placed;
                 placeholder.dataCrc = Crc32c.crc(region.view(at, placed), 0, placed);
             }
-            placeholder.flags = CacheKey.FLAG_CLEAN;
+            placeholder.becomeClean();
             if (ksets.append(placeholder, Durability.BUFFERED)) {
                 stats.missFills.increment();
             } else {

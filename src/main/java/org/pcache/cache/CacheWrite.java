@@ -12,8 +12,8 @@ import java.util.concurrent.CompletableFuture;
  * from a data head, its data is copied into the region, and its key is appended to the stretch's kset and inserted
  * into the index.
  *
- * <p>Persistence order: the data copy is flushed here and drained by the kset close that makes its key durable
- * (rule 1); a FUA write closes the kset of every piece before it completes.
+ * <p>Persistence order: the data copy is flushed and drained by the kset close that makes its key durable (rule 1,
+ * see {@link KeySet}); a FUA write closes the kset of every piece before it completes.
  *
  * <p>A request that finds the cache full (no data segment, or no segment to extend the kset log) waits in
  * {@link DeferredRequests} and resumes at the piece that failed; it never fails for lack of space.
@@ -31,8 +31,6 @@ final class CacheWrite {
     private final SegmentMap segments;
     private final DeferredRequests deferred;
     private final boolean dataCrc;
-    /** A read-only stretch of zeroes that write-zeroes requests copy from. */
-    private final MemorySegment zeroes;
 
     CacheWrite(PmemRegion region, KeyTree tree, DataHeads heads, KeySets ksets, SegmentMap segments,
                DeferredRequests deferred, boolean dataCrc) {
@@ -43,7 +41,6 @@ final class CacheWrite {
         this.segments = segments;
         this.deferred = deferred;
         this.dataCrc = dataCrc;
-        this.zeroes = MemorySegment.ofArray(new byte[(int) KeyTree.SUBTREE_SIZE]).asReadOnly();
     }
 
     /** Writes {@code src} at {@code off}; {@code done} completes when the data is in the cache. */
@@ -77,7 +74,7 @@ final class CacheWrite {
             try {
                 while (pos < length) {
                     long epoch = deferred.freeEpoch();
-                    int written = writePiece(off + pos, pieceSource(), pieceSourceOffset(), remaining(), durability);
+                    int written = writePiece(off + pos, src, pos, length - pos, durability);
                     if (written == 0) {
                         deferred.defer(this, epoch);
                         return;
@@ -88,19 +85,6 @@ final class CacheWrite {
             } catch (RuntimeException e) {
                 done.completeExceptionally(e);
             }
-        }
-
-        private MemorySegment pieceSource() {
-            return src == null ? zeroes : src;
-        }
-
-        private long pieceSourceOffset() {
-            return src == null ? 0 : pos;
-        }
-
-        private long remaining() {
-            long left = length - pos;
-            return src == null ? Math.min(left, zeroes.byteSize()) : left;
         }
 
         @Override
@@ -115,8 +99,9 @@ final class CacheWrite {
     }
 
     /**
-     * Writes the first piece of {@code [off, off + available)}: up to the end of its 4 MiB stretch and of the data
-     * head's segment. Returns the bytes written, 0 when the cache is full.
+     * Writes the first piece of {@code [off, off + available)}, from {@code src} at {@code srcOff} or, when {@code src}
+     * is null, zeroes: up to the end of its 4 MiB stretch and of the data head's segment. Returns the bytes written, 0
+     * when the cache is full.
      */
     private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability) {
         int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
@@ -127,8 +112,11 @@ final class CacheWrite {
         }
         key.len = placed;
         long at = key.dataRegionOffset();
-        region.write(at, src, srcOff, placed);
-        region.flush(at, placed);
+        if (src == null) {
+            region.zero(at, placed);
+        } else {
+            region.write(at, src, srcOff, placed);
+        }
         if (dataCrc) {
             key.crcSegOff = key.segOff;
             key.crcLen = placed;

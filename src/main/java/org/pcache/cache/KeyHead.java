@@ -18,8 +18,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Persistence order, per kset:
  * <ol>
- *   <li>zero the 24 bytes after the kset and drain — rule 2: the terminator is durable before the kset; the same
- *       drain makes the data of the kset's keys durable (rule 1), flushed by the writers before they appended;</li>
+ *   <li>flush the data of the kset's keys, zero the 24 bytes after the kset, and drain — rule 2: the terminator is
+ *       durable before the kset; rule 1: so is the data of its keys;</li>
  *   <li>the kset, persisted;</li>
  *   <li>only then {@link #position()} moves: writeback never reads a kset that is not durable.</li>
  * </ol>
@@ -74,14 +74,15 @@ final class KeyHead {
     }
 
     /**
-     * Appends the sealed kset of {@code size} bytes in {@code kset}, whose dirty keys cover {@code dirty} bytes; false
-     * when the log needs a segment and none is free.
+     * Appends the sealed kset of {@code size} bytes in {@code kset}, whose dirty keys cover {@code dirty} bytes and
+     * whose keys' data lies in {@code data}; false when the log needs a segment and none is free.
      */
-    synchronized boolean write(MemorySegment kset, int size, long dirty) {
+    synchronized boolean write(MemorySegment kset, int size, long dirty, DataRuns data) {
         if (CacheDevice.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
             return false;
         }
         long at = seg.dataOffset() + off;
+        data.flush(region);
         region.zero(at + size, HEADER_SIZE);
         region.flush(at + size, HEADER_SIZE);
         region.drain(); // rule 2: terminator before kset; rule 1: the keys' data before their kset

@@ -14,7 +14,12 @@ import java.util.concurrent.TimeUnit;
  * or a flush asks for it, or at the latest {@code flushDelay} after its first pending key.
  *
  * <p>Invariants: the staging buffer holds exactly {@link #keyNum} encoded keys, in append order; a key's record is
- * encoded from the key as it was at append time (later cuts of the in-memory key do not change the record).
+ * encoded from the key as it was at append time (later cuts of the in-memory key do not change the record);
+ * {@link #data} covers the data of every pending key.
+ *
+ * <p>Persistence order: rule 1 — writers copy a key's data into the region and append the key without flushing it;
+ * the close flushes the data of all pending keys ({@link DataRuns}) and {@link KeyHead#write} drains it before the
+ * kset goes out. The writer's copy happens-before the close through this object's monitor, whichever thread closes.
  *
  * <p>Threading: guarded by this object's monitor; appends come from writers holding a subtree lock (lock order:
  * subtree, kset, key head, segment map). The timer runs on the cache's scheduler. A timer that fires after its batch
@@ -30,6 +35,8 @@ final class KeySet {
     private final MemorySegment staging = MemorySegment.ofArray(new byte[KsetOnMedia.MAX_SIZE]);
     private final KsetOnMedia kset = new KsetOnMedia().wrap(staging);
     private final KeyOnMedia record = new KeyOnMedia();
+    /** Guarded by this. */
+    private final DataRuns data = new DataRuns();
     /** Guarded by this. */
     private int keyNum;
     /** Bytes of the dirty keys among the pending ones; guarded by this. */
@@ -51,6 +58,7 @@ final class KeySet {
      */
     synchronized boolean append(CacheKey key, Durability durability) {
         encode(key, keyNum);
+        data.add(key.dataRegionOffset(), key.len);
         keyNum++;
         long dirty = key.isDirty() ? key.len : 0;
         dirtyBytes += dirty;
@@ -80,11 +88,12 @@ final class KeySet {
             return true;
         }
         int size = kset.sealKeys(keyNum);
-        if (!log.write(staging, size, dirtyBytes)) {
+        if (!log.write(staging, size, dirtyBytes, data)) {
             return false;
         }
         keyNum = 0;
         dirtyBytes = 0;
+        data.clear();
         return true;
     }
 

@@ -7,10 +7,13 @@ import java.util.function.Predicate;
  * The keys of one 4 MiB stretch of the backing device (dm-pcache's cache_subtree), kept as a sorted array of
  * non-overlapping extents. Also used on its own by writeback to collapse the keys of one kset.
  *
- * <p>Invariants: keys are sorted by offset and never overlap, so their ends are sorted too; every key in the array has
- * {@code inTree} set and {@code len > 0}.
+ * <p>Invariants: keys are sorted by offset and never overlap, so their ends are sorted too; every key in the array is
+ * {@link CacheKey#inTree() in the tree} and has {@code len > 0}. While every key lies in one stretch ({@link #stretch}
+ * at least 0), {@code bounds[i]} holds the start (high 16 bits) and end (low 16 bits) of {@code keys[i]} in sectors
+ * past the stretch start.
  *
  * <p>Threading: callers hold this object's monitor around every call and around any use of the keys they got from it.
+ * A caller that shortens a key in the array does it through {@link #cutBack}.
  */
 final class KeySubtree {
 
@@ -18,20 +21,40 @@ final class KeySubtree {
      * Implementation notes.
      *
      * A sorted array rather than a red-black tree: a subtree covers 4 MiB, so it holds at most a few thousand keys and
-     * usually a handful; binary search plus an arraycopy is cheaper than tree rebalancing and costs 4 bytes of heap per
-     * extent instead of a node. The overlap cases of dm-pcache's cache_insert_fixup reduce to the first and last
-     * overlapping keys, because every key strictly between them lies inside the new one:
+     * usually a handful; binary search plus an arraycopy is cheaper than tree rebalancing and costs 8 bytes of heap per
+     * extent (a reference and its bounds, below) instead of a node. The overlap cases of dm-pcache's
+     * cache_insert_fixup reduce to the first and last overlapping keys, because every key strictly between them lies
+     * inside the new one:
      *
      *   new key K:                 |========K========|
      *   contained (K inside T):  |--------------T----------|   split T (EMPTY T: keep only the left piece)
      *   head:                 |----T----|                       cut T's back to K's start
      *   contain (T inside K):           |--T--|                 remove T
      *   tail:                                      |----T----|  cut T's front to K's end (EMPTY T: remove)
+     *
+     * The binary search and the overlap scan read the bounds from an int array beside the keys, not from the keys:
+     * each key is an object somewhere in the heap, and with a large index every probe of a search over them was a
+     * cache miss (85 % of replay's time; see docs/performance.md). Start and end of a key of the stretch are at most
+     * 8192 sectors past its start, so one int holds both: 4 bytes per extent. Ends alone (a char each) would leave one
+     * key to read per insert, the overlap check, which was still 40 % of replay. Writeback's collapse tree mixes
+     * stretches; once it does, bounds are no longer kept (stretch is MIXED) and the search reads the keys, as it is
+     * small.
      */
 
     private static final CacheKey[] NONE = new CacheKey[0];
+    private static final int[] NO_BOUNDS = new int[0];
+    private static final int SECTOR_SHIFT = 9;
+    private static final long SECTOR_MASK = (1L << SECTOR_SHIFT) - 1;
+    /** {@link #stretch} before the first key: the next key decides. */
+    private static final long UNSET = -1;
+    /** {@link #stretch} once keys of several stretches (or unaligned ones) were inserted. */
+    private static final long MIXED = -2;
 
     private CacheKey[] keys = NONE;
+    /** Same length as keys; meaningful for the first count entries while stretch >= 0. */
+    private int[] bounds = NO_BOUNDS;
+    /** Start of the stretch every key lies in, or UNSET, or MIXED. */
+    private long stretch = UNSET;
     private int count;
 
     int size() {
@@ -44,6 +67,32 @@ final class KeySubtree {
 
     /** Index of the first key that ends after {@code off}: where a walk over {@code [off, ...)} starts. */
     int firstEndingAfter(long off) {
+        if (stretch < 0) {
+            return firstEndingAfterByKeys(off);
+        }
+        long past = off - stretch;
+        if (past < 0) {
+            return 0;
+        }
+        if (past >= KeyTree.SUBTREE_SIZE) {
+            return count;
+        }
+        // end * 512 > past exactly when end > floor(past / 512), also for an unaligned off.
+        int sectors = (int) (past >>> SECTOR_SHIFT);
+        int low = 0;
+        int high = count;
+        while (low < high) {
+            int mid = (low + high) >>> 1;
+            if ((bounds[mid] & 0xFFFF) <= sectors) {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        return low;
+    }
+
+    private int firstEndingAfterByKeys(long off) {
         int low = 0;
         int high = count;
         while (low < high) {
@@ -62,9 +111,10 @@ final class KeySubtree {
         if (key.isEmpty() || key.len <= 0) {
             throw new IllegalArgumentException("cannot insert " + key);
         }
+        admit(key);
         int lo = firstEndingAfter(key.off);
         int hi = lo;
-        while (hi < count && keys[hi].off < key.end()) {
+        while (hi < count && startsBefore(hi, key.end())) {
             hi++;
         }
         CacheKey left = null;
@@ -85,7 +135,7 @@ final class KeySubtree {
             }
             for (int i = lo; i < hi; i++) {
                 if (keys[i] != left && keys[i] != right) {
-                    keys[i].inTree = false;
+                    keys[i].leaveTree();
                 }
             }
         }
@@ -94,43 +144,55 @@ final class KeySubtree {
         open(lo, replaced, added);
         int at = lo;
         if (left != null) {
-            keys[at++] = left;
+            place(at++, left);
         }
-        keys[at++] = key;
-        key.inTree = true;
+        place(at++, key);
+        key.enterTree();
         if (right != null) {
-            keys[at] = right;
-            right.inTree = true;
+            place(at, right);
+            right.enterTree();
         }
     }
 
     /** Inserts an EMPTY placeholder into a gap the caller found free under the same lock hold. */
     void insertPlaceholder(CacheKey placeholder) {
         int at = firstEndingAfter(placeholder.off);
-        if (at < count && keys[at].off < placeholder.end()) {
+        if (at < count && startsBefore(at, placeholder.end())) {
             throw new IllegalStateException("placeholder " + placeholder + " overlaps " + keys[at]);
         }
+        admit(placeholder);
         open(at, 0, 1);
-        keys[at] = placeholder;
-        placeholder.inTree = true;
+        place(at, placeholder);
+        placeholder.enterTree();
+    }
+
+    /** Drops the last {@code n} bytes of {@code key}, which is in this subtree. */
+    void cutBack(CacheKey key, int n) {
+        int at = indexOf(key);
+        key.cutBack(n);
+        place(at, key);
     }
 
     /** Removes the key at {@code index}. */
     void removeAt(int index) {
-        keys[index].inTree = false;
+        keys[index].leaveTree();
         open(index, 1, 0);
     }
 
     /** Removes {@code key} if it is still here. */
     void remove(CacheKey key) {
-        if (!key.inTree) {
+        if (!key.inTree()) {
             return;
         }
+        removeAt(indexOf(key));
+    }
+
+    private int indexOf(CacheKey key) {
         int at = firstEndingAfter(key.off);
         if (at >= count || keys[at] != key) {
             throw new IllegalStateException(key + " marked in tree but not found");
         }
-        removeAt(at);
+        return at;
     }
 
     /** Removes the keys matching {@code doomed}; returns how many. */
@@ -139,8 +201,9 @@ final class KeySubtree {
         for (int i = 0; i < count; i++) {
             CacheKey key = keys[i];
             if (doomed.test(key)) {
-                key.inTree = false;
+                key.leaveTree();
             } else {
+                bounds[kept] = bounds[i];
                 keys[kept++] = key;
             }
         }
@@ -153,10 +216,44 @@ final class KeySubtree {
     /** Removes every key. */
     void clear() {
         for (int i = 0; i < count; i++) {
-            keys[i].inTree = false;
+            keys[i].leaveTree();
         }
         keys = NONE;
+        bounds = NO_BOUNDS;
+        stretch = UNSET;
         count = 0;
+    }
+
+    /** Keeps {@link #stretch} true for {@code key} before it (or a piece of it) goes in. */
+    private void admit(CacheKey key) {
+        if (stretch == MIXED) {
+            return;
+        }
+        long start = key.off & -KeyTree.SUBTREE_SIZE;
+        boolean encodable = ((key.off | key.len) & SECTOR_MASK) == 0 && key.end() <= start + KeyTree.SUBTREE_SIZE;
+        if (stretch == UNSET && count == 0 && encodable) {
+            stretch = start;
+        } else if (stretch != start || !encodable) {
+            stretch = MIXED;
+        }
+    }
+
+    /** Whether the key at slot {@code at} starts before {@code end}. */
+    private boolean startsBefore(int at, long end) {
+        if (stretch < 0) {
+            return keys[at].off < end;
+        }
+        return stretch + ((long) (bounds[at] >>> 16) << SECTOR_SHIFT) < end;
+    }
+
+    /** Puts {@code key} at slot {@code at}, with its bounds. */
+    private void place(int at, CacheKey key) {
+        keys[at] = key;
+        if (stretch >= 0) {
+            int start = (int) ((key.off - stretch) >>> SECTOR_SHIFT);
+            int end = (int) ((key.end() - stretch) >>> SECTOR_SHIFT);
+            bounds[at] = start << 16 | end;
+        }
     }
 
     /** Replaces {@code replaced} slots at {@code at} by {@code added} (unset) slots. */
@@ -164,12 +261,18 @@ final class KeySubtree {
         int newCount = count - replaced + added;
         int tail = count - at - replaced;
         if (newCount > keys.length) {
-            CacheKey[] grown = new CacheKey[Math.max(4, newCount + (newCount >> 1))];
+            int capacity = Math.max(4, newCount + (newCount >> 1));
+            CacheKey[] grown = new CacheKey[capacity];
             System.arraycopy(keys, 0, grown, 0, at);
             System.arraycopy(keys, at + replaced, grown, at + added, tail);
             keys = grown;
+            int[] grownBounds = new int[capacity];
+            System.arraycopy(bounds, 0, grownBounds, 0, at);
+            System.arraycopy(bounds, at + replaced, grownBounds, at + added, tail);
+            bounds = grownBounds;
         } else {
             System.arraycopy(keys, at + replaced, keys, at + added, tail);
+            System.arraycopy(bounds, at + replaced, bounds, at + added, tail);
             if (newCount < count) {
                 Arrays.fill(keys, newCount, count, null);
             }

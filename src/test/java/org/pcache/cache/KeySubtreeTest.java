@@ -79,8 +79,8 @@ class KeySubtreeTest {
 
         assertThat(tree.size()).isEqualTo(1);
         assertThat(tree.keyAt(0)).isSameAs(key);
-        assertThat(a.inTree).isFalse();
-        assertThat(b.inTree).isFalse();
+        assertThat(a.inTree()).isFalse();
+        assertThat(b.inTree()).isFalse();
     }
 
     @Test
@@ -103,7 +103,7 @@ class KeySubtreeTest {
         tree.insert(dirty(2 * SECTOR, 4 * SECTOR));
 
         assertThat(tree.size()).isEqualTo(1);
-        assertThat(placeholder.inTree).isFalse();
+        assertThat(placeholder.inTree()).isFalse();
     }
 
     @Test
@@ -141,6 +141,31 @@ class KeySubtreeTest {
     @ParameterizedTest
     @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8})
     void randomInsertsMatchAPerSectorModel(long seed) {
+        randomInserts(seed, 0);
+    }
+
+    /** The same with keys on both sides of a 4 MiB boundary, as in writeback's collapse of a kset. */
+    @ParameterizedTest
+    @ValueSource(longs = {1, 2, 3, 4})
+    void randomInsertsAcrossStretchesMatchAPerSectorModel(long seed) {
+        randomInserts(seed, KeyTree.SUBTREE_SIZE / SECTOR - 128);
+    }
+
+    @Test
+    void cutBackShortensAKeyInPlace() {
+        KeySubtree tree = new KeySubtree();
+        CacheKey placeholder = CacheKey.placeholder(4 * SECTOR, 4 * SECTOR);
+        tree.insert(dirty(0, 2 * SECTOR));
+        tree.insertPlaceholder(placeholder);
+        tree.insert(dirty(8 * SECTOR, 2 * SECTOR));
+        tree.cutBack(placeholder, 2 * SECTOR);
+
+        assertThat(placeholder.len).isEqualTo(2 * SECTOR);
+        assertThat(tree.firstEndingAfter(5 * SECTOR)).isEqualTo(1);
+        assertThat(tree.firstEndingAfter(6 * SECTOR)).isEqualTo(2);
+    }
+
+    private void randomInserts(long seed, long baseSector) {
         int sectors = 256;
         SplittableRandom random = new SplittableRandom(seed);
         KeySubtree tree = new KeySubtree();
@@ -149,22 +174,35 @@ class KeySubtreeTest {
         for (int step = 0; step < 2000; step++) {
             int start = random.nextInt(sectors);
             int len = 1 + random.nextInt(Math.min(32, sectors - start));
-            if (random.nextInt(4) == 0) {
-                insertPlaceholderIntoGap(tree, model, placeholders, start, len);
+            if (step % 100 == 99) {
+                removeDataOfSegments(tree, model, step % 3);
+            } else if (random.nextInt(4) == 0) {
+                insertPlaceholderIntoGap(tree, model, placeholders, baseSector, start, len);
             } else {
-                CacheKey key = dirty((long) start * SECTOR, len * SECTOR);
+                CacheKey key = dirty((baseSector + start) * SECTOR, len * SECTOR);
                 tree.insert(key);
                 dropPlaceholderTails(model, start, start + len);
                 for (int s = start; s < start + len; s++) {
                     model[s] = key.seg.id() + ":" + (s - start);
                 }
             }
-            assertMatches(tree, model, placeholders, "seed=" + seed + " step=" + step);
+            assertMatches(tree, model, placeholders, baseSector, "seed=" + seed + " step=" + step);
+        }
+    }
+
+    /** What the key cleaner does: drop every data key whose segment id is {@code residue} mod 3. */
+    private static void removeDataOfSegments(KeySubtree tree, Object[] model, int residue) {
+        tree.removeIf(key -> !key.isEmpty() && key.seg.id() % 3 == residue);
+        for (int s = 0; s < model.length; s++) {
+            if (model[s] instanceof String owner && !owner.startsWith("p")
+                    && Integer.parseInt(owner.substring(0, owner.indexOf(':'))) % 3 == residue) {
+                model[s] = null;
+            }
         }
     }
 
     private static void insertPlaceholderIntoGap(KeySubtree tree, Object[] model, Map<CacheKey, Integer> ids,
-                                                 int start, int len) {
+                                                 long baseSector, int start, int len) {
         int end = start;
         while (end < start + len && model[end] == null) {
             end++;
@@ -172,7 +210,7 @@ class KeySubtreeTest {
         if (end == start) {
             return;
         }
-        CacheKey placeholder = CacheKey.placeholder((long) start * SECTOR, (end - start) * SECTOR);
+        CacheKey placeholder = CacheKey.placeholder((baseSector + start) * SECTOR, (end - start) * SECTOR);
         tree.insertPlaceholder(placeholder);
         int id = ids.size();
         ids.put(placeholder, id);
@@ -192,21 +230,29 @@ class KeySubtreeTest {
         }
     }
 
-    private static void assertMatches(KeySubtree tree, Object[] model, Map<CacheKey, Integer> ids, String where) {
+    private static void assertMatches(KeySubtree tree, Object[] model, Map<CacheKey, Integer> ids, long baseSector,
+                                      String where) {
         Object[] actual = new Object[model.length];
         long previousEnd = 0;
         for (int i = 0; i < tree.size(); i++) {
             CacheKey key = tree.keyAt(i);
             assertThat(key.off).as(where + " order").isGreaterThanOrEqualTo(previousEnd);
             assertThat(key.len).as(where + " length").isPositive();
-            assertThat(key.inTree).as(where).isTrue();
+            assertThat(key.inTree()).as(where).isTrue();
             previousEnd = key.end();
             for (long off = key.off; off < key.end(); off += SECTOR) {
-                int s = (int) (off / SECTOR);
+                int s = (int) (off / SECTOR - baseSector);
                 actual[s] = key.isEmpty() ? "p" + ids.get(key)
                         : key.seg.id() + ":" + (key.segOff + (off - key.off)) / SECTOR;
             }
         }
         assertThat(actual).as(where).containsExactly(model);
+        for (long off = (baseSector - 1) * SECTOR; off <= (baseSector + model.length + 1) * SECTOR; off += SECTOR / 2) {
+            int expected = 0;
+            while (expected < tree.size() && tree.keyAt(expected).end() <= off) {
+                expected++;
+            }
+            assertThat(tree.firstEndingAfter(off)).as(where + " firstEndingAfter(" + off + ")").isEqualTo(expected);
+        }
     }
 }
