@@ -23,7 +23,8 @@ import com.sun.nio.file.ExtendedOpenOption;
 /**
  * An engine on a regular file or a block device: positional {@link FileChannel} reads and writes (pread/pwrite)
  * run on a bounded pool of named platform threads, so many operations are in flight at once and none runs on the
- * caller's thread. Flush is {@code FileChannel.force(true)} (fsync: data and the metadata needed to read it back).
+ * caller's thread. Flush is {@code FileChannel.force(false)} (fdatasync: the data and the metadata needed to read it
+ * back, such as the file size; timestamps are not needed and are left to the file system).
  *
  * <p>With {@link Caching#DIRECT} the file is opened with O_DIRECT. {@link #alignment()} is then the file system's
  * block size (the unit the JDK enforces); offsets and lengths that break it fail with
@@ -154,7 +155,7 @@ public final class FileEngine implements IoEngine {
 
     @Override
     public void flush(IoCallback done) {
-        submit("flush", 0, geometry.size(), () -> channel.force(true), done);
+        submit("flush", 0, geometry.size(), () -> channel.force(false), done);
     }
 
     /** Waits for the pool threads to finish and closes the file. Does not flush. */

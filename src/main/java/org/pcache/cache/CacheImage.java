@@ -179,7 +179,7 @@ public final class CacheImage {
         for (int i = 0; i < reader.keyNum(); i++) {
             CacheKey key = reader.key(i);
             keys.add(new LoggedKey(key.off, key.len, key.isClean(), key.seg.id(), key.segOff, key.segGen,
-                    key.dataCrc, key.segGen < key.seg.gen()));
+                    reader.recordedCrc(i), key.segGen < key.seg.gen()));
         }
         return keys;
     }

@@ -7,13 +7,12 @@ package org.pcache.cache;
  * <p>Kinds, by {@link #flags}: dirty (no flag: written by a client, not yet written back), {@link #FLAG_CLEAN} (filled
  * from the backing device by a read miss; writeback skips it) and {@link #FLAG_EMPTY} (a placeholder for a miss read
  * in flight: no segment, never persisted). One more bit, {@link #FLAG_IN_TREE}, is memory-only state: it shares the
- * field because a boolean of its own would round the object up from 56 to 64 bytes, and the index holds one key per
+ * field because a boolean of its own would round the object up from 48 to 56 bytes, and the index holds one key per
  * cached extent.
  *
  * <p>Invariants: {@code len > 0} while the key is in a subtree; a non-EMPTY key is valid only while
  * {@code segGen == seg.gen()} — once its segment is reclaimed the key is stale and every lookup treats it as absent.
- * The CRC fields describe the whole extent the on-media key record covers, which a cut or split in-memory key keeps
- * pointing at, so a hit on any part of it can verify the data.
+ * {@link #crc} is null unless the cache keeps data CRCs.
  *
  * <p>Threading: fields change only under the lock of the subtree that holds the key (or before it is inserted).
  */
@@ -30,11 +29,8 @@ final class CacheKey {
     CacheSegment seg;
     int segOff;
     long segGen;
-    /** Offset in the segment's data area of the extent the on-media record covers (for data CRC checks). */
-    int crcSegOff;
-    /** Length of that extent; 0 when no data CRC is known. */
-    int crcLen;
-    int dataCrc;
+    /** The CRC of the data the key's record covers, or null when the cache keeps none. */
+    DataCrc crc;
 
     CacheKey(long off, int len, int flags) {
         this.off = off;
@@ -111,9 +107,7 @@ final class CacheKey {
         right.seg = seg;
         right.segOff = segOff;
         right.segGen = segGen;
-        right.crcSegOff = crcSegOff;
-        right.crcLen = crcLen;
-        right.dataCrc = dataCrc;
+        right.crc = crc;
         right.cutFront(n);
         return right;
     }

@@ -219,13 +219,13 @@ final class CacheRead {
     }
 
     private void verifyCrc(CacheKey key) throws CacheIoException {
-        long at = key.seg.dataOffset() + key.crcSegOff;
-        int actual = Crc32c.crc(region.view(at, key.crcLen), 0, key.crcLen);
-        if (actual != key.dataCrc) {
+        DataCrc crc = key.crc;
+        int actual = Crc32c.crc(region.view(key.seg.dataOffset() + crc.segOff(), crc.len()), 0, crc.len());
+        if (actual != crc.value()) {
             stats.dataCrcErrors.increment();
             throw new CacheIoException("data CRC mismatch reading backing offset " + key.off + " from seg="
-                    + key.seg.id() + " seg_off=" + key.crcSegOff + " len=" + key.crcLen + ": expected 0x"
-                    + Integer.toHexString(key.dataCrc) + ", found 0x" + Integer.toHexString(actual));
+                    + key.seg.id() + " seg_off=" + crc.segOff() + " len=" + crc.len() + ": expected 0x"
+                    + Integer.toHexString(crc.value()) + ", found 0x" + Integer.toHexString(actual));
         }
     }
 
@@ -255,9 +255,8 @@ final class CacheRead {
             long at = placeholder.dataRegionOffset();
             region.write(at, upper.data(), placeholder.off - upper.offset(), placed); // rule 1: flushed by the kset
             if (dataCrc) {
-                placeholder.crcSegOff = placeholder.segOff;
-                placeholder.crcLen = placed;
-                placeholder.dataCrc = Crc32c.crc(region.view(at, placed), 0, placed);
+                placeholder.crc = new DataCrc(placeholder.segOff, placed,
+                        Crc32c.crc(region.view(at, placed), 0, placed));
             }
             placeholder.becomeClean();
             if (ksets.append(placeholder, Durability.BUFFERED)) {

@@ -118,9 +118,7 @@ final class CacheWrite {
             region.write(at, src, srcOff, placed);
         }
         if (dataCrc) {
-            key.crcSegOff = key.segOff;
-            key.crcLen = placed;
-            key.dataCrc = Crc32c.crc(region.view(at, placed), 0, placed);
+            key.crc = new DataCrc(key.segOff, placed, Crc32c.crc(region.view(at, placed), 0, placed));
         }
         KeySubtree subtree = tree.subtree(off);
         boolean appended;

@@ -105,7 +105,7 @@ final class KeySet {
                 .cacheSegId(key.seg.id())
                 .cacheSegOff(key.segOff)
                 .segGen(key.segGen)
-                .dataCrc(key.crcLen == 0 ? 0 : key.dataCrc);
+                .dataCrc(key.crc == null ? 0 : key.crc.value());
     }
 
     private void arm(long delayNanos) {

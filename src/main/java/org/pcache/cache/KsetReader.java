@@ -113,17 +113,20 @@ final class KsetReader {
         }
         CacheKey key = new CacheKey(off, (int) len, flags);
         key.place(seg, (int) segOff, gen);
-        key.crcSegOff = (int) segOff;
-        key.crcLen = (int) len;
-        key.dataCrc = record.dataCrc();
         return key;
     }
 
-    /** Checks the data of a live key against its CRC. */
+    /** The data CRC recorded in key {@code index} of the kset just read (meaningful only with data_crc on). */
+    int recordedCrc(int index) {
+        return kset.key(index, record).dataCrc();
+    }
+
+    /** Checks the data of live key {@code index}, as {@link #key} decoded it, against its recorded CRC. */
     void verifyCrc(int index, CacheKey key) throws CorruptMediaException {
+        int recorded = recordedCrc(index);
         int actual = Crc32c.crc(region.view(key.dataRegionOffset(), key.len), 0, key.len);
-        if (actual != key.dataCrc) {
-            throw corruptKey(index, "data_crc", "0x" + Integer.toHexString(key.dataCrc),
+        if (actual != recorded) {
+            throw corruptKey(index, "data_crc", "0x" + Integer.toHexString(recorded),
                     "0x" + Integer.toHexString(actual) + " over seg=" + key.seg.id() + " seg_off=" + key.segOff
                             + " len=" + key.len);
         }

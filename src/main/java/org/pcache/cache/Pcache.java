@@ -340,9 +340,32 @@ public final class Pcache implements AutoCloseable {
             end();
             throw new IllegalStateException("cache is closed");
         }
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        done.whenComplete((ignored, error) -> end());
-        return done;
+        return new Request();
+    }
+
+    /** A request's future: completing it (or cancelling it) ends the request's in-flight count, with no callback. */
+    private final class Request extends CompletableFuture<Void> {
+        @Override
+        public boolean complete(Void value) {
+            return ended(super.complete(value));
+        }
+
+        @Override
+        public boolean completeExceptionally(Throwable error) {
+            return ended(super.completeExceptionally(error));
+        }
+
+        @Override
+        public boolean cancel(boolean mayInterruptIfRunning) {
+            return ended(super.cancel(mayInterruptIfRunning));
+        }
+
+        private boolean ended(boolean completedNow) {
+            if (completedNow) {
+                end();
+            }
+            return completedNow;
+        }
     }
 
     private void end() {

@@ -98,8 +98,7 @@ final class Replay {
             }
             if (dataCrc) {
                 reader.verifyCrc(i, key);
-            } else {
-                key.crcLen = 0;
+                key.crc = new DataCrc(key.segOff, key.len, reader.recordedCrc(i));
             }
             if (dirty && key.isDirty()) {
                 dirtyBytes += key.len;
