@@ -2,6 +2,7 @@ package org.pcache.backing;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -43,7 +44,9 @@ public final class BackingDevice implements AutoCloseable {
      *
      * A request travels: caller -> [submit list -> submit worker] -> engine -> engine callback on any thread ->
      * completion list -> completion worker -> BackingCompletion, upper release, in-flight exit. The bracketed
-     * part is skipped by submitDirect. Both lists are BatchWorkers (short lock, whole-batch take).
+     * part is skipped by submitDirect. Both lists are BatchWorkers (short lock, whole-batch take). A batch given to
+     * submitDirect(List) passes its completions through a CompletionPlug, which holds them until the batch is
+     * dispatched and then adds them to the completion list in one go.
      *
      * Validation runs on the submitting thread before anything is queued; a request that fails it, or that is
      * refused by a stopping device, goes straight onto the completion list, so its callback still runs on the
@@ -163,6 +166,29 @@ public final class BackingDevice implements AutoCloseable {
     }
 
     /**
+     * Hands every request of {@code requests} to the engine on the caller's thread, in order, as
+     * {@link #submitDirect(BackingRequest)} does for one. The completions the engine reports while this call runs
+     * reach the completion worker together when it returns, in one hand-over instead of one wake-up of the worker
+     * per request (an engine that completes on the caller's thread reports all of them then); later ones go to the
+     * worker at once, as for a single request. Each request's status still arrives through its own completion.
+     *
+     * @throws IllegalStateException if the device has stopped
+     */
+    public void submitDirect(List<? extends BackingRequest> requests) {
+        CompletionPlug plug = new CompletionPlug(completeWorker);
+        try {
+            for (BackingRequest request : requests) {
+                InflightRequest admitted = admit(request, plug);
+                if (admitted != null) {
+                    dispatch(admitted);
+                }
+            }
+        } finally {
+            plug.release();
+        }
+    }
+
+    /**
      * Makes every write that completed before this call durable, data and the metadata needed to read it back
      * (fsync), and returns when it is. May be called from a completion callback.
      *
@@ -266,11 +292,18 @@ public final class BackingDevice implements AutoCloseable {
     /** Counts the request and checks it; null when it was refused or invalid and is already on its way to the
      *  completion worker. */
     private InflightRequest admit(BackingRequest request) {
-        InflightRequest inflightRequest = new InflightRequest(request, completeWorker, inflight);
+        return admit(request, null);
+    }
+
+    /** Like {@link #admit(BackingRequest)}, for a request of a batch whose completions {@code plug} holds. A refused
+     *  one bypasses the plug, so a refusal after the completion worker stopped still throws here; the plug holds only
+     *  admitted requests, which stop waits for. */
+    private InflightRequest admit(BackingRequest request, CompletionPlug plug) {
         if (!inflight.enter()) {
-            refuse(inflightRequest);
+            refuse(new InflightRequest(request, completeWorker, inflight));
             return null;
         }
+        InflightRequest inflightRequest = new InflightRequest(request, completeWorker, plug, inflight);
         BackingIoException invalid = geometry.check(inflightRequest.operation(), request.backingOffset(),
                 request.length());
         if (invalid != null) {

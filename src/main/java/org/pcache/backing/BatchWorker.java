@@ -1,6 +1,7 @@
 package org.pcache.backing;
 
 import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -14,10 +15,10 @@ import org.slf4j.LoggerFactory;
  * batch under the lock (list_splice_init) and handles it unlocked.
  *
  * <p>Invariants: items are handled in the order they were added, each exactly once, all on the worker thread.
- * After {@link #stop} began, {@link #add} refuses; items added before it are still handled.
+ * After {@link #stop} began, {@link #add} and {@link #addAll} refuse; items added before it are still handled.
  *
- * <p>Threading: {@link #add} from any thread, including one holding its own locks (it takes only this worker's
- * lock, briefly, and never runs an item). {@link #start} and {@link #stop} by the owner.
+ * <p>Threading: {@link #add} and {@link #addAll} from any thread, including one holding its own locks (they take
+ * only this worker's lock, briefly, and never run an item). {@link #start} and {@link #stop} by the owner.
  */
 final class BatchWorker<T> {
 
@@ -52,6 +53,23 @@ final class BatchWorker<T> {
             }
             pending.add(item);
             kicked.signal();
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Appends {@code items} in order and kicks the worker once; false when stopping and none was taken. */
+    boolean addAll(List<? extends T> items) {
+        lock.lock();
+        try {
+            if (stopping) {
+                return false;
+            }
+            if (!items.isEmpty()) {
+                pending.addAll(items);
+                kicked.signal();
+            }
             return true;
         } finally {
             lock.unlock();

@@ -31,16 +31,25 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
 
     private final BackingRequest request;
     private final BatchWorker<Runnable> completeWorker;
+    /** The plug of the batch this request was submitted in, or null for a request submitted alone. */
+    private final CompletionPlug plug;
     private final InflightCounter inflight;
     /** Written once by the thread that wins {@link #STATUS_RECORDED}; read by the completion worker after the
-     *  hand-over through the completion list's lock. */
+     *  hand-over through the completion list's lock (and the plug's, when it was held). */
     private BackingIoException error;
     @SuppressWarnings("unused") // accessed through STATUS_RECORDED
     private volatile boolean statusRecorded;
 
     InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, InflightCounter inflight) {
+        this(request, completeWorker, null, inflight);
+    }
+
+    /** A request of a batch whose completions {@code plug} holds until the submission is done. */
+    InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, CompletionPlug plug,
+                    InflightCounter inflight) {
         this.request = request;
         this.completeWorker = completeWorker;
+        this.plug = plug;
         this.inflight = inflight;
     }
 
@@ -49,15 +58,16 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
     }
 
     /**
-     * Records the status and moves the request onto the completion list (the seed's backing_dev_bio_end). Returns
-     * false when the completion worker has already stopped, which only happens to a request refused after stop.
+     * Records the status and moves the request onto the completion list (the seed's backing_dev_bio_end), or into
+     * its batch's plug while that still holds. Returns false when the completion worker has already stopped, which
+     * only happens to a request refused after stop.
      */
     boolean queueCompletion(BackingIoException status) {
         if (!STATUS_RECORDED.compareAndSet(this, false, true)) {
             throw new IllegalStateException("backing request completed twice: " + describe());
         }
         this.error = status;
-        return completeWorker.add(this);
+        return plug != null && plug.hold(this) || completeWorker.add(this);
     }
 
     @Override

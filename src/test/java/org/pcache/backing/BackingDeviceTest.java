@@ -244,6 +244,100 @@ class BackingDeviceTest {
     }
 
     @Test
+    void aBatchCompletesEachRequestOnceOnTheCompletionWorkerInSubmissionOrderWhenTheEngineIsInline()
+            throws Exception {
+        int count = 200;
+        Queue<Long> order = new ConcurrentLinkedQueue<>();
+        Queue<String> completionThreads = new ConcurrentLinkedQueue<>();
+        CountDownLatch done = new CountDownLatch(count);
+        try (BackingDevice device = BackingDevice.start(new MemoryEngine(count * BLOCK))) {
+            BackingCompletion record = (request, error) -> {
+                assertThat(error).isNull();
+                order.add(request.backingOffset());
+                completionThreads.add(Thread.currentThread().getName());
+                done.countDown();
+            };
+            List<MemoryRequest> batch = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                batch.add(memoryRequest(BackingOp.WRITE, (long) i * BLOCK, record));
+            }
+            device.submitDirect(batch);
+            assertThat(done.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+            assertThat(device.inflight()).isZero();
+        }
+        assertThat(new ArrayList<>(order)).hasSize(count).isSorted();
+        assertThat(completionThreads).containsOnly(COMPLETE_THREAD);
+    }
+
+    @Test
+    void aBatchWithDelayedAndInvalidRequestsDeliversEveryStatusExactlyOnce() throws Exception {
+        int count = 300;
+        long seed = 0x5eed_0002L;
+        LatencyEngine engine = new LatencyEngine(new MemoryEngine((count + 1) * BLOCK))
+                .delayRandom(EngineOp.WRITE, Duration.ZERO, Duration.ofNanos(100_000), seed);
+        AtomicIntegerArray completions = new AtomicIntegerArray(count + 1);
+        Queue<String> completionThreads = new ConcurrentLinkedQueue<>();
+        Queue<String> wrongStatus = new ConcurrentLinkedQueue<>();
+        CountDownLatch done = new CountDownLatch(count + 1);
+        try (BackingDevice device = BackingDevice.start(engine)) {
+            List<MemoryRequest> batch = new ArrayList<>();
+            for (int i = 0; i <= count; i++) {
+                int id = i;
+                boolean pastTheEnd = i == count / 2;
+                long offset = pastTheEnd ? (long) (count + 1) * BLOCK : (long) i * BLOCK;
+                batch.add(new MemoryRequest(BackingOp.WRITE, MemorySegment.ofArray(new byte[BLOCK]), offset,
+                        (request, error) -> {
+                            boolean expectedError = pastTheEnd;
+                            if ((error != null) != expectedError || pastTheEnd
+                                    && error.reason() != BackingIoException.Reason.OUT_OF_RANGE) {
+                                wrongStatus.add("request " + id + ": " + error);
+                            }
+                            completions.incrementAndGet(id);
+                            completionThreads.add(Thread.currentThread().getName());
+                            done.countDown();
+                        }));
+            }
+            device.submitDirect(batch);
+            assertThat(done.await(WAIT_SECONDS, TimeUnit.SECONDS)).as("seed=%x", seed).isTrue();
+            device.stop();
+            assertThat(device.inflight()).isZero();
+        }
+        assertThat(wrongStatus).as("seed=%x", seed).isEmpty();
+        for (int i = 0; i <= count; i++) {
+            assertThat(completions.get(i)).as("completions of request %d, seed=%x", i, seed).isEqualTo(1);
+        }
+        assertThat(completionThreads).containsOnly(COMPLETE_THREAD);
+    }
+
+    @Test
+    void aBatchHoldsItsCompletionsUntilEveryRequestWasHandedToTheEngine() throws Exception {
+        CountDownLatch firstCompleted = new CountDownLatch(1);
+        SecondWriteLooksBack engine = new SecondWriteLooksBack(new MemoryEngine(2 * BLOCK), firstCompleted);
+        CountDownLatch done = new CountDownLatch(2);
+        try (BackingDevice device = BackingDevice.start(engine)) {
+            BackingCompletion first = (request, error) -> {
+                firstCompleted.countDown();
+                done.countDown();
+            };
+            BackingCompletion second = (request, error) -> done.countDown();
+            device.submitDirect(List.of(memoryRequest(BackingOp.WRITE, 0, first),
+                    memoryRequest(BackingOp.WRITE, BLOCK, second)));
+            assertThat(done.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+        }
+        assertThat(engine.sawFirstCompletion).as("the first completion ran while the batch was being submitted")
+                .isFalse();
+    }
+
+    @Test
+    void aBatchSubmittedAfterStopIsRefused() {
+        BackingDevice device = BackingDevice.start(new MemoryEngine(8 * BLOCK));
+        device.stop();
+        assertThatThrownBy(() -> device.submitDirect(List.of(memoryRequest(BackingOp.WRITE, 0, null))))
+                .isInstanceOf(IllegalStateException.class);
+        assertThat(device.inflight()).isZero();
+    }
+
+    @Test
     void inflightCountsRequestsFromSubmissionToTheEndOfTheirCompletion() throws Exception {
         GateEngine gate = new GateEngine(new MemoryEngine(8 * BLOCK), 3);
         BackingDevice device = BackingDevice.start(gate);
@@ -382,6 +476,59 @@ class BackingDeviceTest {
 
         @Override
         public void write(long offset, MemorySegment src, IoCallback done) {
+            next.write(offset, src, done);
+        }
+
+        @Override
+        public void flush(IoCallback done) {
+            next.flush(done);
+        }
+
+        @Override
+        public void close() throws IOException {
+            next.close();
+        }
+    }
+
+    /**
+     * A {@link MemoryEngine} whose write at offset {@code BLOCK} first waits a little for the completion of an earlier
+     * request (of the same batch) to run, and records whether it did.
+     */
+    private static final class SecondWriteLooksBack implements IoEngine {
+        private static final long LOOK_MILLIS = 200;
+        private final IoEngine next;
+        private final CountDownLatch firstCompleted;
+        private volatile boolean sawFirstCompletion;
+
+        SecondWriteLooksBack(IoEngine next, CountDownLatch firstCompleted) {
+            this.next = next;
+            this.firstCompleted = firstCompleted;
+        }
+
+        @Override
+        public long size() {
+            return next.size();
+        }
+
+        @Override
+        public int alignment() {
+            return next.alignment();
+        }
+
+        @Override
+        public void read(long offset, MemorySegment dst, IoCallback done) {
+            next.read(offset, dst, done);
+        }
+
+        @Override
+        public void write(long offset, MemorySegment src, IoCallback done) {
+            if (offset == BLOCK) {
+                try {
+                    sawFirstCompletion = firstCompleted.await(LOOK_MILLIS, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             next.write(offset, src, done);
         }
 
