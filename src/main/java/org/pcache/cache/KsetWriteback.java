@@ -1,5 +1,6 @@
 package org.pcache.cache;
 
+import org.pcache.backing.BackingCompletion;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.BackingIoException;
 import org.pcache.backing.BackingOp;
@@ -8,6 +9,8 @@ import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.PmemRegion;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -15,7 +18,8 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * Writes one kset's dirty data to the backing device (the core of dm-pcache's cache_writeback): the kset's live keys
  * are collapsed so later keys win, the dirty extents go out in LBA order straight from the region, all in flight at
- * once, and the backing device is flushed after the last one completed. Used by {@link Writeback} and, offline, by
+ * once as one batch (their completions reach the backing device's completion worker together), and the backing
+ * device is flushed after the last one completed. Used by {@link Writeback} and, offline, by
  * {@link CacheImage#recover}.
  *
  * <p>Threading: owned by one thread.
@@ -73,6 +77,13 @@ final class KsetWriteback {
         }
         CountDownLatch done = new CountDownLatch(count);
         AtomicReference<BackingIoException> firstError = new AtomicReference<>();
+        BackingCompletion completion = (request, error) -> {
+            if (error != null) {
+                firstError.compareAndSet(null, error);
+            }
+            done.countDown();
+        };
+        List<MemoryRequest> requests = new ArrayList<>(count);
         long bytes = 0;
         for (int i = 0; i < collapsed.size(); i++) {
             CacheKey key = collapsed.keyAt(i);
@@ -80,14 +91,10 @@ final class KsetWriteback {
                 continue;
             }
             bytes += key.len;
-            backing.submitDirect(new MemoryRequest(BackingOp.WRITE, region.view(key.dataRegionOffset(), key.len),
-                    key.off, (request, error) -> {
-                        if (error != null) {
-                            firstError.compareAndSet(null, error);
-                        }
-                        done.countDown();
-                    }));
+            requests.add(new MemoryRequest(BackingOp.WRITE, region.view(key.dataRegionOffset(), key.len), key.off,
+                    completion));
         }
+        backing.submitDirect(requests); // one hand-over to the completion worker, not one wake-up per write
         if (!done.await(WRITE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
             throw new IOException("backing writes did not complete within " + WRITE_TIMEOUT_SECONDS + " s");
         }
