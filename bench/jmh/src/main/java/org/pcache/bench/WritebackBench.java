@@ -27,6 +27,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.pcache.backing.FileEngine;
+import org.pcache.backing.MemoryEngine;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.CacheStatus;
 
@@ -39,7 +40,7 @@ import org.pcache.cache.CacheStatus;
  * thread into an equally fresh file: {@code rawOneFsync} with one fsync at the end (the bandwidth limit),
  * {@code rawFsyncPer128} with an fsync after every 128 writes sorted by offset (what writeback does per kset), and
  * {@code rawFdatasyncPer128} the same with fdatasync. {@link #caching} picks the engine's caching for {@code drain}.
- * MiB/s = totalMiB / score.
+ * MiB/s = totalMiB / score. {@code drainMemory} drains into a {@link MemoryEngine} instead: writeback's own cost.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -70,6 +71,7 @@ public class WritebackBench {
     private BenchCache bench;
     private Arena arena;
     private MemorySegment source;
+    private final CpuMeter cpu = new CpuMeter();
 
     @Setup(Level.Trial)
     public void buildImage() throws IOException {
@@ -118,6 +120,31 @@ public class WritebackBench {
         bench = BenchCache.open(regionFile, REGION_BYTES,
                 FileEngine.open(backingFile, FileEngine.Options.DEFAULT.withCaching(caching)), options);
         bench.cache.drain();
+    }
+
+    /**
+     * Writeback's own cost: {@code Pcache.open} + {@code drain()} in front of a {@link MemoryEngine} (the backing
+     * device of the cache-core benchmarks), which copies each extent and completes it on the submitting thread.
+     * Prints the process CPU the drain used.
+     */
+    @Benchmark
+    public void drainMemory(MemoryBacking memory) throws IOException {
+        cpu.start(0);
+        bench = BenchCache.open(regionFile, REGION_BYTES, memory.engine, options);
+        bench.cache.drain();
+        cpu.stop(workload.bytes() / 4096, "4 KiB blocks written back");
+    }
+
+    /** A fresh zeroed {@link MemoryEngine} per invocation, allocated outside the timed part. */
+    @State(Scope.Benchmark)
+    public static class MemoryBacking {
+
+        MemoryEngine engine;
+
+        @Setup(Level.Invocation)
+        public void allocate() {
+            engine = new MemoryEngine(DEVICE_BYTES);
+        }
     }
 
     @Benchmark
