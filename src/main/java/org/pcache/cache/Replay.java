@@ -5,12 +5,15 @@ import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KsetOnMedia;
 
+import java.util.Arrays;
 import java.util.BitSet;
 
 /**
  * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the end of
- * the log ({@link KsetLog}), inserting every live key into the index in log order (so the newest write wins), marking
- * the segments in use and taking one reference per live key record. Where the walk ends is the key head.
+ * the log ({@link KsetLog}), marking the segments in use, taking one reference per live key record and collecting the
+ * live keys per subtree in log order; then loads each subtree with its keys ({@link KeySubtree#load}), which leaves
+ * the index as inserting them one by one in log order would (the newest write wins). Where the walk ends is the key
+ * head.
  *
  * <p>Anything wrong — a kset or key failing a hardening check ({@link KsetReader}), a LAST chain hopping more than
  * n_segs times, dirty_tail not on the walked chain, a live key whose data CRC does not match — stops the open with a
@@ -25,6 +28,8 @@ import java.util.BitSet;
  */
 final class Replay {
 
+    private static final int INITIAL_PENDING = 16;
+
     private final CacheDevice device;
     private final SegmentMap segments;
     private final KeyTree tree;
@@ -33,6 +38,9 @@ final class Replay {
     /** Segments the walked log occupies, and segments live keys point into: a segment is never both. */
     private final BitSet logSegs = new BitSet();
     private final BitSet dataSegs = new BitSet();
+    /** Per subtree, the live keys the walk found for it so far, in log order; null for none. */
+    private final CacheKey[][] pending;
+    private final int[] pendingCount;
     private long ksets;
     private long keys;
     private long staleKeys;
@@ -44,13 +52,15 @@ final class Replay {
         this.tree = tree;
         this.reader = new KsetReader(device, segments, backingSize);
         this.dataCrc = dataCrc;
+        this.pending = new CacheKey[tree.subtreeCount()][];
+        this.pendingCount = new int[tree.subtreeCount()];
     }
 
     /** Replays the log; returns the key head. */
     CachePos run() throws CorruptMediaException {
         segments.markUsed(device.keyTail().seg());
         logSegs.set(device.keyTail().seg());
-        return KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
+        CachePos head = KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.LAST) {
                 int next = reader.next().seg();
                 if (dataSegs.get(next)) {
@@ -64,6 +74,8 @@ final class Replay {
                 ksets++;
             }
         });
+        loadIndex();
+        return head;
     }
 
     long ksets() {
@@ -103,11 +115,37 @@ final class Replay {
             if (dirty && key.isDirty()) {
                 dirtyBytes += key.len;
             }
-            tree.subtree(key.off).insert(key);
-            dataSegs.set(seg.id());
-            segments.markUsed(seg.id());
+            collect(key);
+            if (!dataSegs.get(seg.id())) {
+                dataSegs.set(seg.id());
+                segments.markUsed(seg.id());
+            }
             seg.retain();
             keys++;
+        }
+    }
+
+    private void collect(CacheKey key) {
+        int subtree = KeyTree.subtreeIndex(key.off);
+        CacheKey[] keys = pending[subtree];
+        int n = pendingCount[subtree];
+        if (keys == null) {
+            keys = new CacheKey[INITIAL_PENDING];
+            pending[subtree] = keys;
+        } else if (n == keys.length) {
+            keys = Arrays.copyOf(keys, n * 2);
+            pending[subtree] = keys;
+        }
+        keys[n] = key;
+        pendingCount[subtree] = n + 1;
+    }
+
+    private void loadIndex() {
+        for (int i = 0; i < pending.length; i++) {
+            if (pending[i] != null) {
+                tree.subtreeAt(i).load(pending[i], pendingCount[i]);
+                pending[i] = null;
+            }
         }
     }
 
