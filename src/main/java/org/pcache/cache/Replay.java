@@ -41,6 +41,8 @@ final class Replay {
     /** Per subtree, the live keys the walk found for it so far, in log order; null for none. */
     private final CacheKey[][] pending;
     private final int[] pendingCount;
+    /** Per segment, the live key records the walk found in it: the references it takes once the walk is done. */
+    private final int[] liveRecords;
     private long ksets;
     private long keys;
     private long staleKeys;
@@ -54,6 +56,7 @@ final class Replay {
         this.dataCrc = dataCrc;
         this.pending = new CacheKey[tree.subtreeCount()][];
         this.pendingCount = new int[tree.subtreeCount()];
+        this.liveRecords = new int[segments.count()];
     }
 
     /** Replays the log; returns the key head. */
@@ -75,6 +78,7 @@ final class Replay {
             }
         });
         loadIndex();
+        retainSegments();
         return head;
     }
 
@@ -120,7 +124,7 @@ final class Replay {
                 dataSegs.set(seg.id());
                 segments.markUsed(seg.id());
             }
-            seg.retain();
+            liveRecords[seg.id()]++;
             keys++;
         }
     }
@@ -145,6 +149,14 @@ final class Replay {
             if (pending[i] != null) {
                 tree.subtreeAt(i).load(pending[i], pendingCount[i]);
                 pending[i] = null;
+            }
+        }
+    }
+
+    private void retainSegments() {
+        for (int id = 0; id < liveRecords.length; id++) {
+            if (liveRecords[id] > 0) {
+                segments.segment(id).retain(liveRecords[id]);
             }
         }
     }
