@@ -131,16 +131,16 @@ final class Replay {
 
     private void collect(CacheKey key) {
         int subtree = KeyTree.subtreeIndex(key.off);
-        CacheKey[] keys = pending[subtree];
+        CacheKey[] found = pending[subtree];
         int n = pendingCount[subtree];
-        if (keys == null) {
-            keys = new CacheKey[INITIAL_PENDING];
-            pending[subtree] = keys;
-        } else if (n == keys.length) {
-            keys = Arrays.copyOf(keys, n * 2);
-            pending[subtree] = keys;
+        if (found == null) {
+            found = new CacheKey[INITIAL_PENDING];
+            pending[subtree] = found;
+        } else if (n == found.length) {
+            found = Arrays.copyOf(found, n * 2);
+            pending[subtree] = found;
         }
-        keys[n] = key;
+        found[n] = key;
         pendingCount[subtree] = n + 1;
     }
 
