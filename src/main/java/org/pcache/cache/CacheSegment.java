@@ -51,6 +51,11 @@ final class CacheSegment {
         refs.incrementAndGet();
     }
 
+    /** Takes {@code n} references at once (replay, which counts a segment's live key records first). */
+    void retain(int n) {
+        refs.addAndGet(n);
+    }
+
     /** Drops one reference; true when it was the last one and the segment must be invalidated. */
     boolean release() {
         int left = refs.decrementAndGet();

@@ -154,6 +154,66 @@ final class KeySubtree {
         }
     }
 
+    /**
+     * Inserts the first {@code n} keys of {@code logOrder} as {@link #insert} would one by one in that order, so later
+     * keys win where they overlap earlier ones. Into an empty subtree, keys that do not overlap one another (replay's
+     * usual case) are sorted and placed in one pass instead.
+     */
+    void load(CacheKey[] logOrder, int n) {
+        if (!loadDisjoint(logOrder, n)) {
+            for (int i = 0; i < n; i++) {
+                insert(logOrder[i]);
+            }
+        }
+    }
+
+    /**
+     * Fills an empty subtree with keys of one stretch that do not overlap; false, changing nothing, when they do not
+     * all qualify. Leaves what one-by-one inserts would: keys sorted by offset, their bounds, the stretch.
+     */
+    private boolean loadDisjoint(CacheKey[] logOrder, int n) {
+        if (count != 0 || n == 0) {
+            return false;
+        }
+        long start = logOrder[0].off & -KeyTree.SUBTREE_SIZE;
+        if (stretch != UNSET && stretch != start) {
+            return false;
+        }
+        // Per key: start sector (bits 48-61), end sector (32-47), position in logOrder (0-31), so sorting these
+        // sorts the keys by offset without reading them again.
+        long[] order = new long[n];
+        for (int i = 0; i < n; i++) {
+            CacheKey key = logOrder[i];
+            if (key.isEmpty() || key.len <= 0 || !encodable(key, start)) {
+                return false;
+            }
+            long first = (key.off - start) >>> SECTOR_SHIFT;
+            long last = (key.end() - start) >>> SECTOR_SHIFT;
+            order[i] = first << 48 | last << 32 | i;
+        }
+        Arrays.sort(order);
+        CacheKey[] sorted = new CacheKey[n];
+        int[] sortedBounds = new int[n];
+        int previousEnd = 0;
+        for (int j = 0; j < n; j++) {
+            int bound = (int) (order[j] >>> 32);
+            if (bound >>> 16 < previousEnd) {
+                return false;
+            }
+            previousEnd = bound & 0xFFFF;
+            sortedBounds[j] = bound;
+            sorted[j] = logOrder[(int) order[j]];
+        }
+        for (CacheKey key : sorted) {
+            key.enterTree();
+        }
+        keys = sorted;
+        bounds = sortedBounds;
+        stretch = start;
+        count = n;
+        return true;
+    }
+
     /** Inserts an EMPTY placeholder into a gap the caller found free under the same lock hold. */
     void insertPlaceholder(CacheKey placeholder) {
         int at = firstEndingAfter(placeholder.off);
@@ -230,12 +290,18 @@ final class KeySubtree {
             return;
         }
         long start = key.off & -KeyTree.SUBTREE_SIZE;
-        boolean encodable = ((key.off | key.len) & SECTOR_MASK) == 0 && key.end() <= start + KeyTree.SUBTREE_SIZE;
+        boolean encodable = encodable(key, start);
         if (stretch == UNSET && count == 0 && encodable) {
             stretch = start;
         } else if (stretch != start || !encodable) {
             stretch = MIXED;
         }
+    }
+
+    /** Whether {@code key} is sector-aligned and lies in the stretch starting at {@code start}. */
+    private static boolean encodable(CacheKey key, long start) {
+        return ((key.off | key.len) & SECTOR_MASK) == 0 && key.off >= start
+                && key.end() <= start + KeyTree.SUBTREE_SIZE;
     }
 
     /** Whether the key at slot {@code at} starts before {@code end}. */

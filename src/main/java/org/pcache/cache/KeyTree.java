@@ -24,7 +24,12 @@ final class KeyTree {
 
     /** The subtree holding offset {@code off}. */
     KeySubtree subtree(long off) {
-        return subtrees[(int) (off >>> SUBTREE_SHIFT)];
+        return subtrees[subtreeIndex(off)];
+    }
+
+    /** Index of the subtree holding offset {@code off}, for {@link #subtreeAt}. */
+    static int subtreeIndex(long off) {
+        return (int) (off >>> SUBTREE_SHIFT);
     }
 
     int subtreeCount() {

@@ -5,12 +5,15 @@ import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KsetOnMedia;
 
+import java.util.Arrays;
 import java.util.BitSet;
 
 /**
  * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the end of
- * the log ({@link KsetLog}), inserting every live key into the index in log order (so the newest write wins), marking
- * the segments in use and taking one reference per live key record. Where the walk ends is the key head.
+ * the log ({@link KsetLog}), marking the segments in use, taking one reference per live key record and collecting the
+ * live keys per subtree in log order; then loads each subtree with its keys ({@link KeySubtree#load}), which leaves
+ * the index as inserting them one by one in log order would (the newest write wins). Where the walk ends is the key
+ * head.
  *
  * <p>Anything wrong — a kset or key failing a hardening check ({@link KsetReader}), a LAST chain hopping more than
  * n_segs times, dirty_tail not on the walked chain, a live key whose data CRC does not match — stops the open with a
@@ -25,6 +28,8 @@ import java.util.BitSet;
  */
 final class Replay {
 
+    private static final int INITIAL_PENDING = 16;
+
     private final CacheDevice device;
     private final SegmentMap segments;
     private final KeyTree tree;
@@ -33,6 +38,11 @@ final class Replay {
     /** Segments the walked log occupies, and segments live keys point into: a segment is never both. */
     private final BitSet logSegs = new BitSet();
     private final BitSet dataSegs = new BitSet();
+    /** Per subtree, the live keys the walk found for it so far, in log order; null for none. */
+    private final CacheKey[][] pending;
+    private final int[] pendingCount;
+    /** Per segment, the live key records the walk found in it: the references it takes once the walk is done. */
+    private final int[] liveRecords;
     private long ksets;
     private long keys;
     private long staleKeys;
@@ -44,13 +54,16 @@ final class Replay {
         this.tree = tree;
         this.reader = new KsetReader(device, segments, backingSize);
         this.dataCrc = dataCrc;
+        this.pending = new CacheKey[tree.subtreeCount()][];
+        this.pendingCount = new int[tree.subtreeCount()];
+        this.liveRecords = new int[segments.count()];
     }
 
     /** Replays the log; returns the key head. */
     CachePos run() throws CorruptMediaException {
         segments.markUsed(device.keyTail().seg());
         logSegs.set(device.keyTail().seg());
-        return KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
+        CachePos head = KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.LAST) {
                 int next = reader.next().seg();
                 if (dataSegs.get(next)) {
@@ -64,6 +77,9 @@ final class Replay {
                 ksets++;
             }
         });
+        loadIndex();
+        retainSegments();
+        return head;
     }
 
     long ksets() {
@@ -103,11 +119,45 @@ final class Replay {
             if (dirty && key.isDirty()) {
                 dirtyBytes += key.len;
             }
-            tree.subtree(key.off).insert(key);
-            dataSegs.set(seg.id());
-            segments.markUsed(seg.id());
-            seg.retain();
+            collect(key);
+            if (!dataSegs.get(seg.id())) {
+                dataSegs.set(seg.id());
+                segments.markUsed(seg.id());
+            }
+            liveRecords[seg.id()]++;
             keys++;
+        }
+    }
+
+    private void collect(CacheKey key) {
+        int subtree = KeyTree.subtreeIndex(key.off);
+        CacheKey[] found = pending[subtree];
+        int n = pendingCount[subtree];
+        if (found == null) {
+            found = new CacheKey[INITIAL_PENDING];
+            pending[subtree] = found;
+        } else if (n == found.length) {
+            found = Arrays.copyOf(found, n * 2);
+            pending[subtree] = found;
+        }
+        found[n] = key;
+        pendingCount[subtree] = n + 1;
+    }
+
+    private void loadIndex() {
+        for (int i = 0; i < pending.length; i++) {
+            if (pending[i] != null) {
+                tree.subtreeAt(i).load(pending[i], pendingCount[i]);
+                pending[i] = null;
+            }
+        }
+    }
+
+    private void retainSegments() {
+        for (int id = 0; id < liveRecords.length; id++) {
+            if (liveRecords[id] > 0) {
+                segments.segment(id).retain(liveRecords[id]);
+            }
         }
     }
 

@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
 import org.pcache.cache.Pcache;
 
@@ -133,49 +134,27 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     @Override
     public CompletableFuture<Void> write(long offset, MemorySegment src, Durability durability) {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.writeAsync(offset, src, cacheDurability(durability));
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.WRITE, start, done);
+        return timed(Op.WRITE, start, guarded(() -> cache.writeAsync(offset, src, cacheDurability(durability))));
     }
 
     @Override
     public CompletableFuture<Void> flush() {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.flushAsync();
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.FLUSH, start, done);
+        return timed(Op.FLUSH, start, guarded(cache::flushAsync));
     }
 
     @Override
     public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.discardAsync(offset, length, cacheDurability(durability));
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.TRIM, start, done);
+        return timed(Op.TRIM, start,
+                guarded(() -> cache.discardAsync(offset, length, cacheDurability(durability))));
     }
 
     @Override
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.writeZeroesAsync(offset, length, cacheDurability(durability));
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.WRITE_ZEROES, start, done);
+        return timed(Op.WRITE_ZEROES, start,
+                guarded(() -> cache.writeZeroesAsync(offset, length, cacheDurability(durability))));
     }
 
     /**
@@ -241,8 +220,13 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     }
 
     private CompletableFuture<Void> readUntimed(long offset, MemorySegment dst) {
+        return guarded(() -> cache.readAsync(offset, dst));
+    }
+
+    /** Starts a cache call; a cache closed under the server becomes a failed future, not an exception. */
+    private static CompletableFuture<Void> guarded(Supplier<CompletableFuture<Void>> call) {
         try {
-            return cache.readAsync(offset, dst);
+            return call.get();
         } catch (IllegalStateException e) {
             return closed(e);
         }

@@ -3,7 +3,6 @@ package org.pcache.backing;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -452,41 +451,15 @@ class BackingDeviceTest {
     }
 
     /** An engine that breaks the contract by throwing from read. */
-    private static final class ThrowingReads implements IoEngine {
-        private final IoEngine next;
+    private static final class ThrowingReads extends FilterEngine {
 
         ThrowingReads(IoEngine next) {
-            this.next = next;
-        }
-
-        @Override
-        public long size() {
-            return next.size();
-        }
-
-        @Override
-        public int alignment() {
-            return next.alignment();
+            super(next);
         }
 
         @Override
         public void read(long offset, MemorySegment dst, IoCallback done) {
             throw new UnsupportedOperationException("read on purpose");
-        }
-
-        @Override
-        public void write(long offset, MemorySegment src, IoCallback done) {
-            next.write(offset, src, done);
-        }
-
-        @Override
-        public void flush(IoCallback done) {
-            next.flush(done);
-        }
-
-        @Override
-        public void close() throws IOException {
-            next.close();
         }
     }
 

@@ -12,16 +12,15 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Threading: every method may be called from any thread.
  */
-public final class CutEngine implements IoEngine {
+public final class CutEngine extends FilterEngine {
 
-    private final IoEngine next;
     private final long cutAfter;
     private final AtomicLong operations = new AtomicLong();
     private final CompletableFuture<Void> cut = new CompletableFuture<>();
 
     /** Passes the first {@code cutAfter} writes and flushes; {@link Long#MAX_VALUE} never cuts. */
     public CutEngine(IoEngine next, long cutAfter) {
-        this.next = next;
+        super(next);
         this.cutAfter = cutAfter;
     }
 
@@ -33,21 +32,6 @@ public final class CutEngine implements IoEngine {
     /** Completes when the first operation past the cut arrives. */
     public CompletableFuture<Void> cut() {
         return cut;
-    }
-
-    @Override
-    public long size() {
-        return next.size();
-    }
-
-    @Override
-    public int alignment() {
-        return next.alignment();
-    }
-
-    @Override
-    public void read(long offset, MemorySegment dst, IoCallback done) {
-        next.read(offset, dst, done);
     }
 
     @Override
@@ -66,11 +50,6 @@ public final class CutEngine implements IoEngine {
         } else {
             done.completed(new IOException("power cut: flush lost"));
         }
-    }
-
-    @Override
-    public void close() throws IOException {
-        next.close();
     }
 
     private boolean pass() {

@@ -1,6 +1,5 @@
 package org.pcache.backing;
 
-import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.EnumMap;
 import java.util.SplittableRandom;
@@ -14,7 +13,7 @@ import java.util.SplittableRandom;
  * <p>Threading: every method may be called from any thread. Decisions are taken in arrival order under one lock,
  * so a single-threaded sequence of operations fails the same way for the same seed.
  */
-public final class FaultEngine implements IoEngine {
+public final class FaultEngine extends FilterEngine {
 
     /** Which operations of one kind fail. */
     private sealed interface Rule permits Nth, Percent {
@@ -32,7 +31,6 @@ public final class FaultEngine implements IoEngine {
     private record Percent(double percent, SplittableRandom random) implements Rule {
     }
 
-    private final IoEngine next;
     private final Object lock = new Object();
     /** Armed rules by kind. Guarded by lock. */
     private final EnumMap<EngineOp, Rule> rules = new EnumMap<>(EngineOp.class);
@@ -41,7 +39,7 @@ public final class FaultEngine implements IoEngine {
     private final long[] failed = new long[EngineOp.values().length];
 
     public FaultEngine(IoEngine next) {
-        this.next = next;
+        super(next);
     }
 
     /** Fails the {@code n}th operation of kind {@code op} from now on (1: the next one), once. */
@@ -100,16 +98,6 @@ public final class FaultEngine implements IoEngine {
     }
 
     @Override
-    public long size() {
-        return next.size();
-    }
-
-    @Override
-    public int alignment() {
-        return next.alignment();
-    }
-
-    @Override
     public void read(long offset, MemorySegment dst, IoCallback done) {
         BackingIoException fault = decide(EngineOp.READ, offset, dst.byteSize());
         if (fault != null) {
@@ -137,16 +125,6 @@ public final class FaultEngine implements IoEngine {
         } else {
             next.flush(done);
         }
-    }
-
-    @Override
-    public void close() throws IOException {
-        next.close();
-    }
-
-    @Override
-    public String toString() {
-        return "fault over " + next;
     }
 
     /** The injected error for this operation, or null to pass it on. */

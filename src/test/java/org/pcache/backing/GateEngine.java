@@ -15,9 +15,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Threading: every method may be called from any thread.
  */
-public final class GateEngine implements IoEngine {
+public final class GateEngine extends FilterEngine {
 
-    private final IoEngine next;
     /** Guarded by this. */
     private final List<Runnable> held = new ArrayList<>();
     /** Guarded by this. */
@@ -28,7 +27,7 @@ public final class GateEngine implements IoEngine {
 
     /** A shut gate; {@link #awaitHeld} returns once {@code expectedHeld} operations have been held. */
     public GateEngine(IoEngine next, int expectedHeld) {
-        this.next = next;
+        super(next);
         this.heldLatch = new CountDownLatch(expectedHeld);
     }
 
@@ -59,16 +58,6 @@ public final class GateEngine implements IoEngine {
 
     public synchronized int closes() {
         return closes;
-    }
-
-    @Override
-    public long size() {
-        return next.size();
-    }
-
-    @Override
-    public int alignment() {
-        return next.alignment();
     }
 
     @Override

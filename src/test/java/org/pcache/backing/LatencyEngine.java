@@ -17,7 +17,7 @@ import java.util.concurrent.TimeUnit;
  * <p>Threading: every method may be called from any thread. {@link #close} stops the scheduler (running what is
  * already scheduled) and then closes {@code next}.
  */
-public final class LatencyEngine implements IoEngine {
+public final class LatencyEngine extends FilterEngine {
 
     /** Name of the scheduler thread. */
     public static final String THREAD_NAME = "pcache-test-latency";
@@ -26,14 +26,13 @@ public final class LatencyEngine implements IoEngine {
     private record Delay(long minNanos, long spreadNanos, SplittableRandom random) {
     }
 
-    private final IoEngine next;
     private final ScheduledThreadPoolExecutor scheduler = new ScheduledThreadPoolExecutor(1,
             Thread.ofPlatform().name(THREAD_NAME).daemon(true).factory());
     /** Delays by kind; absent means none. Guarded by itself (the random state moves on every draw). */
     private final EnumMap<EngineOp, Delay> delays = new EnumMap<>(EngineOp.class);
 
     public LatencyEngine(IoEngine next) {
-        this.next = next;
+        super(next);
     }
 
     /** Delays every later operation of kind {@code op} by {@code delay}. */
@@ -50,16 +49,6 @@ public final class LatencyEngine implements IoEngine {
             delays.put(op, new Delay(min.toNanos(), max.toNanos() - min.toNanos() + 1, new SplittableRandom(seed)));
         }
         return this;
-    }
-
-    @Override
-    public long size() {
-        return next.size();
-    }
-
-    @Override
-    public int alignment() {
-        return next.alignment();
     }
 
     @Override
@@ -81,11 +70,6 @@ public final class LatencyEngine implements IoEngine {
     public void close() throws IOException {
         scheduler.close();
         next.close();
-    }
-
-    @Override
-    public String toString() {
-        return "latency over " + next;
     }
 
     private void after(EngineOp op, Runnable operation) {

@@ -45,7 +45,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Threading: every method may be called from any thread; the pending list and the durable image are guarded by
  * one lock.
  */
-public final class LossyEngine implements IoEngine {
+public final class LossyEngine extends FilterEngine {
 
     /** The unit a power cut keeps or loses independently. */
     public static final int SECTOR_SIZE = 512;
@@ -58,7 +58,6 @@ public final class LossyEngine implements IoEngine {
     private record PendingWrite(long seq, long offset, byte[] data) {
     }
 
-    private final IoEngine next;
     private final Object lock = new Object();
     /** Guarded by lock. */
     private final MemorySegment durable;
@@ -71,23 +70,13 @@ public final class LossyEngine implements IoEngine {
 
     /** Stacks on {@code next}, whose current contents are taken as durable. */
     public LossyEngine(IoEngine next) throws IOException {
-        this.next = next;
+        super(next);
         this.durable = Arena.ofAuto().allocate(next.size(), Long.BYTES);
         long chunk = Math.max(next.alignment(), 1 << 20);
         for (long offset = 0; offset < next.size(); offset += chunk) {
             long length = Math.min(chunk, next.size() - offset);
             BlockingIo.read(next, offset, durable.asSlice(offset, length));
         }
-    }
-
-    @Override
-    public long size() {
-        return next.size();
-    }
-
-    @Override
-    public int alignment() {
-        return next.alignment();
     }
 
     @Override
@@ -184,11 +173,6 @@ public final class LossyEngine implements IoEngine {
     /** Detaches a device from the disk; the disk and its images stay (see the class comment). */
     @Override
     public void close() {
-    }
-
-    @Override
-    public String toString() {
-        return "lossy over " + next;
     }
 
     private void makeDurable(long covered) {

@@ -165,6 +165,128 @@ class KeySubtreeTest {
         assertThat(tree.firstEndingAfter(6 * SECTOR)).isEqualTo(2);
     }
 
+    /**
+     * {@link KeySubtree#load} leaves what inserting the same keys one by one in log order leaves: the same keys in the
+     * same order with the same ranges, data and flags, the same keys dropped, and the same searches afterwards. Half
+     * the seeds load keys that never overlap (the one-pass path), the others keys that may overlap, unaligned keys or
+     * keys of two stretches (the insert path); some load into a subtree that already holds keys or placeholders.
+     */
+    @Test
+    void loadLeavesWhatLogOrderInsertsLeave() {
+        for (long seed = 1; seed <= 400; seed++) {
+            SplittableRandom random = new SplittableRandom(seed);
+            String where = "seed=" + seed;
+            long stretch = random.nextInt(4) * KeyTree.SUBTREE_SIZE;
+            KeySubtree loaded = new KeySubtree();
+            KeySubtree inserted = new KeySubtree();
+            if (random.nextInt(8) == 0) {
+                CacheKey before = dirty(stretch + random.nextInt(64) * SECTOR, SECTOR);
+                loaded.insert(before);
+                inserted.insert(copyOf(before));
+            }
+            if (random.nextInt(8) == 0) {
+                long off = stretch + (KeyTree.SUBTREE_SIZE - 8 * SECTOR);
+                loaded.insertPlaceholder(CacheKey.placeholder(off, 8 * SECTOR));
+                inserted.insertPlaceholder(CacheKey.placeholder(off, 8 * SECTOR));
+            }
+            CacheKey[] logOrder = seed % 2 == 0 ? disjointKeys(random, stretch) : overlappingKeys(random, stretch);
+            CacheKey[] copies = new CacheKey[logOrder.length];
+            for (int i = 0; i < logOrder.length; i++) {
+                copies[i] = copyOf(logOrder[i]);
+                inserted.insert(copies[i]);
+            }
+            loaded.load(logOrder, logOrder.length);
+
+            assertSameIndex(loaded, inserted, where);
+            for (int i = 0; i < logOrder.length; i++) {
+                assertThat(describe(logOrder[i])).as(where + " key " + i).isEqualTo(describe(copies[i]));
+            }
+            for (long off = stretch - SECTOR; off <= stretch + KeyTree.SUBTREE_SIZE; off += 97 * SECTOR / 2) {
+                assertThat(loaded.firstEndingAfter(off)).as(where + " firstEndingAfter(" + off + ")")
+                        .isEqualTo(inserted.firstEndingAfter(off));
+            }
+            CacheKey next = dirty(stretch + random.nextInt(8000) * SECTOR, (1 + random.nextInt(64)) * SECTOR);
+            loaded.insert(next);
+            inserted.insert(copyOf(next));
+            assertSameIndex(loaded, inserted, where + " after one more insert");
+        }
+    }
+
+    @Test
+    void loadRejectsEmptyKeysAsInsertDoes() {
+        KeySubtree tree = new KeySubtree();
+        CacheKey[] keys = {dirty(0, SECTOR), CacheKey.placeholder(4 * SECTOR, SECTOR)};
+        assertThatThrownBy(() -> tree.load(keys, keys.length)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    /** 1 to 500 keys of one stretch in random order, none overlapping another, many touching a neighbour. */
+    private CacheKey[] disjointKeys(SplittableRandom random, long stretch) {
+        int slots = (int) (KeyTree.SUBTREE_SIZE / SECTOR / 16);
+        int n = 1 + random.nextInt(500);
+        int[] order = random.ints(0, slots).distinct().limit(n).toArray();
+        CacheKey[] keys = new CacheKey[n];
+        for (int i = 0; i < n; i++) {
+            int slotEnd = order[i] * 16 + 16;
+            int start = order[i] * 16 + (random.nextBoolean() ? 0 : random.nextInt(16));
+            int end = random.nextBoolean() ? slotEnd : start + 1 + random.nextInt(slotEnd - start);
+            keys[i] = withFlags(random, dirty(stretch + (long) start * SECTOR, (end - start) * SECTOR));
+        }
+        return keys;
+    }
+
+    /** 1 to 300 keys that may overlap; now and then one unaligned or in the next stretch. */
+    private CacheKey[] overlappingKeys(SplittableRandom random, long stretch) {
+        int n = 1 + random.nextInt(300);
+        int span = random.nextBoolean() ? 512 : 8192;
+        CacheKey[] keys = new CacheKey[n];
+        for (int i = 0; i < n; i++) {
+            int start = random.nextInt(span - 1);
+            int len = 1 + random.nextInt(Math.min(64, span - start));
+            long off = stretch + (long) start * SECTOR;
+            long bytes = (long) len * SECTOR;
+            int dice = random.nextInt(100);
+            if (dice == 0) {
+                off += 8;
+            } else if (dice == 1) {
+                off += KeyTree.SUBTREE_SIZE;
+            }
+            keys[i] = withFlags(random, dirty(off, (int) bytes));
+        }
+        return keys;
+    }
+
+    private static CacheKey withFlags(SplittableRandom random, CacheKey key) {
+        if (random.nextInt(4) == 0) {
+            key.flags |= CacheKey.FLAG_CLEAN;
+        }
+        key.segOff = random.nextInt(1 << 20) * SECTOR;
+        return key;
+    }
+
+    private static CacheKey copyOf(CacheKey key) {
+        CacheKey copy = new CacheKey(key.off, key.len, key.flags);
+        copy.place(key.seg, key.segOff, key.segGen);
+        return copy;
+    }
+
+    /** Everything about a key that the index decides: range, data, flags (in-tree included). */
+    private static String describe(CacheKey key) {
+        return key.off + "+" + key.len + " flags=" + key.flags + " seg=" + (key.seg == null ? "-" : key.seg.id())
+                + " seg_off=" + key.segOff + " gen=" + key.segGen;
+    }
+
+    private static void assertSameIndex(KeySubtree actual, KeySubtree expected, String where) {
+        String[] want = new String[expected.size()];
+        for (int i = 0; i < want.length; i++) {
+            want[i] = describe(expected.keyAt(i));
+        }
+        String[] got = new String[actual.size()];
+        for (int i = 0; i < got.length; i++) {
+            got[i] = describe(actual.keyAt(i));
+        }
+        assertThat(got).as(where).containsExactly(want);
+    }
+
     private void randomInserts(long seed, long baseSector) {
         int sectors = 256;
         SplittableRandom random = new SplittableRandom(seed);
