@@ -464,33 +464,17 @@ class BackingDeviceTest {
     }
 
     /**
-     * A {@link MemoryEngine} whose write at offset {@code BLOCK} first waits a little for the completion of an earlier
+     * A filter whose write at offset {@code BLOCK} first waits a little for the completion of an earlier
      * request (of the same batch) to run, and records whether it did.
      */
-    private static final class SecondWriteLooksBack implements IoEngine {
+    private static final class SecondWriteLooksBack extends FilterEngine {
         private static final long LOOK_MILLIS = 200;
-        private final IoEngine next;
         private final CountDownLatch firstCompleted;
         private volatile boolean sawFirstCompletion;
 
         SecondWriteLooksBack(IoEngine next, CountDownLatch firstCompleted) {
-            this.next = next;
+            super(next);
             this.firstCompleted = firstCompleted;
-        }
-
-        @Override
-        public long size() {
-            return next.size();
-        }
-
-        @Override
-        public int alignment() {
-            return next.alignment();
-        }
-
-        @Override
-        public void read(long offset, MemorySegment dst, IoCallback done) {
-            next.read(offset, dst, done);
         }
 
         @Override
@@ -503,16 +487,6 @@ class BackingDeviceTest {
                 }
             }
             next.write(offset, src, done);
-        }
-
-        @Override
-        public void flush(IoCallback done) {
-            next.flush(done);
-        }
-
-        @Override
-        public void close() throws IOException {
-            next.close();
         }
     }
 }
