@@ -38,9 +38,11 @@ import org.pcache.cache.CacheStatus;
  * {@code Pcache.open} + {@code drain()} until everything is written back and fsynced kset by kset. The raw variants
  * write the same bytes at the same offsets in the same order straight through a {@link FileChannel} on the benchmark
  * thread into an equally fresh file: {@code rawOneFsync} with one fsync at the end (the bandwidth limit),
- * {@code rawFsyncPer128} with an fsync after every 128 writes sorted by offset (what writeback does per kset), and
- * {@code rawFdatasyncPer128} the same with fdatasync. {@link #caching} picks the engine's caching for {@code drain}.
- * MiB/s = totalMiB / score. {@code drainMemory} drains into a {@link MemoryEngine} instead: writeback's own cost.
+ * {@code rawFsyncPer128} with an fsync after every 128 writes sorted by offset (what writeback does per kset),
+ * {@code rawFdatasyncPer128} the same with fdatasync, and {@code rawOneFsyncFromMapping}, {@code rawOneFsync} copying
+ * from a freshly mapped file as writeback copies from a freshly mapped region. {@link #caching} picks the engine's
+ * caching for {@code drain}. MiB/s = totalMiB / score. {@code drainMemory} drains into a {@link MemoryEngine}
+ * instead: writeback's own cost.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -152,6 +154,29 @@ public class WritebackBench {
         try (FileChannel channel = FileChannel.open(backingFile, StandardOpenOption.WRITE)) {
             for (long offset : workload.offsets()) {
                 writeFully(channel, offset);
+            }
+            channel.force(true);
+        }
+    }
+
+    /**
+     * {@code rawOneFsync} writing from consecutive chunks of a fresh read-only mapping of the region copy instead of
+     * one reused buffer: the raw writer pays the first-touch page faults that {@code drain} pays on the region it
+     * has just mapped (the bytes differ, the pages touched are as many).
+     */
+    @Benchmark
+    public void rawOneFsyncFromMapping() throws IOException {
+        try (Arena mapping = Arena.ofConfined();
+             FileChannel region = FileChannel.open(regionFile, StandardOpenOption.READ);
+             FileChannel channel = FileChannel.open(backingFile, StandardOpenOption.WRITE)) {
+            MemorySegment mapped = region.map(FileChannel.MapMode.READ_ONLY, 0, region.size(), mapping);
+            long chunk = workload.chunk();
+            long[] offsets = workload.offsets();
+            for (int i = 0; i < offsets.length; i++) {
+                ByteBuffer buffer = mapped.asSlice((i * chunk) % (mapped.byteSize() - chunk + 1), chunk).asByteBuffer();
+                while (buffer.hasRemaining()) {
+                    channel.write(buffer, offsets[i] + buffer.position());
+                }
             }
             channel.force(true);
         }
