@@ -139,8 +139,11 @@ public final class CacheImage {
      * Writes every dirty extent from dirty_tail to the end of the log onto {@code backing}, kset by kset in log order,
      * flushing after each: what writeback would have done. The image is not changed. {@code progress} receives the
      * bytes written so far after each kset.
+     *
+     * @throws BackingBlockSizeException if the backing device cannot take 512-byte aligned I/O (nothing is written)
      */
     public Recovery recover(BackingDevice backing, LongConsumer progress) throws IOException, InterruptedException {
+        BackingBlockSizeException.requireSectorIo(backing.alignment());
         if (backingSize != Long.MAX_VALUE && backing.size() < backingSize) {
             throw new IllegalArgumentException("backing device of " + backing.size() + " bytes is smaller than "
                     + backingSize);

@@ -113,8 +113,10 @@ public final class Pcache implements AutoCloseable {
      * @throws org.pcache.pmem.CacheDeviceTooSmallException if the region is under 512 MiB
      * @throws org.pcache.pmem.DataCrcMismatchException if the cache was created with the other data_crc setting
      * @throws org.pcache.pmem.CorruptMediaException if a record or the log fails validation (nothing is written)
+     * @throws BackingBlockSizeException if the backing device cannot take 512-byte aligned I/O (nothing is written)
      */
     public static Pcache open(PmemRegion region, BackingDevice backing, CacheOptions options) throws IOException {
+        BackingBlockSizeException.requireSectorIo(backing.alignment());
         CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(options.dataCrc(),
                 options.cacheMode().onMedia(), options.gcPercent()));
         CacheMode.fromOnMedia(device.cacheInfo().cacheMode());

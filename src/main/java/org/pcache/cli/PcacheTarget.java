@@ -18,6 +18,7 @@ import org.pcache.admin.AdminServer;
 import org.pcache.admin.PcacheMetrics;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
+import org.pcache.cache.BackingBlockSizeException;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdServer;
@@ -199,6 +200,8 @@ final class PcacheTarget {
             throw e;
         } catch (CorruptMediaException e) {
             throw new CommandException("cache " + settings.cacheFile() + " is corrupt: " + e.getMessage(), e);
+        } catch (BackingBlockSizeException e) {
+            throw new CommandException("backing " + settings.backing() + " cannot be cached: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             // A valid image with settings this version does not implement, e.g. a cache mode other than writeback.
             throw new CommandException("cache " + settings.cacheFile() + " cannot be used: " + e.getMessage(), e);

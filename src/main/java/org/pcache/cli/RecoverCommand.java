@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.pcache.backing.BackingDevice;
+import org.pcache.cache.BackingBlockSizeException;
 import org.pcache.cache.CacheImage;
 import org.pcache.pmem.CorruptMediaException;
 import picocli.CommandLine.Command;
@@ -75,6 +76,8 @@ final class RecoverCommand implements Callable<Integer> {
                     + backingSpec + " in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started) + " ms");
         } catch (CorruptMediaException e) {
             throw file.corrupt(e);
+        } catch (BackingBlockSizeException e) {
+            throw new CommandException("backing " + backingSpec + " cannot be used: " + e.getMessage(), e);
         } catch (IOException e) {
             throw CommandException.of("writing to backing " + backingSpec + " failed", e);
         } catch (InterruptedException e) {

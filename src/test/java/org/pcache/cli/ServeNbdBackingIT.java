@@ -21,7 +21,8 @@ import org.pcache.nbd.ExternalTool;
 /**
  * {@code pcache serve --backing nbd+unix://...}: the cache in front of nbdkit's memory plugin, plain, behind the
  * delay filter (misses pay the delay, hits and writes do not; SIGTERM waits for a read in flight) and behind the
- * error filter (a failing backing read reaches the client as EIO, and the server goes on serving).
+ * error filter (a failing backing read reaches the client as EIO, and the server goes on serving); an export that
+ * needs 4 KiB-aligned I/O is refused at start.
  */
 class ServeNbdBackingIT {
 
@@ -112,6 +113,14 @@ class ServeNbdBackingIT {
         Files.delete(trigger);
         String healed = nbdsh(server.uri(), "assert h.pread(65536, 8 << 20) == bytes(65536)", "print('OK')");
         assertThat(healed).endsWith("OK\n");
+    }
+
+    @Test
+    void anExportWithA4KiBMinimumBlockSizeIsRefusedInOneLine() throws Exception {
+        String backing = nbdkit("--filter=blocksize-policy", "memory", "64M", "blocksize-minimum=4096");
+        ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--cache-size", ServeFiles.CACHE_SIZE,
+                "--backing", backing, "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                .assertRefused(1, "needs 4096-byte aligned I/O");
     }
 
     @Test
