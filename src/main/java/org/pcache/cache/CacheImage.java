@@ -137,8 +137,9 @@ public final class CacheImage {
 
     /**
      * Writes every dirty extent from dirty_tail to the end of the log onto {@code backing}, kset by kset in log order,
-     * flushing after each: what writeback would have done. The image is not changed. {@code progress} receives the
-     * bytes written so far after each kset.
+     * flushing after each: what writeback would have done. The image is not changed. {@code progress} receives, after
+     * each kset, the dirty key-record bytes dealt with so far, in the measure of {@link #dirtyBytes} (so the last
+     * value equals it; extents a later key overwrote count without being written).
      *
      * @throws BackingBlockSizeException if the backing device cannot take 512-byte aligned I/O (nothing is written)
      */
@@ -149,13 +150,14 @@ public final class CacheImage {
                     + backingSize);
         }
         KsetWriteback writer = new KsetWriteback(device.region(), backing, device.cacheInfo().dataCrc());
-        long[] done = new long[2];
+        long[] done = new long[3];
         KsetLog.walk(device, reader, device.dirtyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.NORMAL) {
                 writer.load(reader);
                 done[1] += writer.write();
                 done[0]++;
-                progress.accept(done[1]);
+                done[2] += writer.dirtyBytes();
+                progress.accept(done[2]);
             }
         });
         return new Recovery(done[0], done[1]);

@@ -71,7 +71,7 @@ final class RecoverCommand implements Callable<Integer> {
             }
             Progress progress = new Progress(out, "recover", Progress.Output.ofConsole());
             progress.update(dirty);
-            recovery = image.recover(backing, written -> progress.update(Math.max(0, dirty - written)));
+            recovery = image.recover(backing, dealt -> progress.update(dirty - dealt));
             progress.finish("recover: " + recovery.ksets() + " ksets, " + recovery.bytes() + " bytes written to "
                     + backingSpec + " in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started) + " ms");
         } catch (CorruptMediaException e) {
