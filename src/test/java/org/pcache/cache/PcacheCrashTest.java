@@ -42,7 +42,7 @@ class PcacheCrashTest {
     private enum Kind { WRITE, FUA_WRITE, ZEROES, FLUSH }
 
     static LongStream seeds() {
-        return LongStream.rangeClosed(1, 16);
+        return SoakSeeds.or(LongStream.rangeClosed(1, 16).toArray());
     }
 
     @ParameterizedTest(name = "seed={0}")

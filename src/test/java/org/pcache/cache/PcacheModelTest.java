@@ -1,12 +1,14 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -23,8 +25,18 @@ class PcacheModelTest {
     private static final long VOLUME = 4 * CacheHarness.CACHE_SIZE;
     private static final int CHUNK = 4 << 20;
 
+    /** A soak's seeds take gc_percent 0, 70 and 90 in turn. */
+    private static final int[] SOAK_GC_PERCENTS = {0, 70, 90};
+
+    static Stream<Arguments> workloads() {
+        if (SoakSeeds.soaking()) {
+            return SoakSeeds.soak().mapToObj(seed -> Arguments.of(seed, SOAK_GC_PERCENTS[(int) (seed % 3)]));
+        }
+        return Stream.of(Arguments.of(11L, 0), Arguments.of(23L, 70), Arguments.of(37L, 90), Arguments.of(41L, 70));
+    }
+
     @ParameterizedTest(name = "seed={0} gc_percent={1}")
-    @CsvSource({"11, 0", "23, 70", "37, 90", "41, 70"})
+    @MethodSource("workloads")
     void workloadFourTimesTheCacheReadsBackLikeTheModel(long seed, int gcPercent) throws IOException {
         SplittableRandom random = new SplittableRandom(seed);
         long[] model = new long[(int) (BACKING_SIZE / SECTOR)];

@@ -1,7 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.pcache.backing.CutEngine;
 import org.pcache.backing.LossyEngine;
 import org.pcache.backing.MemoryEngine;
@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.LongStream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -37,8 +38,12 @@ class WritebackCrashTest {
     private record Write(long off, int len, long id) {
     }
 
+    static LongStream seeds() {
+        return SoakSeeds.or(3, 5, 8);
+    }
+
     @ParameterizedTest(name = "seed={0}")
-    @ValueSource(longs = {3, 5, 8})
+    @MethodSource("seeds")
     void backingAloneAlwaysHoldsAPrefixOfTheLog(long seed) throws Exception {
         List<Write> writes = workload(seed);
         long steps = writebackSteps(writes, Long.MAX_VALUE).operations();
