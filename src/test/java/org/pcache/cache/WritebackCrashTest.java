@@ -46,31 +46,35 @@ class WritebackCrashTest {
     @MethodSource("seeds")
     void backingAloneAlwaysHoldsAPrefixOfTheLog(long seed) throws Exception {
         List<Write> writes = workload(seed);
-        long steps = writebackSteps(writes, Long.MAX_VALUE).operations();
+        long steps;
+        try (PoweredDisk uncut = writebackSteps(writes, Long.MAX_VALUE)) {
+            steps = uncut.engine().operations();
+        }
         assertThat(steps).as("writeback steps").isGreaterThan(WRITES);
         for (long cut = 0; cut <= steps; cut++) {
-            CutEngine engine = writebackSteps(writes, cut);
-            LossyEngine lossy = (LossyEngine) engineBelow(engine);
-            lossy.crash(seed * 7919 + cut);
-            byte[] disk = lossy.durable(0, (int) BACKING_SIZE);
-            assertPrefixOfLog(writes, disk, "seed=" + seed + " power cut after " + cut + " backing operations");
+            try (PoweredDisk disk = writebackSteps(writes, cut)) {
+                disk.lossy().crash(seed * 7919 + cut);
+                byte[] image = disk.lossy().durable(0, (int) BACKING_SIZE);
+                assertPrefixOfLog(writes, image, "seed=" + seed + " power cut after " + cut + " backing operations");
+            }
         }
     }
 
-    private final List<Object> below = new ArrayList<>();
-
-    private Object engineBelow(CutEngine engine) {
-        return below.get(below.size() - 1);
+    /** The disk a run wrote back to: its memory, the lossy cache above it and the power cut above that. */
+    private record PoweredDisk(MemoryEngine memory, LossyEngine lossy, CutEngine engine) implements AutoCloseable {
+        @Override
+        public void close() {
+            memory.close(); // the disk's memory is native: give it back now, not when a GC happens to run
+        }
     }
 
     /**
      * Writes the workload through a cache whose backing device loses power after {@code cut} writes and flushes,
      * drains, and stops once the drain completes or the cut happened.
      */
-    private CutEngine writebackSteps(List<Write> writes, long cut) throws Exception {
-        MemoryEngine disk = new MemoryEngine(BACKING_SIZE);
-        LossyEngine lossy = new LossyEngine(disk);
-        below.add(lossy);
+    private static PoweredDisk writebackSteps(List<Write> writes, long cut) throws Exception {
+        MemoryEngine memory = new MemoryEngine(BACKING_SIZE);
+        LossyEngine lossy = new LossyEngine(memory);
         CutEngine engine = new CutEngine(lossy, cut);
         Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-wb-", ".img");
         Files.delete(file);
@@ -82,10 +86,13 @@ class WritebackCrashTest {
             }
             CompletableFuture<Void> drained = harness.cache.drainAsync();
             CompletableFuture.anyOf(drained, engine.cut()).get(30, TimeUnit.SECONDS);
+        } catch (Exception | Error e) {
+            memory.close();
+            throw e;
         } finally {
             Files.deleteIfExists(file);
         }
-        return engine;
+        return new PoweredDisk(memory, lossy, engine);
     }
 
     /** Some k: the disk equals writes 1..k applied in order, except sectors of write k+1 may hold write k+1. */
