@@ -13,7 +13,6 @@ import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
 import org.pcache.cache.Pcache;
 
@@ -134,27 +133,49 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     @Override
     public CompletableFuture<Void> write(long offset, MemorySegment src, Durability durability) {
         long start = System.nanoTime();
-        return timed(Op.WRITE, start, guarded(() -> cache.writeAsync(offset, src, cacheDurability(durability))));
+        CompletableFuture<Void> done;
+        try {
+            done = cache.writeAsync(offset, src, cacheDurability(durability));
+        } catch (IllegalStateException e) {
+            done = closed(e);
+        }
+        return timed(Op.WRITE, start, done);
     }
 
     @Override
     public CompletableFuture<Void> flush() {
         long start = System.nanoTime();
-        return timed(Op.FLUSH, start, guarded(cache::flushAsync));
+        CompletableFuture<Void> done;
+        try {
+            done = cache.flushAsync();
+        } catch (IllegalStateException e) {
+            done = closed(e);
+        }
+        return timed(Op.FLUSH, start, done);
     }
 
     @Override
     public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
         long start = System.nanoTime();
-        return timed(Op.TRIM, start,
-                guarded(() -> cache.discardAsync(offset, length, cacheDurability(durability))));
+        CompletableFuture<Void> done;
+        try {
+            done = cache.discardAsync(offset, length, cacheDurability(durability));
+        } catch (IllegalStateException e) {
+            done = closed(e);
+        }
+        return timed(Op.TRIM, start, done);
     }
 
     @Override
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
         long start = System.nanoTime();
-        return timed(Op.WRITE_ZEROES, start,
-                guarded(() -> cache.writeZeroesAsync(offset, length, cacheDurability(durability))));
+        CompletableFuture<Void> done;
+        try {
+            done = cache.writeZeroesAsync(offset, length, cacheDurability(durability));
+        } catch (IllegalStateException e) {
+            done = closed(e);
+        }
+        return timed(Op.WRITE_ZEROES, start, done);
     }
 
     /**
@@ -220,13 +241,8 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     }
 
     private CompletableFuture<Void> readUntimed(long offset, MemorySegment dst) {
-        return guarded(() -> cache.readAsync(offset, dst));
-    }
-
-    /** Starts a cache call; a cache closed under the server becomes a failed future, not an exception. */
-    private static CompletableFuture<Void> guarded(Supplier<CompletableFuture<Void>> call) {
         try {
-            return call.get();
+            return cache.readAsync(offset, dst);
         } catch (IllegalStateException e) {
             return closed(e);
         }
