@@ -4,7 +4,7 @@
 # p50/p99 completion latency and the ratio pcache/nbdkit. Then 4 KiB QD1 write latency through pcache whose
 # backing is nbdkit with the delay filter (wdelay=1ms), against writing to that nbdkit export directly.
 #
-# usage: bench/nbd-bench.sh            (from anywhere; builds target/pcache.jar when it is missing or stale)
+# usage: bench/nbd-bench.sh            (from anywhere; builds server/target/pcache.jar when it is missing or stale)
 #   REGION=256M RUNTIME=8 RAMP=1 CACHE_SIZE=3G WRITE_SIZE=384M bench/nbd-bench.sh
 #
 # Write budget: every write run fits in the cache, so the table measures the cache's write path, not how fast
@@ -39,9 +39,10 @@ trap cleanup EXIT
 for tool in fio nbdkit python3; do
     command -v "$tool" >/dev/null || { echo "nbd-bench: $tool is not installed" >&2; exit 1; }
 done
-if [ ! -f target/pcache.jar ] || [ -n "$(find src/main pom.xml -newer target/pcache.jar -print -quit)" ]; then
-    echo "nbd-bench: building target/pcache.jar ..." >&2
-    mvn -q -B -DskipTests package >&2
+jar=server/target/pcache.jar
+if [ ! -f $jar ] || [ -n "$(find pom.xml {core,nbd,server}/pom.xml {core,nbd,server}/src/main -newer $jar -print -quit)" ]; then
+    echo "nbd-bench: building $jar ..." >&2
+    mvn -q -B -DskipTests -DskipITs package >&2
 fi
 
 free_port() {
@@ -71,7 +72,7 @@ start_nbdkit() {  # $1 = name, $2 = tcp|unix, rest = plugin/filter args; sets NB
 
 start_pcache() {  # $1 = name, $2 = --backing; sets PCACHE_TCP and PCACHE_UNIX from the ready line
     local name=$1 backing=$2 out="$work/pcache-$1.out"
-    "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED ${PCACHE_JAVA_OPTS:-} -jar target/pcache.jar serve \
+    "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED ${PCACHE_JAVA_OPTS:-} -jar $jar serve \
         --cache "$shm_work/cache-$name.img" --cache-size "$CACHE_SIZE" --backing "$backing" \
         --backing-size "$(bytes 1G)" --listen 127.0.0.1:0 --socket "$work/pcache-$name.sock" --admin 127.0.0.1:0 \
         >"$out" 2>"$work/pcache-$name.log" &

@@ -13,7 +13,7 @@ import java.util.concurrent.CompletableFuture;
  * into the index.
  *
  * <p>Persistence order: the data copy is flushed and drained by the kset close that makes its key durable (rule 1,
- * see {@link KeySet}); a FUA write closes the kset of every piece before it completes.
+ * see {@link Kset}); a FUA write closes the kset of every piece before it completes.
  *
  * <p>A request that finds the cache full (no data segment, or no segment to extend the kset log) waits in
  * {@link DeferredRequests} and resumes at the piece that failed; it never fails for lack of space.
@@ -27,12 +27,12 @@ final class CacheWrite {
     private final PmemRegion region;
     private final KeyTree tree;
     private final DataHeads heads;
-    private final KeySets ksets;
+    private final Ksets ksets;
     private final SegmentMap segments;
     private final DeferredRequests deferred;
     private final boolean dataCrc;
 
-    CacheWrite(PmemRegion region, KeyTree tree, DataHeads heads, KeySets ksets, SegmentMap segments,
+    CacheWrite(PmemRegion region, KeyTree tree, DataHeads heads, Ksets ksets, SegmentMap segments,
                DeferredRequests deferred, boolean dataCrc) {
         this.region = region;
         this.tree = tree;

@@ -4,11 +4,11 @@ package org.pcache.cache;
  * The kset streams. Keys of one 4 MiB stretch always go to the same stream ({@code (off >> 22) mod n}), so within a
  * stretch the log holds keys in the order they entered the index.
  */
-final class KeySets {
+final class Ksets {
 
-    private final KeySet[] ksets;
+    private final Kset[] ksets;
 
-    KeySets(KeySet[] ksets) {
+    Ksets(Kset[] ksets) {
         this.ksets = ksets.clone();
     }
 
@@ -20,7 +20,7 @@ final class KeySets {
     /** Closes every kset (a flush): true when all pending keys are durable, false when the log is full. */
     boolean closeAll() {
         boolean all = true;
-        for (KeySet kset : ksets) {
+        for (Kset kset : ksets) {
             all &= kset.close();
         }
         return all;
@@ -28,12 +28,12 @@ final class KeySets {
 
     /** Cancels the flush timers; called at close after a final {@link #closeAll()}. */
     void stopTimers() {
-        for (KeySet kset : ksets) {
+        for (Kset kset : ksets) {
             kset.stopTimer();
         }
     }
 
-    private KeySet forOffset(long off) {
+    private Kset forOffset(long off) {
         return ksets[(int) ((off >>> KeyTree.SUBTREE_SHIFT) % ksets.length)];
     }
 }

@@ -31,13 +31,13 @@ final class CacheRead {
     private final PmemRegion region;
     private final KeyTree tree;
     private final DataHeads heads;
-    private final KeySets ksets;
+    private final Ksets ksets;
     private final SegmentMap segments;
     private final BackingDevice backing;
     private final CacheStats stats;
     private final boolean dataCrc;
 
-    CacheRead(PmemRegion region, KeyTree tree, DataHeads heads, KeySets ksets, SegmentMap segments,
+    CacheRead(PmemRegion region, KeyTree tree, DataHeads heads, Ksets ksets, SegmentMap segments,
               BackingDevice backing, CacheStats stats, boolean dataCrc) {
         this.region = region;
         this.tree = tree;

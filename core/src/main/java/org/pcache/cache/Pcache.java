@@ -53,8 +53,8 @@ public final class Pcache implements AutoCloseable {
     private final KeyCleaner cleaner;
     private final SegmentMap segments;
     private final KeyTree tree;
-    private final KeyHead keyHead;
-    private final KeySets ksets;
+    private final KsetLogWriter logWriter;
+    private final Ksets ksets;
     private final Writeback writeback;
     private final GarbageCollector gc;
     private final CacheWrite writes;
@@ -86,14 +86,14 @@ public final class Pcache implements AutoCloseable {
         LOG.info("replayed ksets={} keys={} stale_keys={} key_tail={} dirty_tail={} key_head={} in {} ms",
                 replay.ksets(), replay.keys(), replay.staleKeys(), device.keyTail(), device.dirtyTail(), head,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        this.keyHead = new KeyHead(device.region(), segments, head, replay.dirtyBytes(), this::ksetWritten);
+        this.logWriter = new KsetLogWriter(device.region(), segments, head, replay.dirtyBytes(), this::ksetWritten);
         this.gc = new GarbageCollector(device, segments, backing.size(), options.dataCrc());
-        this.writeback = new Writeback(device, backing, keyHead, segments, options.dataCrc(), gc::kick);
-        KeySet[] streams = new KeySet[options.ksetCount()];
+        this.writeback = new Writeback(device, backing, logWriter, segments, options.dataCrc(), gc::kick);
+        Kset[] streams = new Kset[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
-            streams[i] = new KeySet(keyHead, scheduler, options.ksetFlushDelay().toNanos());
+            streams[i] = new Kset(logWriter, scheduler, options.ksetFlushDelay().toNanos());
         }
-        this.ksets = new KeySets(streams);
+        this.ksets = new Ksets(streams);
         DataHeads heads = new DataHeads(segments, options.dataHeadCount());
         PmemRegion region = device.region();
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, options.dataCrc());
@@ -185,7 +185,7 @@ public final class Pcache implements AutoCloseable {
             if (error != null) {
                 done.completeExceptionally(error);
             } else {
-                writeback.drainTo(keyHead.position(), done);
+                writeback.drainTo(logWriter.position(), done);
             }
         });
         return done;
@@ -225,7 +225,7 @@ public final class Pcache implements AutoCloseable {
     public CacheStatus status() {
         CacheInfo info = device.cacheInfo();
         return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
-                segments.usedCount(), info.gcPercent(), info.flags(), keyHead.position(), device.dirtyTail(),
+                segments.usedCount(), info.gcPercent(), info.flags(), logWriter.position(), device.dirtyTail(),
                 device.keyTail(), counters(), writeback.status(), gc.status());
     }
 
@@ -271,7 +271,7 @@ public final class Pcache implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", keyHead.position(), device.dirtyTail(),
+        LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", logWriter.position(), device.dirtyTail(),
                 device.keyTail());
     }
 

@@ -10,7 +10,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One kset stream (dm-pcache's pcache_cache_kset): keys are encoded into an in-memory kset as they are appended, and
- * the kset is written to the log ({@link KeyHead}) when it holds {@link KsetOnMedia#KEYS_MAX} keys, when a FUA write
+ * the kset is written to the log ({@link KsetLogWriter}) when it holds {@link KsetOnMedia#KEYS_MAX} keys, when a FUA write
  * or a flush asks for it, or at the latest {@code flushDelay} after its first pending key.
  *
  * <p>Invariants: the staging buffer holds exactly {@link #keyNum} encoded keys, in append order; a key's record is
@@ -18,18 +18,18 @@ import java.util.concurrent.TimeUnit;
  * {@link #data} covers the data of every pending key.
  *
  * <p>Persistence order: rule 1 — writers copy a key's data into the region and append the key without flushing it;
- * the close flushes the data of all pending keys ({@link DataRuns}) and {@link KeyHead#write} drains it before the
+ * the close flushes the data of all pending keys ({@link DataRuns}) and {@link KsetLogWriter#write} drains it before the
  * kset goes out. The writer's copy happens-before the close through this object's monitor, whichever thread closes.
  *
  * <p>Threading: guarded by this object's monitor; appends come from writers holding a subtree lock (lock order:
- * subtree, kset, key head, segment map). The timer runs on the cache's scheduler. A timer that fires after its batch
+ * subtree, kset, log writer, segment map). The timer runs on the cache's scheduler. A timer that fires after its batch
  * was already closed only closes the next batch early, which is always safe, so timers are never cancelled.
  */
-final class KeySet {
+final class Kset {
 
     private static final long RETRY_DELAY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
-    private final KeyHead log;
+    private final KsetLogWriter log;
     private final ScheduledExecutorService timer;
     private final long flushDelayNanos;
     private final MemorySegment staging = MemorySegment.ofArray(new byte[KsetOnMedia.MAX_SIZE]);
@@ -46,7 +46,7 @@ final class KeySet {
     /** Guarded by this. */
     private boolean timerStopped;
 
-    KeySet(KeyHead log, ScheduledExecutorService timer, long flushDelayNanos) {
+    Kset(KsetLogWriter log, ScheduledExecutorService timer, long flushDelayNanos) {
         this.log = log;
         this.timer = timer;
         this.flushDelayNanos = flushDelayNanos;

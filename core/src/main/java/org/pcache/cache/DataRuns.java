@@ -13,7 +13,7 @@ import org.pcache.pmem.PmemRegion;
  * more than needed is always safe, flushing less never is, so nothing is ever taken out of a run before the close
  * that flushed it succeeded.
  *
- * <p>Threading: owned by one {@link KeySet} and used under its monitor.
+ * <p>Threading: owned by one {@link Kset} and used under its monitor.
  */
 final class DataRuns {
 

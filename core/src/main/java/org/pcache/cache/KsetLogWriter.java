@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The end of the kset log, where the next kset is written (dm-pcache's key_head and cache_kset_close): writes ksets
+ * The kset log writer: the end of the log, where the next kset is written (dm-pcache's key_head and cache_kset_close): writes ksets
  * back to back, each followed by a zero terminator, and chains a new log segment with a LAST kset when the current one
  * is full.
  *
@@ -32,7 +32,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Threading: writes are serialised by this object's monitor; {@link #position()} may be read from any thread.
  * {@code onKset} runs after each kset is durable, on the writing thread, under the caller's locks: it must only signal.
  */
-final class KeyHead {
+final class KsetLogWriter {
 
     private static final int HEADER_SIZE = (int) KsetOnMedia.HEADER_SIZE;
 
@@ -48,7 +48,7 @@ final class KeyHead {
     private final AtomicLong dirtyBytes;
     private final Runnable onKset;
 
-    KeyHead(PmemRegion region, SegmentMap segments, CachePos start, long dirtyBytes, Runnable onKset) {
+    KsetLogWriter(PmemRegion region, SegmentMap segments, CachePos start, long dirtyBytes, Runnable onKset) {
         this.region = region;
         this.segments = segments;
         this.seg = segments.segment(start.seg());

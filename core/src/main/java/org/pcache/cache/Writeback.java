@@ -40,7 +40,7 @@ final class Writeback {
     private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     private final CacheDevice device;
-    private final KeyHead keyHead;
+    private final KsetLogWriter logWriter;
     private final KsetReader reader;
     private final Runnable onProgress;
     private final CacheWorker worker;
@@ -58,10 +58,10 @@ final class Writeback {
     private record Drain(CachePos target, CompletableFuture<Void> done) {
     }
 
-    Writeback(CacheDevice device, BackingDevice backing, KeyHead keyHead, SegmentMap segments, boolean dataCrc,
+    Writeback(CacheDevice device, BackingDevice backing, KsetLogWriter logWriter, SegmentMap segments, boolean dataCrc,
               Runnable onProgress) {
         this.device = device;
-        this.keyHead = keyHead;
+        this.logWriter = logWriter;
         this.reader = new KsetReader(device, segments, backing.size());
         this.kset = new KsetWriteback(device.region(), backing, dataCrc);
         this.onProgress = onProgress;
@@ -107,13 +107,13 @@ final class Writeback {
 
     WritebackStatus status() {
         String state = worker.state(failure);
-        return new WritebackStatus(state, keyHead.dirtyBytes(), bytesWritten.sum(), ksetsWritten.sum(),
+        return new WritebackStatus(state, logWriter.dirtyBytes(), bytesWritten.sum(), ksetsWritten.sum(),
                 errors.sum(), lastError, rate.bytesPerSecond());
     }
 
     private boolean step() throws InterruptedException {
         CachePos tail = device.dirtyTail();
-        if (failure != null || tail.equals(keyHead.position())) {
+        if (failure != null || tail.equals(logWriter.position())) {
             return false;
         }
         try {
@@ -130,7 +130,7 @@ final class Writeback {
                 }
             }
             device.writeDirtyTail(next);
-            keyHead.writtenBack(dirty);
+            logWriter.writtenBack(dirty);
             ksetsWritten.increment();
             completeDrains(next);
             onProgress.run();
