@@ -1,6 +1,10 @@
 package org.pcache.cache;
 
-/** How the cache treats writes; the value is persisted in cache_info (bits 2-5 of its flags). */
+/**
+ * How the cache treats writes, as dm-pcache encodes it: a 4-bit value in bits 2-5 of the cache_info flags
+ * (0 writeback; dm-pcache reserves 1 writethrough, 2 writearound, 3 writeonly, which this version does not implement).
+ * {@link RequestRouter} turns the mode into where each request goes.
+ */
 public enum CacheMode {
     /** Writes land in the cache and are written back later, in log order. */
     WRITEBACK(0);
@@ -11,18 +15,18 @@ public enum CacheMode {
         this.onMedia = onMedia;
     }
 
-    /** The code stored in cache_info. */
+    /** The value stored in bits 2-5 of the cache_info flags (already shifted down). */
     public int onMedia() {
         return onMedia;
     }
 
-    /** The mode stored as {@code code}; throws for a code this version does not implement. */
-    public static CacheMode fromOnMedia(int code) {
+    /** The mode stored as {@code value} in the cache_info flags; throws for a value this version does not implement. */
+    public static CacheMode fromOnMedia(int value) {
         for (CacheMode mode : values()) {
-            if (mode.onMedia == code) {
+            if (mode.onMedia == value) {
                 return mode;
             }
         }
-        throw new IllegalArgumentException("cache mode " + code + " is not supported");
+        throw new IllegalArgumentException("cache mode " + value + " is not supported");
     }
 }

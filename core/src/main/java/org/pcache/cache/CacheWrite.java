@@ -30,16 +30,19 @@ final class CacheWrite {
     private final Ksets ksets;
     private final SegmentMap segments;
     private final DeferredRequests deferred;
+    private final Runnable onFull;
     private final boolean dataCrc;
 
+    /** {@code onFull} runs each time a request starts waiting for space (it must only signal). */
     CacheWrite(PmemRegion region, KeyTree tree, DataHeads heads, Ksets ksets, SegmentMap segments,
-               DeferredRequests deferred, boolean dataCrc) {
+               DeferredRequests deferred, Runnable onFull, boolean dataCrc) {
         this.region = region;
         this.tree = tree;
         this.heads = heads;
         this.ksets = ksets;
         this.segments = segments;
         this.deferred = deferred;
+        this.onFull = onFull;
         this.dataCrc = dataCrc;
     }
 
@@ -76,7 +79,9 @@ final class CacheWrite {
                     long epoch = deferred.freeEpoch();
                     int written = writePiece(off + pos, src, pos, length - pos, durability);
                     if (written == 0) {
-                        deferred.defer(this, epoch);
+                        if (deferred.defer(this, epoch)) {
+                            onFull.run();
+                        }
                         return;
                     }
                     pos += written;

@@ -30,7 +30,6 @@ final class DeferredRequests {
     }
 
     private final Executor executor;
-    private final Runnable onWait;
     /** Counts segments freed; see the class comment. */
     private final AtomicLong freeEpoch = new AtomicLong();
     private final Object lock = new Object();
@@ -41,10 +40,9 @@ final class DeferredRequests {
     private final AtomicBoolean retryQueued = new AtomicBoolean();
     private final LongAdder deferrals = new LongAdder();
 
-    /** Retries run on {@code executor}; {@code onWait} runs whenever a request starts waiting (it must only signal). */
-    DeferredRequests(Executor executor, Runnable onWait) {
+    /** Retries run on {@code executor}. */
+    DeferredRequests(Executor executor) {
         this.executor = executor;
-        this.onWait = onWait;
     }
 
     /** How many segments were freed so far; read it before an allocation that may find the cache full. */
@@ -58,8 +56,11 @@ final class DeferredRequests {
         kick();
     }
 
-    /** Queues {@code waiter}, which failed to allocate after seeing free epoch {@code epochSeen}. */
-    void defer(Waiter waiter, long epochSeen) {
+    /**
+     * Queues {@code waiter}, which failed to allocate after seeing free epoch {@code epochSeen}. Returns true when it
+     * waits, so the caller can ask for space; false when the cache is closing and {@code waiter} has been failed.
+     */
+    boolean defer(Waiter waiter, long epochSeen) {
         boolean accepted;
         synchronized (lock) {
             accepted = !closed;
@@ -70,12 +71,12 @@ final class DeferredRequests {
         }
         if (!accepted) {
             waiter.fail(new IOException("cache closed while the request waited for free space"));
-            return;
+            return false;
         }
-        onWait.run();
         if (freeEpoch.get() != epochSeen) {
             kick();
         }
+        return true;
     }
 
     private void kick() {

@@ -3,7 +3,6 @@ package org.pcache.cache;
 import org.pcache.backing.BackingDevice;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheInfo;
-import org.pcache.pmem.CachePos;
 import org.pcache.pmem.PmemRegion;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,6 +31,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * writes move at most {@value #MAX_IO_LENGTH} bytes. A write's source buffer may be reused once its future completes; a
  * read's destination must stay valid until then. A full cache delays writes, it never fails them.
  *
+ * <p>Lifecycle: {@link #open} runs the open sequence ({@link CacheStart}) and returns a running cache; {@link #close()}
+ * ends it for good. A request made once close has begun fails with {@link CacheClosedException}: the future of an
+ * asynchronous call fails with it, a blocking call throws it.
+ *
  * <p>Threading: every method may be called from any thread, concurrently. Futures complete on the calling thread
  * (hits, writes) or on the cache's worker threads (misses, requests that waited for space); callers must not block in
  * their continuations.
@@ -45,14 +48,24 @@ public final class Pcache implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Pcache.class);
 
+    /** Where a cache is in its life; it only ever moves forward. */
+    private enum State {
+        /** Built by the open sequence; writeback and GC not started yet, nobody else holds the cache. */
+        OPENING,
+        /** Serving requests. */
+        RUNNING,
+        /** {@link #close()} is refusing new requests and waiting for those in flight. */
+        CLOSING,
+        /** Closed: pending keys written out, workers stopped. */
+        CLOSED
+    }
+
     private final CacheDevice device;
     private final BackingDevice backing;
-    private final CacheOptions options;
     private final ScheduledThreadPoolExecutor scheduler;
+    private final RequestRouter router;
     private final DeferredRequests deferred;
-    private final KeyCleaner cleaner;
     private final SegmentMap segments;
-    private final KeyTree tree;
     private final KsetLogWriter logWriter;
     private final Ksets ksets;
     private final Writeback writeback;
@@ -64,29 +77,22 @@ public final class Pcache implements AutoCloseable {
     private final AtomicBoolean closeQueued = new AtomicBoolean();
     private final Object closeLock = new Object();
     /** Guarded by closeLock for writes; read without it on the request path. */
-    private volatile boolean closed;
+    private volatile State state = State.OPENING;
 
-    private Pcache(CacheDevice device, BackingDevice backing, CacheOptions options) throws IOException {
+    /**
+     * Builds the running cache's parts around an opened device and the memory {@code replayed} from its log. Reads and
+     * writes no media and starts no thread: {@link CacheStart} does that, and calls {@link #start()}.
+     */
+    Pcache(CacheDevice device, BackingDevice backing, CacheOptions options, CacheMode mode,
+           CacheStart.Replayed replayed) {
         this.device = device;
         this.backing = backing;
-        this.options = options;
-        this.scheduler = new ScheduledThreadPoolExecutor(1, runnable -> {
-            Thread thread = new Thread(runnable, "pcache-scheduler");
-            thread.setDaemon(true);
-            return thread;
-        });
-        this.scheduler.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
-        this.deferred = new DeferredRequests(scheduler, this::cacheFull);
-        this.tree = new KeyTree(backing.size());
-        this.cleaner = new KeyCleaner(tree, scheduler);
-        this.segments = new SegmentMap(device, this::segmentFreed);
-        Replay replay = new Replay(device, segments, tree, backing.size(), options.dataCrc());
-        long started = System.nanoTime();
-        CachePos head = replay.run();
-        LOG.info("replayed ksets={} keys={} stale_keys={} key_tail={} dirty_tail={} key_head={} in {} ms",
-                replay.ksets(), replay.keys(), replay.staleKeys(), device.keyTail(), device.dirtyTail(), head,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        this.logWriter = new KsetLogWriter(device.region(), segments, head, replay.dirtyBytes(), this::ksetWritten);
+        this.scheduler = replayed.scheduler();
+        this.router = new RequestRouter(mode);
+        this.deferred = replayed.deferred();
+        this.segments = replayed.segments();
+        this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.dirtyBytes(),
+                this::ksetWritten);
         this.gc = new GarbageCollector(device, segments, backing.size(), options.dataCrc());
         this.writeback = new Writeback(device, backing, logWriter, segments, options.dataCrc(), gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
@@ -96,19 +102,16 @@ public final class Pcache implements AutoCloseable {
         this.ksets = new Ksets(streams);
         DataHeads heads = new DataHeads(segments, options.dataHeadCount());
         PmemRegion region = device.region();
-        this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, options.dataCrc());
+        KeyTree tree = replayed.tree();
+        this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, this::cacheFull,
+                options.dataCrc());
         this.reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, options.dataCrc());
-        CacheInfo info = device.cacheInfo();
-        if (!info.initDone()) {
-            device.writeCacheInfo(info.withInitDone());
-        }
-        writeback.start();
-        gc.start();
     }
 
     /**
      * Opens the cache on {@code region} in front of {@code backing}: formats a blank region, otherwise validates it
-     * and replays its log. The caller keeps ownership of both and closes them after {@link #close()}.
+     * and replays its log, then starts writeback and GC. The caller keeps ownership of both and closes them after
+     * {@link #close()}.
      *
      * @throws org.pcache.pmem.CacheDeviceTooSmallException if the region is under 512 MiB
      * @throws org.pcache.pmem.DataCrcMismatchException if the cache was created with the other data_crc setting
@@ -116,11 +119,17 @@ public final class Pcache implements AutoCloseable {
      * @throws BackingBlockSizeException if the backing device cannot take 512-byte aligned I/O (nothing is written)
      */
     public static Pcache open(PmemRegion region, BackingDevice backing, CacheOptions options) throws IOException {
-        BackingBlockSizeException.requireSectorIo(backing.alignment());
-        CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(options.dataCrc(),
-                options.cacheMode().onMedia(), options.gcPercent()));
-        CacheMode.fromOnMedia(device.cacheInfo().cacheMode());
-        return new Pcache(device, backing, options);
+        return CacheStart.start(region, backing, options);
+    }
+
+    /** The last step of the open sequence: starts writeback and GC and takes requests. */
+    void start() {
+        synchronized (closeLock) {
+            assert state == State.OPENING : state;
+            writeback.start();
+            gc.start();
+            state = State.RUNNING;
+        }
     }
 
     /** Size of the cached device in bytes: the backing device's size. */
@@ -131,46 +140,68 @@ public final class Pcache implements AutoCloseable {
     /** Reads {@code dst.byteSize()} bytes at {@code offset} into {@code dst}. */
     public CompletableFuture<Void> readAsync(long offset, MemorySegment dst) {
         checkIo(offset, dst.byteSize());
-        CompletableFuture<Void> done = begin();
-        reads.read(offset, dst, done);
+        if (!enter()) {
+            return refused();
+        }
+        Request done = new Request();
+        switch (router.read()) {
+            case CACHE -> reads.read(offset, dst, done);
+        }
         return done;
     }
 
     /** Writes {@code src} at {@code offset}. */
     public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, Durability durability) {
         checkIo(offset, src.byteSize());
-        CompletableFuture<Void> done = begin();
+        if (!enter()) {
+            return refused();
+        }
+        Request done = new Request();
         stats.writes.increment();
         stats.bytesWritten.add(src.byteSize());
-        writes.write(offset, src, durability, done);
+        switch (router.write()) {
+            case CACHE -> writes.write(offset, src, durability, done);
+        }
         return done;
     }
 
     /** Writes {@code length} zero bytes at {@code offset} (any length: the range is written in pieces). */
     public CompletableFuture<Void> writeZeroesAsync(long offset, long length, Durability durability) {
         checkRange(offset, length);
-        CompletableFuture<Void> done = begin();
+        if (!enter()) {
+            return refused();
+        }
+        Request done = new Request();
         stats.writes.increment();
         stats.bytesWritten.add(length);
-        writes.writeZeroes(offset, length, durability, done);
+        switch (router.write()) {
+            case CACHE -> writes.writeZeroes(offset, length, durability, done);
+        }
         return done;
     }
 
     /**
      * Tells the cache that {@code [offset, offset + length)} is no longer needed. Discard is advisory, as NBD's TRIM:
-     * this version keeps the data, so the range reads back unchanged.
+     * this version keeps the data, so the range reads back unchanged and there is nothing to make durable.
      */
-    public CompletableFuture<Void> discardAsync(long offset, long length, Durability durability) {
+    public CompletableFuture<Void> discardAsync(long offset, long length) {
         checkRange(offset, length);
-        checkOpen();
+        if (state != State.RUNNING) {
+            return refused();
+        }
         return CompletableFuture.completedFuture(null);
     }
 
     /** Makes every write completed before this call durable. */
     public CompletableFuture<Void> flushAsync() {
-        CompletableFuture<Void> done = begin();
+        if (!enter()) {
+            return refused();
+        }
+        Request done = new Request();
         stats.flushes.increment();
-        new Flush(done).retry();
+        switch (router.flush()) {
+            case CACHE -> new Flush(done).retry();
+        }
         return done;
     }
 
@@ -180,7 +211,10 @@ public final class Pcache implements AutoCloseable {
      * GC then empties the cache until key_tail reaches key_head.
      */
     public CompletableFuture<Void> drainAsync() {
-        CompletableFuture<Void> done = begin();
+        if (!enter()) {
+            return refused();
+        }
+        Request done = new Request();
         flushAsync().whenComplete((ignored, error) -> {
             if (error != null) {
                 done.completeExceptionally(error);
@@ -212,8 +246,8 @@ public final class Pcache implements AutoCloseable {
     }
 
     /** Blocking {@link #discardAsync}. */
-    public void discard(long offset, long length, Durability durability) throws IOException {
-        await(discardAsync(offset, length, durability));
+    public void discard(long offset, long length) throws IOException {
+        await(discardAsync(offset, length));
     }
 
     /** Blocking {@link #flushAsync}. */
@@ -231,11 +265,15 @@ public final class Pcache implements AutoCloseable {
 
     /**
      * Changes gc_percent (0..90) and persists it. Throws {@link IllegalArgumentException} for other values.
+     *
+     * @throws CacheClosedException if close has begun (nothing is written)
      */
-    public void setGcPercent(int percent) {
+    public void setGcPercent(int percent) throws CacheClosedException {
         CacheOptions.checkGcPercent(percent);
         synchronized (closeLock) {
-            checkOpen();
+            if (state != State.RUNNING) {
+                throw closedException();
+            }
             device.writeCacheInfo(device.cacheInfo().withGcPercent(percent));
         }
         gc.kick();
@@ -244,15 +282,16 @@ public final class Pcache implements AutoCloseable {
     /**
      * Stops the cache: refuses new requests, fails requests still waiting for free space, waits for requests in
      * flight, writes out every pending key and stops GC and writeback after the kset each is working on. Dirty data
-     * stays in the region and is written back after the next open. Idempotent.
+     * stays in the region and is written back after the next open. Idempotent: a second call returns at once, even
+     * while the first one is still closing.
      */
     @Override
     public void close() {
         synchronized (closeLock) {
-            if (closed) {
+            if (state != State.RUNNING) {
                 return;
             }
-            closed = true;
+            state = State.CLOSING;
         }
         deferred.close();
         writeback.cancelDrains();
@@ -270,6 +309,9 @@ public final class Pcache implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        synchronized (closeLock) {
+            state = State.CLOSED;
         }
         LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", logWriter.position(), device.dirtyTail(),
                 device.keyTail());
@@ -299,11 +341,6 @@ public final class Pcache implements AutoCloseable {
         ksets.closeAll();
     }
 
-    private void segmentFreed() {
-        deferred.segmentFreed();
-        cleaner.schedule();
-    }
-
     private CacheStatus.Counters counters() {
         return new CacheStatus.Counters(stats.reads.sum(), stats.writes.sum(), stats.flushes.sum(),
                 stats.readHitsFull.sum(), stats.readHitsPartial.sum(), stats.readMisses.sum(), stats.bytesRead.sum(),
@@ -324,8 +361,8 @@ public final class Pcache implements AutoCloseable {
             long epoch = deferred.freeEpoch();
             if (ksets.closeAll()) {
                 done.complete(null);
-            } else {
-                deferred.defer(this, epoch);
+            } else if (deferred.defer(this, epoch)) {
+                cacheFull();
             }
         }
 
@@ -335,14 +372,26 @@ public final class Pcache implements AutoCloseable {
         }
     }
 
-    /** Counts a request in flight; counting before checking means close() either refuses it or waits for it. */
-    private CompletableFuture<Void> begin() {
+    /**
+     * Counts a request in flight, or refuses it (false) when the cache is not running; counting before checking means
+     * close() either refuses a request or waits for it.
+     */
+    private boolean enter() {
         inflight.incrementAndGet();
-        if (closed) {
+        if (state != State.RUNNING) {
             end();
-            throw new IllegalStateException("cache is closed");
+            return false;
         }
-        return new Request();
+        return true;
+    }
+
+    /** The answer to a request that {@link #enter()} refused. */
+    private CompletableFuture<Void> refused() {
+        return CompletableFuture.failedFuture(closedException());
+    }
+
+    private CacheClosedException closedException() {
+        return new CacheClosedException(state == State.CLOSED ? "cache is closed" : "cache is closing");
     }
 
     /** A request's future: completing it (or cancelling it) ends the request's in-flight count, with no callback. */
@@ -371,7 +420,7 @@ public final class Pcache implements AutoCloseable {
     }
 
     private void end() {
-        if (inflight.decrementAndGet() == 0 && closed) {
+        if (inflight.decrementAndGet() == 0 && state != State.RUNNING) {
             synchronized (closeLock) {
                 closeLock.notifyAll();
             }
@@ -388,12 +437,6 @@ public final class Pcache implements AutoCloseable {
                     return;
                 }
             }
-        }
-    }
-
-    private void checkOpen() {
-        if (closed) {
-            throw new IllegalStateException("cache is closed");
         }
     }
 

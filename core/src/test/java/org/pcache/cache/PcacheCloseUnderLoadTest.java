@@ -105,10 +105,8 @@ class PcacheCloseUnderLoadTest {
             Durability durability = random.nextInt(5) == 0 ? Durability.FUA : Durability.BUFFERED;
             CompletableFuture<Long> end = new CompletableFuture<>();
             long start = clock.incrementAndGet();
-            CompletableFuture<Void> request;
-            try {
-                request = cache.writeAsync(off, buf, durability);
-            } catch (IllegalStateException closed) {
+            CompletableFuture<Void> request = cache.writeAsync(off, buf, durability);
+            if (request.state() == Future.State.FAILED && request.exceptionNow() instanceof CacheClosedException) {
                 return null;
             }
             issued.add(new Issued(id, off, len, start, end));

@@ -6,6 +6,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import org.pcache.backing.BackingIoException;
+import org.pcache.cache.CacheClosedException;
 
 /** Error values of the transmission phase (proto.md "Error values"); the only codes put on the wire. */
 public enum NbdError {
@@ -76,6 +77,7 @@ public enum NbdError {
             case UnsupportedOperationException e -> ENOTSUP;
             case RejectedExecutionException e -> ESHUTDOWN;
             case CancellationException e -> ESHUTDOWN;
+            case CacheClosedException e -> ESHUTDOWN;
             case IOException e -> EIO;
             default -> EIO;
         };

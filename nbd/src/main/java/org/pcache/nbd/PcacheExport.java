@@ -133,49 +133,25 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     @Override
     public CompletableFuture<Void> write(long offset, MemorySegment src, Durability durability) {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.writeAsync(offset, src, cacheDurability(durability));
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.WRITE, start, done);
+        return timed(Op.WRITE, start, cache.writeAsync(offset, src, cacheDurability(durability)));
     }
 
     @Override
     public CompletableFuture<Void> flush() {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.flushAsync();
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.FLUSH, start, done);
+        return timed(Op.FLUSH, start, cache.flushAsync());
     }
 
     @Override
     public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.discardAsync(offset, length, cacheDurability(durability));
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.TRIM, start, done);
+        return timed(Op.TRIM, start, cache.discardAsync(offset, length));
     }
 
     @Override
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
         long start = System.nanoTime();
-        CompletableFuture<Void> done;
-        try {
-            done = cache.writeZeroesAsync(offset, length, cacheDurability(durability));
-        } catch (IllegalStateException e) {
-            done = closed(e);
-        }
-        return timed(Op.WRITE_ZEROES, start, done);
+        return timed(Op.WRITE_ZEROES, start, cache.writeZeroesAsync(offset, length, cacheDurability(durability)));
     }
 
     /**
@@ -241,11 +217,7 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     }
 
     private CompletableFuture<Void> readUntimed(long offset, MemorySegment dst) {
-        try {
-            return cache.readAsync(offset, dst);
-        } catch (IllegalStateException e) {
-            return closed(e);
-        }
+        return cache.readAsync(offset, dst);
     }
 
     /** Records the time from {@code startNanos} to the completion of {@code done} under {@code op}. */
@@ -275,13 +247,5 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
             case BUFFERED -> org.pcache.cache.Durability.BUFFERED;
             case FUA -> org.pcache.cache.Durability.FUA;
         };
-    }
-
-    /**
-     * The answer to a request made after the cache closed: the cache throws {@link IllegalStateException} at once,
-     * and the client should hear ESHUTDOWN rather than the EIO an unknown failure gives.
-     */
-    private static CompletableFuture<Void> closed(IllegalStateException e) {
-        return CompletableFuture.failedFuture(new NbdErrorException(NbdError.ESHUTDOWN, e.getMessage()));
     }
 }

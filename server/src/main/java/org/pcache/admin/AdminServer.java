@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import org.pcache.cache.CacheClosedException;
 import org.pcache.cache.Pcache;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -184,7 +185,7 @@ public final class AdminServer implements AutoCloseable {
         }
         try {
             message.apply(cache);
-        } catch (IllegalStateException closed) {
+        } catch (CacheClosedException closed) {
             return Reply.text(503, "the cache is closing: " + closed.getMessage());
         }
         LOG.info("admin message applied: {}", message.text());

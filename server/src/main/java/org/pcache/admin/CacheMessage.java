@@ -2,6 +2,7 @@ package org.pcache.admin;
 
 import java.util.List;
 import java.util.Locale;
+import org.pcache.cache.CacheClosedException;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 
@@ -54,7 +55,7 @@ public record CacheMessage(int gcPercent) {
     }
 
     /** Sends the message to {@code cache}: the value is in effect and persisted when this returns. */
-    public void apply(Pcache cache) {
+    public void apply(Pcache cache) throws CacheClosedException {
         cache.setGcPercent(gcPercent);
     }
 

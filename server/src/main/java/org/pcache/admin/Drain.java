@@ -1,7 +1,6 @@
 package org.pcache.admin;
 
 import java.util.Locale;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.pcache.cache.Pcache;
 
@@ -75,13 +74,7 @@ public final class Drain {
             state = State.RUNNING;
             error = null;
         }
-        CompletableFuture<Void> drained;
-        try {
-            drained = cache.drainAsync();
-        } catch (IllegalStateException closed) {
-            drained = CompletableFuture.failedFuture(closed);
-        }
-        drained.whenComplete((ignored, failure) -> ended(failure));
+        cache.drainAsync().whenComplete((ignored, failure) -> ended(failure));
         return status();
     }
 

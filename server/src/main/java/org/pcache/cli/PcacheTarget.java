@@ -19,6 +19,7 @@ import org.pcache.admin.PcacheMetrics;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
 import org.pcache.cache.BackingBlockSizeException;
+import org.pcache.cache.CacheClosedException;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdServer;
@@ -179,7 +180,11 @@ final class PcacheTarget {
             opened = openExisting(options.withDataCrc(e.existing()));
         }
         if (settings.gcPercent().isPresent() && opened.status().gcPercent() != settings.gcPercent().getAsInt()) {
-            opened.setGcPercent(settings.gcPercent().getAsInt());
+            try {
+                opened.setGcPercent(settings.gcPercent().getAsInt());
+            } catch (CacheClosedException e) {
+                throw CommandException.of("cannot set gc_percent of cache " + settings.cacheFile(), e);
+            }
         }
         return opened;
     }
