@@ -48,6 +48,7 @@ public final class CacheImage {
     /** Receives the ksets of the log, in log order. */
     @FunctionalInterface
     public interface KsetVisitor {
+        /** One kset, as recorded; the keys of a LAST kset are empty. */
         void visit(LoggedKset kset);
     }
 
@@ -75,22 +76,27 @@ public final class CacheImage {
         return new CacheImage(CacheDevice.inspect(region), backingSize);
     }
 
+    /** The superblock's flags word (bit 0: big-endian format). */
     public int superblockFlags() {
         return device.superblockFlags();
     }
 
+    /** Physical 16 MiB segments on the device (the superblock's seg_num). */
     public int physicalSegmentCount() {
         return device.physicalSegmentCount();
     }
 
+    /** The newest valid cache_info replica. */
     public CacheInfo cacheInfo() {
         return device.cacheInfo();
     }
 
+    /** The newest valid key_tail: the first kset GC has not reclaimed. */
     public CachePos keyTail() {
         return device.keyTail();
     }
 
+    /** The newest valid dirty_tail: the first kset not written back. */
     public CachePos dirtyTail() {
         return device.dirtyTail();
     }

@@ -3,7 +3,7 @@ package org.pcache.cache;
 /**
  * How the cache treats writes, as dm-pcache encodes it: a 4-bit value in bits 2-5 of the cache_info flags
  * (0 writeback; dm-pcache reserves 1 writethrough, 2 writearound, 3 writeonly, which this version does not implement).
- * {@link RequestRouter} turns the mode into where each request goes.
+ * The cache's request routing turns the mode into where each request goes.
  */
 public enum CacheMode {
     /** Writes land in the cache and are written back later, in log order. */

@@ -17,9 +17,12 @@ import java.time.Duration;
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
                            Duration ksetFlushDelay) {
 
+    /** Highest gc_percent dm-pcache accepts. */
     public static final int GC_PERCENT_MAX = 90;
+    /** dm-pcache's default gc_percent. */
     public static final int GC_PERCENT_DEFAULT = 70;
 
+    /** Throws {@link IllegalArgumentException} for a gc_percent, a count or a delay out of range. */
     public CacheOptions {
         checkGcPercent(gcPercent);
         if (ksetCount < 1 || dataHeadCount < 1) {
@@ -37,22 +40,27 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1));
     }
 
+    /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
         return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay);
     }
 
+    /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
         return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay);
     }
 
+    /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay);
     }
 
+    /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay);
     }
 
+    /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay);
     }
