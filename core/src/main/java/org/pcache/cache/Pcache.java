@@ -19,8 +19,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A persistent write-back cache: dm-pcache in a Java library. Writes land in a persistent memory region and are
- * acknowledged from there; reads are served from the region when cached and from the backing device otherwise.
+ * A running persistent write-back cache, dm-pcache in a Java library: it takes the requests, reports the status and
+ * closes the cache that {@link #open} opened. Writes land in a persistent memory region and are acknowledged from
+ * there; reads are served from the region when cached and from the backing device otherwise.
  *
  * <p>Durability: a completed write is durable once a later {@link #flushAsync() flush} completes, immediately when
  * written with {@link Durability#FUA}, and in any case within about {@link CacheOptions#ksetFlushDelay()}. A crash or
@@ -31,8 +32,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * writes move at most {@value #MAX_IO_LENGTH} bytes. A write's source buffer may be reused once its future completes; a
  * read's destination must stay valid until then. A full cache delays writes, it never fails them.
  *
- * <p>Lifecycle: {@link #open} runs the open sequence ({@link CacheStart}) and returns a running cache; {@link #close()}
- * ends it for good. A request made once close has begun fails with {@link CacheClosedException}: the future of an
+ * <p>Lifecycle: {@link #open} validates or formats the region, replays its log, starts writeback and GC, and returns
+ * the running cache; {@link #close()} ends it for good. A request made once close has begun fails with {@link CacheClosedException}: the future of an
  * asynchronous call fails with it, a blocking call throws it.
  *
  * <p>Threading: every method may be called from any thread, concurrently. Futures complete on the calling thread
