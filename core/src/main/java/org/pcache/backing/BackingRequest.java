@@ -1,7 +1,7 @@
 package org.pcache.backing;
 
 /**
- * A request to the backing device: one of the seed's two kinds (backing_dev.h, BACKING_DEV_REQ_TYPE_REQ and
+ * A request to the backing device: one of dm-pcache's two kinds (backing_dev.h, BACKING_DEV_REQ_TYPE_REQ and
  * BACKING_DEV_REQ_TYPE_KMEM).
  */
 public sealed interface BackingRequest permits SliceRequest, MemoryRequest {

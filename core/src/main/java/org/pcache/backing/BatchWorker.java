@@ -10,7 +10,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A list of work items drained by one named thread, the Java form of the seed's submit_list/complete_list with
+ * A list of work items drained by one named thread, the Java form of dm-pcache's submit_list/complete_list with
  * their work functions: producers append under a short lock and kick the worker; the worker takes the whole
  * batch under the lock (list_splice_init) and handles it unlocked.
  *

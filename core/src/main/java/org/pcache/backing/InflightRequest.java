@@ -5,7 +5,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * A backing request on its way through the device (the seed's pcache_backing_dev_req with its status and list
+ * A backing request on its way through the device (dm-pcache's pcache_backing_dev_req with its status and list
  * node): the engine's callback for it, and the work item that ends it on the completion worker.
  *
  * <p>Invariants: the status is recorded exactly once (a second engine callback is a contract violation and
@@ -58,7 +58,7 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
     }
 
     /**
-     * Records the status and moves the request onto the completion list (the seed's backing_dev_bio_end), or into
+     * Records the status and moves the request onto the completion list (dm-pcache's backing_dev_bio_end), or into
      * its batch's plug while that still holds. Returns false when the completion worker has already stopped, which
      * only happens to a request refused after stop.
      */
@@ -76,7 +76,7 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
         assert queued : "completion worker stopped while a request was in flight: " + describe();
     }
 
-    /** Ends the request on the completion worker (the seed's backing_dev_req_end). */
+    /** Ends the request on the completion worker (dm-pcache's backing_dev_req_end). */
     @Override
     public void run() {
         try {

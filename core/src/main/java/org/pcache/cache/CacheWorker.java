@@ -1,51 +1,59 @@
 package org.pcache.cache;
 
+import org.pcache.pmem.CorruptMediaException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.concurrent.TimeUnit;
 
 /**
- * A named background thread that runs one step function over and over (dm-pcache's self re-arming delayed work):
- * immediately again while a step finds work, otherwise after {@code idleNanos} or as soon as someone kicks it.
+ * The skeleton of the cache's background workers, writeback and garbage collection (dm-pcache's self re-arming
+ * delayed work): a named daemon thread runs {@link #step()} over and over, immediately again while a step finds work,
+ * otherwise after {@code idleNanos} or as soon as someone kicks it.
  *
- * <p>A step that throws stops the worker: the owner records why (status shows it) and nothing retries in a tight
- * loop.
+ * <p>Failures: a step that meets media it cannot decode ({@link CorruptMediaException}) or throws unexpectedly stops
+ * the worker for good; the cause is recorded once, logged, and shown in {@link #state()}, and nothing retries in a
+ * tight loop. Errors a worker can retry (a failing backing device) it handles inside its step, with
+ * {@link #backOff}.
  *
- * <p>Threading: {@link #kick()} and {@link #stop()} may be called from any thread; kick only signals.
+ * <p>Threading: {@link #kick()}, {@link #stop()}, {@link #state()} and {@link #failure()} may be called from any
+ * thread; kick only signals. Everything else runs on the worker thread.
  */
-final class CacheWorker {
-
-    /** One unit of work. */
-    interface Step {
-        /** Does some work; true when there may be more to do right away. */
-        boolean run() throws InterruptedException;
-    }
+abstract class CacheWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(CacheWorker.class);
     private static final long STOP_TIMEOUT_SECONDS = 60;
 
     private final Thread thread;
-    private final Step step;
     private final long idleNanos;
     private final Object lock = new Object();
     /** Guarded by lock. */
     private boolean kicked;
     private volatile boolean stopping;
-    private volatile Throwable failure;
+    /** Why the worker stopped for good, or null; written once, by the worker thread. */
+    private volatile String failure;
 
-    CacheWorker(String name, long idleNanos, Step step) {
-        this.step = step;
+    CacheWorker(String name, long idleNanos) {
         this.idleNanos = idleNanos;
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);
+    }
+
+    /** Does some work; true when there may be more to do right away. */
+    abstract boolean step() throws InterruptedException, CorruptMediaException;
+
+    /**
+     * Called once on the worker thread right after the worker stopped for good on corrupt media, with the cause
+     * already recorded; nothing by default.
+     */
+    void failed(CorruptMediaException cause) {
     }
 
     void start() {
         thread.start();
     }
 
-    /** Asks for a step now. */
+    /** Asks for a step now: there may be work. */
     void kick() {
         synchronized (lock) {
             kicked = true;
@@ -53,22 +61,36 @@ final class CacheWorker {
         }
     }
 
+    /** Stops after the current step and joins the thread. */
+    void stop() {
+        stopping = true;
+        kick();
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(STOP_TIMEOUT_SECONDS));
+            if (thread.isAlive()) {
+                LOG.warn("{} did not stop within {} s", thread.getName(), STOP_TIMEOUT_SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     boolean stopping() {
         return stopping;
     }
 
-    /**
-     * The worker's state for status: "running", "stopped", or "failed: " and why — {@code ownerFailure} (the reason
-     * the owner stopped its work for good, or null) or an unexpected error that ended the thread.
-     */
-    String state(String ownerFailure) {
-        if (ownerFailure != null) {
-            return "failed: " + ownerFailure;
+    /** Why the worker stopped for good, or null while it has not. */
+    String failure() {
+        return failure;
+    }
+
+    /** The worker's state for status. */
+    WorkerState state() {
+        String cause = failure;
+        if (cause != null) {
+            return WorkerState.failed(cause);
         }
-        if (failure != null) {
-            return "failed: " + failure;
-        }
-        return stopping ? "stopped" : "running";
+        return stopping ? WorkerState.STOPPED : WorkerState.RUNNING;
     }
 
     /**
@@ -103,31 +125,21 @@ final class CacheWorker {
         }
     }
 
-    /** Stops after the current step and joins the thread. */
-    void stop() {
-        stopping = true;
-        kick();
-        try {
-            thread.join(TimeUnit.SECONDS.toMillis(STOP_TIMEOUT_SECONDS));
-            if (thread.isAlive()) {
-                LOG.warn("{} did not stop within {} s", thread.getName(), STOP_TIMEOUT_SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
     private void loop() {
         try {
             while (!stopping) {
-                if (!step.run()) {
+                if (!step()) {
                     idle(idleNanos);
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (CorruptMediaException e) {
+            failure = e.getMessage();
+            LOG.error("{} stopped for good: {}", thread.getName(), e.getMessage());
+            failed(e);
         } catch (RuntimeException | Error e) {
-            failure = e;
+            failure = e.toString();
             LOG.error("{} stopped by an unexpected error", thread.getName(), e);
         }
     }

@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <p>Threading: all work runs on the worker thread {@code pcache-gc}.
  */
-final class GarbageCollector {
+final class GarbageCollector extends CacheWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(GarbageCollector.class);
     private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -36,64 +36,44 @@ final class GarbageCollector {
     private final SegmentMap segments;
     private final KsetReader reader;
     private final boolean dataCrc;
-    private final CacheWorker worker;
     private final List<CacheKey> keys = new ArrayList<>(KsetOnMedia.KEYS_MAX);
     private final LongAdder ksetsReclaimed = new LongAdder();
     private final LongAdder dataCrcErrors = new LongAdder();
-    private volatile String failure;
 
     GarbageCollector(CacheDevice device, SegmentMap segments, long backingSize, boolean dataCrc) {
+        super("pcache-gc", IDLE_NANOS);
         this.device = device;
         this.segments = segments;
         this.reader = new KsetReader(device, segments, backingSize);
         this.dataCrc = dataCrc;
-        this.worker = new CacheWorker("pcache-gc", IDLE_NANOS, this::step);
-    }
-
-    void start() {
-        worker.start();
-    }
-
-    /** Writeback moved, the cache filled up, or gc_percent changed: there may be work. */
-    void kick() {
-        worker.kick();
-    }
-
-    void stop() {
-        worker.stop();
     }
 
     GcStatus status() {
-        String state = worker.state(failure);
-        return new GcStatus(state, ksetsReclaimed.sum(), dataCrcErrors.sum());
+        return new GcStatus(state(), ksetsReclaimed.sum(), dataCrcErrors.sum());
     }
 
-    private boolean step() {
+    /** Reclaims one kset; kicked when writeback moved, the cache filled up, or gc_percent changed. */
+    @Override
+    boolean step() throws CorruptMediaException {
         CachePos tail = device.keyTail();
         CachePos dirtyTail = device.dirtyTail();
-        if (failure != null || tail.equals(dirtyTail) || !aboveThreshold()) {
+        if (tail.equals(dirtyTail) || !aboveThreshold()) {
             return false;
         }
-        try {
-            KsetOnMedia.Status status = reader.read(tail);
-            if (!status.valid()) {
-                throw reader.invalid(status);
-            }
-            CachePos next = reader.next();
-            if (status == KsetOnMedia.Status.LAST) {
-                device.writeKeyTail(next);
-                segments.freeLog(segments.segment(tail.seg()));
-            } else {
-                releaseKeys();
-                device.writeKeyTail(next);
-            }
-            ksetsReclaimed.increment();
-            return true;
-        } catch (CorruptMediaException e) {
-            failure = e.getMessage();
-            LOG.error("garbage collection stopped at key_tail={}: {}", tail, e.getMessage());
-            return false;
+        KsetOnMedia.Status status = reader.read(tail);
+        if (!status.valid()) {
+            throw reader.invalid(status);
         }
+        CachePos next = reader.next();
+        if (status == KsetOnMedia.Status.LAST) {
+            device.writeKeyTail(next);
+            segments.freeLog(segments.segment(tail.seg()));
+        } else {
+            releaseKeys();
+            device.writeKeyTail(next);
+        }
+        ksetsReclaimed.increment();
+        return true;
     }
 
     /** dm-pcache's threshold: segs_used >= n_segs * gc_percent / 100. */

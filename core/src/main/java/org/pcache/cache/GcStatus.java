@@ -3,9 +3,9 @@ package org.pcache.cache;
 /**
  * What garbage collection is doing.
  *
- * @param state          "running", "stopped", or "failed: " and why (GC stopped for good)
+ * @param state          running, stopped, or failed and why (GC stopped for good)
  * @param ksetsReclaimed ksets reclaimed since open
  * @param dataCrcErrors  reclaimed keys whose data no longer matched their CRC
  */
-public record GcStatus(String state, long ksetsReclaimed, long dataCrcErrors) {
+public record GcStatus(WorkerState state, long ksetsReclaimed, long dataCrcErrors) {
 }

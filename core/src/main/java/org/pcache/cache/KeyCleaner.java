@@ -3,7 +3,6 @@ package org.pcache.cache;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Removes stale keys from the index after segments are reclaimed (dm-pcache's clean_work). Lookups already ignore
@@ -16,7 +15,6 @@ final class KeyCleaner {
     private final KeyTree tree;
     private final Executor executor;
     private final AtomicBoolean queued = new AtomicBoolean();
-    private final LongAdder removed = new LongAdder();
 
     KeyCleaner(KeyTree tree, Executor executor) {
         this.tree = tree;
@@ -34,18 +32,13 @@ final class KeyCleaner {
         }
     }
 
-    /** Stale keys removed so far. */
-    long removedCount() {
-        return removed.sum();
-    }
-
     private void sweep() {
         queued.set(false);
         for (int i = 0; i < tree.subtreeCount(); i++) {
             KeySubtree subtree = tree.subtreeAt(i);
             synchronized (subtree) {
                 if (subtree.size() > 0) {
-                    removed.add(subtree.removeIf(CacheKey::isStale));
+                    subtree.removeIf(CacheKey::isStale);
                 }
             }
         }

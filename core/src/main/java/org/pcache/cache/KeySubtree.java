@@ -255,8 +255,8 @@ final class KeySubtree {
         return at;
     }
 
-    /** Removes the keys matching {@code doomed}; returns how many. */
-    int removeIf(Predicate<CacheKey> doomed) {
+    /** Removes the keys matching {@code doomed}. */
+    void removeIf(Predicate<CacheKey> doomed) {
         int kept = 0;
         for (int i = 0; i < count; i++) {
             CacheKey key = keys[i];
@@ -267,10 +267,8 @@ final class KeySubtree {
                 keys[kept++] = key;
             }
         }
-        int removed = count - kept;
         Arrays.fill(keys, kept, count, null);
         count = kept;
-        return removed;
     }
 
     /** Removes every key. */

@@ -60,12 +60,6 @@ final class SegmentMap {
         }
     }
 
-    boolean isUsed(int id) {
-        synchronized (lock) {
-            return testBit(id);
-        }
-    }
-
     /** A free segment for a data head, or null when only the log reserve is left. */
     CacheSegment allocateData() {
         return allocate(LOG_RESERVE);

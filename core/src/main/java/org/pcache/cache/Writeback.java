@@ -32,7 +32,7 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Threading: all work runs on the worker thread {@code pcache-writeback}; counters and {@link #drainTo} may be used
  * from any thread.
  */
-final class Writeback {
+final class Writeback extends CacheWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(Writeback.class);
     private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -43,7 +43,6 @@ final class Writeback {
     private final KsetLogWriter logWriter;
     private final KsetReader reader;
     private final Runnable onProgress;
-    private final CacheWorker worker;
     /** Owned by the worker thread. */
     private final KsetWriteback kset;
     private final LongAdder bytesWritten = new LongAdder();
@@ -51,7 +50,6 @@ final class Writeback {
     private final LongAdder errors = new LongAdder();
     private final WritebackRate rate = new WritebackRate();
     private volatile String lastError;
-    private volatile String failure;
     /** Drains waiting for dirty_tail to reach a position; guarded by itself. */
     private final List<Drain> drains = new ArrayList<>();
 
@@ -60,27 +58,19 @@ final class Writeback {
 
     Writeback(CacheDevice device, BackingDevice backing, KsetLogWriter logWriter, SegmentMap segments, boolean dataCrc,
               Runnable onProgress) {
+        super("pcache-writeback", IDLE_NANOS);
         this.device = device;
         this.logWriter = logWriter;
         this.reader = new KsetReader(device, segments, backing.size());
         this.kset = new KsetWriteback(device.region(), backing, dataCrc);
         this.onProgress = onProgress;
-        this.worker = new CacheWorker("pcache-writeback", IDLE_NANOS, this::step);
-    }
-
-    void start() {
-        worker.start();
-    }
-
-    /** A kset became durable: there may be work. */
-    void kick() {
-        worker.kick();
     }
 
     /** Stops after the kset in progress; fails drains still waiting. */
+    @Override
     void stop() {
         cancelDrains();
-        worker.stop();
+        super.stop();
     }
 
     /** Fails every drain still waiting (the cache is closing). */
@@ -91,8 +81,10 @@ final class Writeback {
     /** Completes {@code done} when dirty_tail reaches {@code target}, a kset boundary at or after it. */
     void drainTo(CachePos target, CompletableFuture<Void> done) {
         boolean reached;
+        String failure;
         synchronized (drains) {
             reached = device.dirtyTail().equals(target);
+            failure = failure();
             if (!reached && failure == null) {
                 drains.add(new Drain(target, done));
                 return;
@@ -106,41 +98,40 @@ final class Writeback {
     }
 
     WritebackStatus status() {
-        String state = worker.state(failure);
-        return new WritebackStatus(state, logWriter.dirtyBytes(), bytesWritten.sum(), ksetsWritten.sum(),
+        return new WritebackStatus(state(), logWriter.dirtyBytes(), bytesWritten.sum(), ksetsWritten.sum(),
                 errors.sum(), lastError, rate.bytesPerSecond());
     }
 
-    private boolean step() throws InterruptedException {
+    @Override
+    boolean step() throws InterruptedException, CorruptMediaException {
         CachePos tail = device.dirtyTail();
-        if (failure != null || tail.equals(logWriter.position())) {
+        if (tail.equals(logWriter.position())) {
             return false;
         }
-        try {
-            KsetOnMedia.Status status = reader.read(tail);
-            if (!status.valid()) {
-                throw reader.invalid(status);
-            }
-            CachePos next = reader.next();
-            long dirty = 0;
-            if (status == KsetOnMedia.Status.NORMAL) {
-                dirty = writeBack();
-                if (dirty < 0) {
-                    return false;
-                }
-            }
-            device.writeDirtyTail(next);
-            logWriter.writtenBack(dirty);
-            ksetsWritten.increment();
-            completeDrains(next);
-            onProgress.run();
-            return true;
-        } catch (CorruptMediaException e) {
-            failure = e.getMessage();
-            LOG.error("writeback stopped at dirty_tail={}: {}", tail, e.getMessage());
-            failDrains(new CacheIoException("writeback stopped: " + e.getMessage(), e));
-            return false;
+        KsetOnMedia.Status status = reader.read(tail);
+        if (!status.valid()) {
+            throw reader.invalid(status);
         }
+        CachePos next = reader.next();
+        long dirty = 0;
+        if (status == KsetOnMedia.Status.NORMAL) {
+            dirty = writeBack();
+            if (dirty < 0) {
+                return false;
+            }
+        }
+        device.writeDirtyTail(next);
+        logWriter.writtenBack(dirty);
+        ksetsWritten.increment();
+        completeDrains(next);
+        onProgress.run();
+        return true;
+    }
+
+    /** A kset or key that cannot be decoded stopped writeback for good: no drain can complete any more. */
+    @Override
+    void failed(CorruptMediaException cause) {
+        failDrains(new CacheIoException("writeback stopped: " + cause.getMessage(), cause));
     }
 
     /** Writes back the kset just read; returns its dirty bytes, or -1 when stopping interrupted the retries. */
@@ -159,8 +150,8 @@ final class Writeback {
                 LOG.warn("writeback of kset at dirty_tail={} failed, retrying in {} ms: {}", device.dirtyTail(),
                         TimeUnit.NANOSECONDS.toMillis(backoff), e.getMessage());
             }
-            worker.backOff(backoff);
-            if (worker.stopping()) {
+            backOff(backoff);
+            if (stopping()) {
                 return -1;
             }
             backoff = Math.min(backoff * 2, BACKOFF_MAX_NANOS);

@@ -178,11 +178,6 @@ public final class MappedPmemRegion implements PmemRegion {
         return mode;
     }
 
-    /** The mapped file or device. */
-    public Path path() {
-        return path;
-    }
-
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {

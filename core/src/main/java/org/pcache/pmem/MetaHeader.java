@@ -44,11 +44,6 @@ public final class MetaHeader {
         return Byte.toUnsignedInt(record.get(U8, SEQ_OFFSET));
     }
 
-    /** The version byte (dm-pcache writes 0 and never reads it). */
-    public static int version(MemorySegment record) {
-        return Byte.toUnsignedInt(record.get(U8, VERSION_OFFSET));
-    }
-
     /** The CRC the record of {@code recordSize} bytes should carry. */
     public static int computeCrc(MemorySegment record, long recordSize) {
         return Crc32c.crc(record, SEQ_OFFSET, recordSize - SEQ_OFFSET);

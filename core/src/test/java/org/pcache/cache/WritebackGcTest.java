@@ -89,7 +89,7 @@ class WritebackGcTest {
             CompletableFuture<Void> drained = harness.cache.drainAsync();
             CacheStatus failing = harness.awaitStatus("writeback errors", status -> status.writeback().errors() > 2);
             assertThat(failing.writeback().lastError()).contains("IO_ERROR");
-            assertThat(failing.writeback().state()).isEqualTo("running");
+            assertThat(failing.writeback().state()).isEqualTo(WorkerState.RUNNING);
             assertThat(drained).isNotDone();
             harness.writePattern(40L * MIB, MIB, 99, Durability.FUA);
 

@@ -161,11 +161,6 @@ public final class NbdServer implements AutoCloseable {
         return List.copyOf(bound);
     }
 
-    /** Number of connections open now. */
-    public int connectionCount() {
-        return connections.size();
-    }
-
     /**
      * Stops gracefully: stops accepting, lets every connection answer what it has in flight, closes them and
      * joins every thread. Idempotent.

@@ -9,7 +9,7 @@ import java.util.List;
 
 /**
  * Encodes the server's transmission-phase replies: simple replies and structured reply chunks (OFFSET_DATA
- * header, NONE, ERROR, BLOCK_STATUS). Read data is not copied: the caller sends it after the header this
+ * header, ERROR, BLOCK_STATUS). Read data is not copied: the caller sends it after the header this
  * writes. Pure; writes into the buffer it is given.
  *
  * <p>Limits: an error message is cut to {@link #MAX_MESSAGE_LENGTH} bytes and a block-status reply carries
@@ -35,11 +35,6 @@ final class ReplyEncoder {
     static void encodeOffsetData(ByteBuffer out, long handle, long offset, int dataLength) {
         chunkHeader(out, ReplyChunk.OFFSET_DATA, handle, NbdProtocol.OFFSET_DATA_PREFIX + dataLength);
         out.putLong(offset);
-    }
-
-    /** The NONE chunk: success without payload. */
-    static void encodeNone(ByteBuffer out, long handle) {
-        chunkHeader(out, ReplyChunk.NONE, handle, 0);
     }
 
     /** A final ERROR chunk with a human-readable message. */

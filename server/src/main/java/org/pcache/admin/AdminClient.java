@@ -43,11 +43,6 @@ public final class AdminClient implements AutoCloseable {
         return decode(statusJson(), StatusDocument.class);
     }
 
-    /** {@code GET /metrics}: Prometheus text. */
-    public String metrics() throws AdminException {
-        return send(HttpRequest.newBuilder(uri("/metrics")).GET(), 200);
-    }
-
     /** {@code POST /message}: returns once the cache applied and persisted it. */
     public void message(CacheMessage message) throws AdminException {
         send(HttpRequest.newBuilder(uri("/message")).POST(HttpRequest.BodyPublishers.ofString(message.text())), 204);

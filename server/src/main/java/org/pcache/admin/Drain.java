@@ -1,5 +1,6 @@
 package org.pcache.admin;
 
+import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.Locale;
 import java.util.concurrent.CompletionException;
 import org.pcache.cache.Pcache;
@@ -27,7 +28,9 @@ public final class Drain {
         /** The cache failed the drain: writeback stopped for good, or the cache closed. */
         FAILED;
 
-        String text() {
+        /** The state in JSON: its name in lower case ("failed"), as the endpoint has always sent it. */
+        @JsonValue
+        public String text() {
             return name().toLowerCase(Locale.ROOT);
         }
     }
@@ -36,19 +39,19 @@ public final class Drain {
      * The latest drain.
      *
      * @param id    1 for the first drain, counting up; 0 while idle
-     * @param state "idle", "running", "done" or "failed"
-     * @param error why it failed, or null
+     * @param state where it stands
+     * @param error why it failed (its cause), or null
      */
-    public record Status(long id, String state, String error) {
+    public record Status(long id, State state, String error) {
 
         /** Whether the drain has ended, well or not. */
         public boolean ended() {
-            return State.DONE.text().equals(state) || State.FAILED.text().equals(state);
+            return state == State.DONE || state == State.FAILED;
         }
 
         /** Whether the drain ended well. */
         public boolean done() {
-            return State.DONE.text().equals(state);
+            return state == State.DONE;
         }
     }
 
@@ -79,7 +82,7 @@ public final class Drain {
     }
 
     public synchronized Status status() {
-        return new Status(id, state.text(), error);
+        return new Status(id, state, error);
     }
 
     /** The running drain ended; no other can have started meanwhile, since a request while running joins it. */

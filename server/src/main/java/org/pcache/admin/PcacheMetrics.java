@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.function.ToDoubleFunction;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Pcache;
+import org.pcache.cache.WorkerState;
 
 /**
  * The cache's counters and gauges as Micrometer meters, read from {@link Pcache#status()} when the registry is
@@ -92,7 +93,7 @@ public final class PcacheMetrics implements MeterBinder {
                 .register(registry);
     }
 
-    private static double failed(String state) {
-        return state.startsWith("failed") ? 1 : 0;
+    private static double failed(WorkerState state) {
+        return state.failed() ? 1 : 0;
     }
 }

@@ -63,7 +63,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
     /**
      * Writeback.
      *
-     * @param state              "running", "stopped", or "failed: " and why
+     * @param state              "running", "stopped", or "failed: " and why (WorkerState.toString)
      * @param ksets              ksets written back since open
      * @param errors             backing errors met (each retried)
      * @param lastError          the latest backing error, or null
@@ -75,7 +75,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
     /**
      * Garbage collection.
      *
-     * @param state          "running", "stopped", or "failed: " and why
+     * @param state          "running", "stopped", or "failed: " and why (WorkerState.toString)
      * @param ksetsReclaimed ksets reclaimed since open
      * @param dataCrcErrors  reclaimed keys whose data no longer matched its CRC
      */
@@ -106,9 +106,10 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                 counters.missFills(), counters.bytesRead(), counters.bytesWritten(), counters.bytesFromCache(),
                 counters.bytesFromBacking(), status.writeback().bytesWritten(), status.writeback().dirtyBytes(),
                 counters.deferred(), counters.waiting(), counters.dataCrcErrors(),
-                new Writeback(status.writeback().state(), status.writeback().ksets(), status.writeback().errors(),
-                        status.writeback().lastError(), status.writeback().bytesPerSecond()),
-                new Gc(status.gc().state(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
+                new Writeback(status.writeback().state().toString(), status.writeback().ksets(),
+                        status.writeback().errors(), status.writeback().lastError(),
+                        status.writeback().bytesPerSecond()),
+                new Gc(status.gc().state().toString(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
                 latencies(registry), drain);
     }
 

@@ -74,10 +74,6 @@ final class CacheImageFile implements AutoCloseable {
         return CommandException.corrupt("cache " + file + ": " + e.getMessage(), e);
     }
 
-    Path file() {
-        return file;
-    }
-
     @Override
     public void close() {
         region.close();

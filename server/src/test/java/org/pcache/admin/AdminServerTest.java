@@ -103,7 +103,7 @@ class AdminServerTest {
         assertThat(status.latency().get("write").p99Us()).isPositive();
         assertThat(status.latency().get("trim").count()).isZero();
         assertThat(status.uptimeSeconds()).isPositive();
-        assertThat(status.drain()).isEqualTo(new Drain.Status(0, "idle", null));
+        assertThat(status.drain()).isEqualTo(new Drain.Status(0, Drain.State.IDLE, null));
     }
 
     @Test
@@ -179,7 +179,7 @@ class AdminServerTest {
         Drain.Status started = client.startDrain();
         assertThat(started.id()).isEqualTo(1);
         StatusDocument status = awaitDrainEnded(started.id());
-        assertThat(status.drain()).isEqualTo(new Drain.Status(1, "done", null));
+        assertThat(status.drain()).isEqualTo(new Drain.Status(1, Drain.State.DONE, null));
         assertThat(status.clean()).isTrue();
         assertThat(status.dirtyBytes()).isZero();
         assertThat(status.bytesToBacking()).isEqualTo(16L << 20);
@@ -191,7 +191,7 @@ class AdminServerTest {
         cache.close();
         Drain.Status failed = new Drain(cache).start();
         assertThat(failed.id()).isEqualTo(1);
-        assertThat(failed.state()).isEqualTo("failed");
+        assertThat(failed.state()).isEqualTo(Drain.State.FAILED);
         assertThat(failed.error()).contains("closed");
         assertThat(failed.ended()).isTrue();
         assertThat(failed.done()).isFalse();

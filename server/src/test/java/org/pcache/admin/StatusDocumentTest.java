@@ -9,6 +9,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.GcStatus;
+import org.pcache.cache.WorkerState;
 import org.pcache.cache.WritebackStatus;
 import org.pcache.pmem.CachePos;
 
@@ -18,13 +19,13 @@ class StatusDocumentTest {
     private static final CacheStatus STATUS = new CacheStatus(1, 63, 62, 17, 55, 0x0dc3, new CachePos(12, 4096),
             new CachePos(3, 5144), new CachePos(2, 0),
             new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
-            new WritebackStatus("running", 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
-            new GcStatus("failed: bad kset", 8, 1));
+            new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
+            new GcStatus(WorkerState.failed("bad kset"), 8, 1));
 
     @Test
     void theStatusLineIsDmPcachesLineTokenForToken() {
         StatusDocument document = StatusDocument.of(STATUS, new SimpleMeterRegistry(), 1.5,
-                new Drain.Status(0, "idle", null));
+                new Drain.Status(0, Drain.State.IDLE, null));
         assertThat(document.statusLine()).isEqualTo(STATUS.statusLine())
                 .isEqualTo("1 63 62 17 55 dc3 12:4096 3:5144 2:0");
         assertThat(document.dataCrc()).as("cache_flags bit 0").isTrue();
@@ -35,7 +36,7 @@ class StatusDocumentTest {
     @Test
     void jsonHasEveryFieldBySnakeCaseNameAndReadsBack() throws Exception {
         StatusDocument document = StatusDocument.of(STATUS, new SimpleMeterRegistry(), 1.5,
-                new Drain.Status(2, "failed", "writeback stopped"));
+                new Drain.Status(2, Drain.State.FAILED, "writeback stopped"));
         String json = AdminJson.MAPPER.writeValueAsString(document);
         JsonNode tree = AdminJson.MAPPER.readTree(json);
         List<String> names = new ArrayList<>();
@@ -52,8 +53,11 @@ class StatusDocumentTest {
         assertThat(tree.get("dirty_bytes").asLong()).isEqualTo(4096);
         assertThat(tree.get("writeback").get("rate_bytes_per_second").asDouble()).isEqualTo(123.5);
         assertThat(tree.get("writeback").get("last_error").asText()).isEqualTo("EIO at 4096");
+        assertThat(tree.get("writeback").get("state").asText()).isEqualTo("running");
+        assertThat(tree.get("gc").get("state").asText()).isEqualTo("failed: bad kset");
         assertThat(tree.get("gc").get("ksets_reclaimed").asLong()).isEqualTo(8);
         assertThat(tree.get("drain").get("state").asText()).isEqualTo("failed");
+        assertThat(tree.get("drain").get("error").asText()).isEqualTo("writeback stopped");
         assertThat(AdminJson.MAPPER.readValue(json, StatusDocument.class)).isEqualTo(document);
     }
 }

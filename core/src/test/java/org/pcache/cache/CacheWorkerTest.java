@@ -1,0 +1,107 @@
+package org.pcache.cache;
+
+import org.junit.jupiter.api.Test;
+import org.pcache.pmem.CorruptMediaException;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The worker skeleton writeback and GC share: its states, and how a failure stops it for good. */
+class CacheWorkerTest {
+
+    private static final long IDLE_NANOS = TimeUnit.HOURS.toNanos(1);
+
+    /** Runs {@code steps} until one says there is nothing more, then throws {@code failure} at the next kick. */
+    private static final class ScriptedWorker extends CacheWorker {
+        final AtomicInteger steps = new AtomicInteger();
+        final CompletableFuture<Integer> idle = new CompletableFuture<>();
+        final CompletableFuture<Void> throwing = new CompletableFuture<>();
+        final CompletableFuture<CorruptMediaException> failedWith = new CompletableFuture<>();
+        private final int busySteps;
+        private final Exception failure;
+
+        ScriptedWorker(int busySteps, Exception failure) {
+            super("pcache-test-worker", IDLE_NANOS);
+            this.busySteps = busySteps;
+            this.failure = failure;
+        }
+
+        @Override
+        boolean step() throws CorruptMediaException {
+            int step = steps.incrementAndGet();
+            if (step <= busySteps) {
+                return true;
+            }
+            if (idle.complete(step) || failure == null) {
+                return false;
+            }
+            throwing.complete(null);
+            switch (failure) {
+                case CorruptMediaException e -> throw e;
+                case RuntimeException e -> throw e;
+                default -> throw new AssertionError(failure);
+            }
+        }
+
+        @Override
+        void failed(CorruptMediaException cause) {
+            failedWith.complete(cause);
+        }
+    }
+
+    @Test
+    void aWorkerRunsStepsWhileTheyFindWorkThenWaitsForAKickAndStopsWhenAsked() {
+        ScriptedWorker worker = new ScriptedWorker(3, null);
+        assertThat(worker.state()).isEqualTo(WorkerState.RUNNING);
+        worker.start();
+        assertThat(worker.idle.join()).as("the step that found nothing").isEqualTo(4);
+        worker.stop();
+        assertThat(worker.state()).isEqualTo(WorkerState.STOPPED);
+        assertThat(worker.state().toString()).isEqualTo("stopped");
+        assertThat(worker.failure()).isNull();
+    }
+
+    @Test
+    void corruptMediaStopsTheWorkerForGoodWithItsMessageAndTellsTheOwnerOnce() {
+        CorruptMediaException corrupt = new CorruptMediaException("kset at 3:4096", 3, 4096, "magic", "0x1", "0x2");
+        ScriptedWorker worker = new ScriptedWorker(0, corrupt);
+        worker.start();
+        worker.idle.join();
+        worker.kick();
+        assertThat(worker.failedWith.join()).isSameAs(corrupt);
+        worker.kick();
+        worker.stop();
+        assertThat(worker.state().phase()).isEqualTo(WorkerState.Phase.FAILED);
+        assertThat(worker.state().cause()).isEqualTo(corrupt.getMessage());
+        assertThat(worker.state().toString()).isEqualTo("failed: " + corrupt.getMessage());
+        assertThat(worker.failure()).isEqualTo(corrupt.getMessage());
+        assertThat(worker.steps.get()).as("no step after the failure, kicked or not").isEqualTo(2);
+    }
+
+    @Test
+    void anUnexpectedErrorStopsTheWorkerForGoodWithoutCallingTheCorruptionHook() {
+        ScriptedWorker worker = new ScriptedWorker(0, new IllegalStateException("bug"));
+        worker.start();
+        worker.idle.join();
+        worker.kick();
+        worker.throwing.join();
+        worker.stop();
+        assertThat(worker.state()).isEqualTo(WorkerState.failed("java.lang.IllegalStateException: bug"));
+        assertThat(worker.failedWith).isNotDone();
+    }
+
+    @Test
+    void aCauseGoesWithFailedAndOnlyWithIt() {
+        assertThat(WorkerState.RUNNING.toString()).isEqualTo("running");
+        assertThat(WorkerState.failed("EIO").failed()).isTrue();
+        assertThat(WorkerState.STOPPED.failed()).isFalse();
+        assertThatThrownBy(() -> new WorkerState(WorkerState.Phase.FAILED, null))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new WorkerState(WorkerState.Phase.RUNNING, "why"))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+}
