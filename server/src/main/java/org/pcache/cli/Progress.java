@@ -10,8 +10,8 @@ import java.util.function.LongSupplier;
  * in place: a bar, bytes left, rate and ETA. Otherwise (a pipe, a log file) it is a plain line at most every
  * {@link #PLAIN_INTERVAL_NANOS}, so that logs stay short. The rate is the average since the first update.
  *
- * <p>A hand-written carriage-return line rather than a progress-bar library: those bring JLine and its native
- * access warnings on JDK 25 (java-stack.md §4).
+ * <p>A hand-written carriage-return line rather than a progress-bar library: those bring JLine (jline-terminal and
+ * jline-native), whose native loader triggers JDK 25's restricted-method warnings, for what a few lines do here.
  *
  * <p>Threading: one thread.
  */

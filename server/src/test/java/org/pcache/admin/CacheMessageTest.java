@@ -9,7 +9,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** dm-pcache's message parsing, with the full-integer range check of its 2026 fix (design §1.4). */
+/**
+ * dm-pcache's message parsing, with the full-integer range check of its 2026 fix (the merged code truncated N to 8
+ * bits before the range check, so 300 was accepted as 44).
+ */
 class CacheMessageTest {
 
     @ParameterizedTest(name = "''{0}''")
