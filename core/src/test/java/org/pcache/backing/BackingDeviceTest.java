@@ -442,6 +442,7 @@ class BackingDeviceTest {
         BackingRequest captured = switch (request) {
             case MemoryRequest m -> new MemoryRequest(m.op(), m.memory(), m.backingOffset(), capture);
             case SliceRequest s -> new SliceRequest(s.op(), s.upper(), s.offset(), s.length(), capture);
+            case RangeRequest r -> new RangeRequest(r.op(), r.backingOffset(), r.length(), capture);
         };
         if (request instanceof SliceRequest s) {
             s.upper().release(null); // the reference the uncaptured copy took; it is never submitted
