@@ -13,8 +13,8 @@ import java.nio.file.Path;
 
 /**
  * The Linux calls {@link FileEngine} needs that {@code FileChannel} does not offer: {@code fallocate(2)} (punch a
- * hole, zero a range) and the block device ioctls {@code BLKDISCARD} and {@code BLKSSZGET}, on a descriptor of their own opened on the same file, through
- * FFM downcalls into libc with errno captured at the call. A failed call throws {@link ErrnoException}, so the engine
+ * hole, zero a range) and the block device ioctls {@code BLKDISCARD} and {@code BLKSSZGET}, on a descriptor of their
+ * own opened on the same file, through FFM downcalls into libc with errno captured at the call. A failed call throws {@link ErrnoException}, so the engine
  * can tell "the file system cannot do this" (EOPNOTSUPP) from a real error.
  *
  * <p>Threading: every method may be called from any thread until {@link #close}, which must come last.
@@ -43,8 +43,8 @@ final class LinuxFile implements AutoCloseable {
     private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
 
     private static final MethodHandle OPEN = downcall("open",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
-            Linker.Option.firstVariadicArg(2), CAPTURE_ERRNO);
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT), Linker.Option.firstVariadicArg(2), CAPTURE_ERRNO);
     private static final MethodHandle CLOSE = downcall("close",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), CAPTURE_ERRNO);
     private static final MethodHandle FALLOCATE = downcall("fallocate",

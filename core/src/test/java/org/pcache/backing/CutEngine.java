@@ -7,8 +7,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A filter that loses power after a chosen number of writes and flushes (a discard or write-zeroes counts as a
- * write): those pass to {@code next}, every later one fails as on a disk that is gone. Stack it above a {@link LossyEngine} and call its crash afterwards to get
- * what the disk kept.
+ * write): those pass to {@code next}, every later one fails as on a disk that is gone. Stack it above a
+ * {@link LossyEngine} and call its crash afterwards to get what the disk kept.
  *
  * <p>Threading: every method may be called from any thread.
  */

@@ -207,7 +207,8 @@ class FileEngineTest {
     @Test
     void discardPunchesAHoleThatReadsBackAsZeroes() throws Exception {
         Path file = sizedFile("discard.img", 16 * BLOCK);
-        assumeTrue(HOLE_FILE_SYSTEMS.contains(Files.getFileStore(file).type()), "punch hole needs ext4/xfs/btrfs/tmpfs");
+        assumeTrue(HOLE_FILE_SYSTEMS.contains(Files.getFileStore(file).type()),
+                "punch hole needs ext4/xfs/btrfs/tmpfs");
         try (FileEngine engine = FileEngine.open(file, OPTIONS)) {
             writeContent(engine, 16);
             long before = allocatedBytes(file);
