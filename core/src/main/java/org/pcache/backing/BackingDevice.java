@@ -10,8 +10,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The slow device behind the cache (dm-pcache's backing_dev.c): takes {@link BackingRequest}s, hands them to an
- * {@link IoEngine}, and reports each one's status through its {@link BackingCompletion}.
+ * The slow device behind the cache (dm-pcache's backing_dev.c): takes {@link BackingRequest}s (reads and writes of
+ * memory, discards and write-zeroes of a range), hands them to an {@link IoEngine}, and reports each one's status
+ * through its {@link BackingCompletion}. It knows engines only through {@link IoEngine}, so any engine that keeps
+ * that contract (positional file I/O, NBD, a future io_uring one) slots in unchanged.
  *
  * <p>Submission: {@link #submit} queues the request for the submit worker and returns at once; it never blocks
  * and never performs I/O, so it is safe from any thread, including one that holds a lock. {@link #submitDirect}
@@ -125,6 +127,16 @@ public final class BackingDevice implements AutoCloseable {
     /** Offsets and lengths of requests must be multiples of this many bytes (1: no constraint). */
     public int alignment() {
         return geometry.alignment();
+    }
+
+    /** Whether a {@link BackingOp#DISCARD} reaches the device; when false it completes without effect. */
+    public boolean supportsDiscard() {
+        return engine.supportsDiscard();
+    }
+
+    /** Whether the device zeroes a {@link BackingOp#WRITE_ZEROES} range itself; when false zero blocks are written. */
+    public boolean supportsWriteZeroes() {
+        return engine.supportsWriteZeroes();
     }
 
     /** Where the device is in its lifecycle. */
@@ -330,19 +342,32 @@ public final class BackingDevice implements AutoCloseable {
     /** Hands one admitted request to the engine (the seed's submit_bio_noacct call). */
     private void dispatch(InflightRequest inflightRequest) {
         BackingRequest request = inflightRequest.request();
-        MemorySegment memory = switch (request) {
-            case SliceRequest slice -> slice.memory();
-            case MemoryRequest range -> range.memory();
-        };
         try {
-            switch (request.op()) {
-                case READ -> engine.read(request.backingOffset(), memory, inflightRequest);
-                case WRITE -> engine.write(request.backingOffset(), memory, inflightRequest);
+            switch (request) {
+                case SliceRequest slice -> transfer(slice.op(), slice.backingOffset(), slice.memory(), inflightRequest);
+                case MemoryRequest memory ->
+                        transfer(memory.op(), memory.backingOffset(), memory.memory(), inflightRequest);
+                case RangeRequest range -> {
+                    switch (range.op()) {
+                        case DISCARD -> engine.discard(range.backingOffset(), range.length(), inflightRequest);
+                        case WRITE_ZEROES ->
+                                engine.writeZeroes(range.backingOffset(), range.length(), inflightRequest);
+                        case READ, WRITE -> throw new AssertionError("RangeRequest refuses " + range.op());
+                    }
+                }
             }
         } catch (RuntimeException e) {
             // Engines report failures through the callback; one that throws instead would strand the request.
             inflightRequest.completed(new BackingIoException(BackingIoException.Reason.IO_ERROR,
                     inflightRequest.operation(), request.backingOffset(), request.length(), "engine threw " + e, e));
+        }
+    }
+
+    private void transfer(BackingOp op, long offset, MemorySegment memory, InflightRequest inflightRequest) {
+        switch (op) {
+            case READ -> engine.read(offset, memory, inflightRequest);
+            case WRITE -> engine.write(offset, memory, inflightRequest);
+            case DISCARD, WRITE_ZEROES -> throw new AssertionError(op + " carries no memory");
         }
     }
 

@@ -32,6 +32,15 @@ import com.sun.nio.file.ExtendedOpenOption;
  * through an aligned bounce buffer (the JDK does the same for heap memory), so a cache-region slice at any offset
  * can be written back directly. A size that is not a multiple of the block size is rounded down.
  *
+ * <p>Discard and write-zeroes go to the kernel through {@link LinuxFile}, on a descriptor of their own. On a regular
+ * file discard punches a hole ({@code fallocate(PUNCH_HOLE | KEEP_SIZE)}: the range reads back as zeroes and its
+ * blocks are freed) and write-zeroes is {@code fallocate(ZERO_RANGE)}. On a block device discard is the
+ * {@code BLKDISCARD} ioctl on the logical blocks wholly inside the range (a discard may leave any part alone) and
+ * write-zeroes is {@code fallocate(ZERO_RANGE)} on a range aligned to the logical block size. When the file system or
+ * device answers EOPNOTSUPP, the engine remembers it ({@link #supportsDiscard()}, {@link #supportsWriteZeroes()}
+ * turn false): discard does nothing from then on, and write-zeroes writes zero blocks, as it also does for a range a
+ * block device cannot zero because it is not block-aligned. Both are durable after the next flush, like a write.
+ *
  * <p>Errors: a range past {@link #size()} fails with OUT_OF_RANGE before any I/O; a read that meets the end of
  * the file (it shrank after open) fails with OUT_OF_RANGE instead of waiting for bytes that will never come;
  * anything the file system reports fails with IO_ERROR and keeps the cause.
@@ -47,6 +56,8 @@ public final class FileEngine implements IoEngine {
     /** Largest piece given to one FileChannel call: a ByteBuffer holds less than 2 GiB. A multiple of any block
      *  size in use, so pieces of an aligned request stay aligned. */
     private static final long MAX_CHUNK = 1L << 30;
+    /** Largest zero buffer a write-zeroes that writes zero blocks allocates; a multiple of any block size in use. */
+    private static final long ZERO_CHUNK = 1L << 20;
 
     /** Whether I/O goes through the page cache. */
     public enum Caching {
@@ -84,13 +95,23 @@ public final class FileEngine implements IoEngine {
     private final FileChannel channel;
     private final Options options;
     private final DeviceGeometry geometry;
+    private final LinuxFile linuxFile;
+    /** Null for a regular file; for a block device its logical block size, the unit of discard and write-zeroes. */
+    private final Integer logicalBlockSize;
     private final ExecutorService ioPool;
+    /** True until the store first answers a discard with EOPNOTSUPP. */
+    private volatile boolean discardSupported = true;
+    /** True until the store first answers a write-zeroes with EOPNOTSUPP. */
+    private volatile boolean writeZeroesSupported = true;
 
-    private FileEngine(Path path, FileChannel channel, Options options, DeviceGeometry geometry) {
+    private FileEngine(Path path, FileChannel channel, Options options, DeviceGeometry geometry, LinuxFile linuxFile,
+                       Integer logicalBlockSize) {
         this.path = path;
         this.channel = channel;
         this.options = options;
         this.geometry = geometry;
+        this.linuxFile = linuxFile;
+        this.logicalBlockSize = logicalBlockSize;
         this.ioPool = new ThreadPoolExecutor(options.ioThreads(), options.ioThreads(), 0, TimeUnit.MILLISECONDS,
                 new LinkedBlockingQueue<>(),
                 Thread.ofPlatform().name(options.threadNamePrefix() + "-", 0).daemon(true).factory());
@@ -112,7 +133,10 @@ public final class FileEngine implements IoEngine {
                 ? Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT)
                 : Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
         FileChannel channel = FileChannel.open(path, openOptions);
+        LinuxFile linuxFile = null;
         try {
+            linuxFile = LinuxFile.open(path);
+            Integer logicalBlockSize = blockDevice ? linuxFile.logicalBlockSize() : null;
             long size = blockDevice ? SysfsBlockDevice.size(path) : channel.size();
             int alignment = options.caching() == Caching.DIRECT
                     ? Math.toIntExact(Files.getFileStore(path).getBlockSize())
@@ -122,10 +146,14 @@ public final class FileEngine implements IoEngine {
                 LOG.warn("path={} size={} is not a multiple of the O_DIRECT block size {}; using size={}", path, size,
                         alignment, usable);
             }
-            return new FileEngine(path, channel, options, new DeviceGeometry(usable, alignment));
+            return new FileEngine(path, channel, options, new DeviceGeometry(usable, alignment), linuxFile,
+                    logicalBlockSize);
         } catch (IOException | RuntimeException e) {
             try {
                 channel.close();
+                if (linuxFile != null) {
+                    linuxFile.close();
+                }
             } catch (IOException suppressed) {
                 e.addSuppressed(suppressed);
             }
@@ -158,11 +186,33 @@ public final class FileEngine implements IoEngine {
         submit("flush", 0, geometry.size(), () -> channel.force(false), done);
     }
 
+    @Override
+    public void discard(long offset, long length, IoCallback done) {
+        submit("discard", offset, length, () -> discardRange(offset, length), done);
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        submit("write-zeroes", offset, length, () -> zeroRange(offset, length), done);
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return discardSupported;
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return writeZeroesSupported;
+    }
+
     /** Waits for the pool threads to finish and closes the file. Does not flush. */
     @Override
     public void close() throws IOException {
         ioPool.close();
-        channel.close();
+        try (LinuxFile closing = linuxFile) {
+            channel.close();
+        }
     }
 
     @Override
@@ -254,6 +304,62 @@ public final class FileEngine implements IoEngine {
                 channel.write(buffer, offset + done + buffer.position());
             }
             done += chunk;
+        }
+    }
+
+    private void discardRange(long offset, long length) throws IOException {
+        if (!discardSupported || length == 0) {
+            return;
+        }
+        try {
+            if (logicalBlockSize == null) {
+                linuxFile.fallocate(LinuxFile.FALLOC_FL_PUNCH_HOLE | LinuxFile.FALLOC_FL_KEEP_SIZE, offset, length);
+            } else {
+                long start = Math.ceilDiv(offset, logicalBlockSize) * logicalBlockSize;
+                long end = Math.floorDiv(offset + length, logicalBlockSize) * logicalBlockSize;
+                if (start < end) {
+                    linuxFile.blockDiscard(start, end - start);
+                }
+            }
+        } catch (LinuxFile.ErrnoException e) {
+            if (e.errno() != LinuxFile.EOPNOTSUPP) {
+                throw e;
+            }
+            discardSupported = false;
+            LOG.info("path={} does not support discard ({}); discards do nothing from now on", path, e.getMessage());
+        }
+    }
+
+    private void zeroRange(long offset, long length) throws IOException {
+        if (length == 0) {
+            return;
+        }
+        boolean aligned = logicalBlockSize == null || offset % logicalBlockSize == 0 && length % logicalBlockSize == 0;
+        if (writeZeroesSupported && aligned) {
+            try {
+                linuxFile.fallocate(LinuxFile.FALLOC_FL_ZERO_RANGE, offset, length);
+                return;
+            } catch (LinuxFile.ErrnoException e) {
+                if (e.errno() != LinuxFile.EOPNOTSUPP) {
+                    throw e;
+                }
+                writeZeroesSupported = false;
+                LOG.info("path={} does not support zeroing a range ({}); write-zeroes writes zero blocks from now on",
+                        path, e.getMessage());
+            }
+        }
+        writeZeroBlocks(offset, length);
+    }
+
+    /** Writes zeroes over the range from one aligned native buffer of at most {@link #ZERO_CHUNK} bytes. */
+    private void writeZeroBlocks(long offset, long length) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment zeroes = arena.allocate(Math.min(length, ZERO_CHUNK), geometry.alignment());
+            for (long done = 0; done < length; ) {
+                long chunk = Math.min(zeroes.byteSize(), length - done);
+                writeFrom(offset + done, zeroes.asSlice(0, chunk));
+                done += chunk;
+            }
         }
     }
 

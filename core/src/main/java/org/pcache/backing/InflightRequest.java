@@ -104,6 +104,8 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
         return switch (request.op()) {
             case READ -> "read";
             case WRITE -> "write";
+            case DISCARD -> "discard";
+            case WRITE_ZEROES -> "write-zeroes";
         };
     }
 

@@ -6,7 +6,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * An in-memory store of a fixed size, zero-filled at creation: a backing device for embedders that want a volatile
  * one, and the bottom of most test stacks. Operations copy on the caller's thread and call back before returning;
- * flush has nothing to do. Out-of-range and (when an alignment is set) misaligned ranges fail like
+ * flush has nothing to do; discard and write-zeroes both zero the range (so both are supported, and a discarded range
+ * reads back as zeroes). Out-of-range and (when an alignment is set) misaligned ranges fail like
  * {@link FileEngine}'s, so tests can provoke those errors without a file.
  *
  * <p>Threading: every method may be called from any thread; concurrent operations on overlapping ranges interleave
@@ -55,8 +56,37 @@ public final class MemoryEngine implements IoEngine {
     }
 
     @Override
+    public void discard(long offset, long length, IoCallback done) {
+        done.completed(zero("discard", offset, length));
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        done.completed(zero("write-zeroes", offset, length));
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return true;
+    }
+
+    @Override
     public void close() {
         arena.close();
+    }
+
+    /** Checks the store's range and zeroes it; the error, or null on success. */
+    private BackingIoException zero(String operation, long offset, long length) {
+        BackingIoException invalid = geometry.check(operation, offset, length);
+        if (invalid == null) {
+            store.asSlice(offset, length).fill((byte) 0);
+        }
+        return invalid;
     }
 
     /** Checks the store's range and copies; the error, or null on success. */

@@ -10,6 +10,9 @@ public record MemoryRequest(BackingOp op, MemorySegment memory, long backingOffs
         implements BackingRequest {
 
     public MemoryRequest {
+        if (!op.movesData()) {
+            throw new IllegalArgumentException(op + " carries no memory; use a RangeRequest");
+        }
         if (backingOffset < 0 || memory.byteSize() == 0) {
             throw new IllegalArgumentException("memory request at " + backingOffset + " of " + memory.byteSize()
                     + " bytes");

@@ -12,6 +12,9 @@ public record SliceRequest(BackingOp op, UpperRequest upper, long offset, long l
         implements BackingRequest {
 
     public SliceRequest {
+        if (!op.movesData()) {
+            throw new IllegalArgumentException(op + " carries no memory; use a RangeRequest");
+        }
         if (offset < 0 || length <= 0 || offset + length > upper.data().byteSize()) {
             throw new IllegalArgumentException("slice [" + offset + ", +" + length + ") outside upper request of "
                     + upper.data().byteSize() + " bytes");

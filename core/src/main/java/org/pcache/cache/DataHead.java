@@ -1,6 +1,6 @@
 package org.pcache.cache;
 
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 
 /**
  * An allocation cursor in a data segment (dm-pcache's per-CPU data head): hands out consecutive space for key data and
@@ -39,11 +39,11 @@ final class DataHead {
                 seg.retain();
                 off = 0;
             }
-            placed = Math.min(len, CacheDevice.SEGMENT_DATA_SIZE - off);
+            placed = Math.min(len, CacheDeviceLayout.SEGMENT_DATA_SIZE - off);
             key.place(seg, off, seg.gen());
             seg.retain();
             off += placed;
-            if (off == CacheDevice.SEGMENT_DATA_SIZE) {
+            if (off == CacheDeviceLayout.SEGMENT_DATA_SIZE) {
                 finished = seg;
                 seg = null;
             }

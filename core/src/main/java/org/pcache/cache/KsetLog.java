@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KsetOnMedia;
@@ -59,7 +60,7 @@ final class KsetLog {
             if (status == KsetOnMedia.Status.NO_MAGIC || status == KsetOnMedia.Status.CRC_MISMATCH) {
                 if (!dirty) {
                     throw new CorruptMediaException("dirty_tail", CorruptMediaException.NO_SEGMENT,
-                            CacheDevice.DIRTY_TAIL_OFFSET, "position", "a kset boundary between " + from
+                            CacheDeviceLayout.DIRTY_TAIL_OFFSET, "position", "a kset boundary between " + from
                             + " and the end of the log at " + pos, device.dirtyTail().toString());
                 }
                 return pos;

@@ -1,6 +1,6 @@
 package org.pcache.cache;
 
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.KsetOnMedia;
 import org.pcache.pmem.PmemRegion;
@@ -78,7 +78,7 @@ final class KsetLogWriter {
      * whose keys' data lies in {@code data}; false when the log needs a segment and none is free.
      */
     synchronized boolean write(MemorySegment kset, int size, long dirty, DataRuns data) {
-        if (CacheDevice.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
+        if (CacheDeviceLayout.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
             return false;
         }
         long at = seg.dataOffset() + off;

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.Crc32c;
@@ -42,7 +43,8 @@ final class KsetReader {
     /** Reads and checks the kset at {@code at}; the log continues past it only for NORMAL and LAST. */
     KsetOnMedia.Status read(CachePos at) {
         this.pos = at;
-        return kset.decode(region, device.dataOffset(at.seg()) + at.off(), CacheDevice.SEGMENT_DATA_SIZE - at.off());
+        return kset.decode(region, device.dataOffset(at.seg()) + at.off(),
+                CacheDeviceLayout.SEGMENT_DATA_SIZE - at.off());
     }
 
     /** Keys in the kset just read as NORMAL. */
@@ -102,8 +104,8 @@ final class KsetReader {
         if (segId >= device.segmentCount()) {
             throw corruptKey(index, "cache_seg_id", "< " + device.segmentCount(), Long.toString(segId));
         }
-        if (segOff + len > CacheDevice.SEGMENT_DATA_SIZE) {
-            throw corruptKey(index, "cache_seg_off", "data inside the " + CacheDevice.SEGMENT_DATA_SIZE
+        if (segOff + len > CacheDeviceLayout.SEGMENT_DATA_SIZE) {
+            throw corruptKey(index, "cache_seg_off", "data inside the " + CacheDeviceLayout.SEGMENT_DATA_SIZE
                     + "-byte data area", segOff + "+" + len);
         }
         CacheSegment seg = segments.segment((int) segId);

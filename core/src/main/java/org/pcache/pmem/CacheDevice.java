@@ -3,87 +3,19 @@ package org.pcache.pmem;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLongArray;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 /**
- * The cache device: dm-pcache's on-media layout opened on a {@link PmemRegion}, formatted on first use, validated
- * otherwise up to (not including) kset replay, which belongs to the cache.
+ * An opened cache device (dm-pcache's pcache_cache_dev with the cache's control records): the segment chain the cache
+ * runs on and the replicated records it updates while running, cache_info, key_tail, dirty_tail and each segment's
+ * gen. It holds each record's current value and is the one place that persists an update to it, as one
+ * {@link DualReplica#writeNext} (rule 3). Where things sit is {@link CacheDeviceLayout}'s; formatting, loading and
+ * validating the device is {@link CacheDeviceOpener}'s, reached through {@link #open} and {@link #inspect}.
  *
- * <pre>
- *  device:  0      4K          8K           12K          16K          20K          20K + 16M     ...
- *           +------+-----------+------------+------------+------------+------------+------------+----
- *           |unused| superblock|cache_info 0|cache_info 1| cache_ctrl | segment 0  | segment 1  | ...
- *           +------+-----------+------------+------------+------------+------------+------------+----
- *  segment: 0             4K             8K              12K                                     16M
- *           +-------------+--------------+---------------+----------------------------------------+
- *           |seg_info 0   |seg_info 1    |gen 0, gen 1   |            data area                   |
- *           +-------------+--------------+---------------+----------------------------------------+
- * </pre>
- * cache_ctrl holds key_tail[0] @0, key_tail[1] @16, dirty_tail[0] @32, dirty_tail[1] @48. docs/format.md has every
- * record.
- *
- * <p>Persistence order of a format (dm-pcache's, with its barriers made explicit):
- * <ol>
- *   <li>zero cache_info and cache_ctrl (12 KiB) and drain, so no stale cache_info can outlive the new superblock;</li>
- *   <li>superblock, persisted;</li>
- *   <li>the segment chain ({@link SegmentChain}: per segment header zeroed, gen 0, segment_info, link from the
- *       previous one);</li>
- *   <li>dirty_tail (0:0), then key_tail (0:0), each persisted;</li>
- *   <li>cache_info with INIT_DONE, persisted: the commit point. Until it is durable, the next open formats again;</li>
- *   <li>the same cache_info into the other slot, persisted, so that both replicas are valid from the start.</li>
- * </ol>
- * Every later update is one {@link DualReplica#writeNext} (rule 3): cache_info, a tail, a segment gen.
- *
- * <p>Validation on open: superblock magic, CRC, endian flag, seg_num against the device size; cache_info n_segs,
- * seg_id and gc_percent; every segment id on the chain, a missing HAS_NEXT, a cycle; both tails' segment and offset.
- * Each failure throws {@link CorruptMediaException} naming the field and value before anything is written.
- *
- * <p>Threading: open is single-threaded. Afterwards the getters may be called from any thread.
- * {@link #writeSegmentGen} may run concurrently for different segments (each segment's replica is its own monitor;
- * callers serialise per segment anyway, as dm-pcache's gen writes are single-threaded). Each tail has a single writer
- * (key_tail: GC, dirty_tail: writeback), serialised on its replica. cache_info writes are rare and synchronised.
+ * <p>Threading: the getters may be called from any thread. {@link #writeSegmentGen} may run concurrently for
+ * different segments (each segment's replica is its own monitor; callers serialise per segment anyway, as
+ * dm-pcache's gen writes are single-threaded). Each tail has a single writer (key_tail: GC, dirty_tail: writeback),
+ * serialised on its replica. cache_info writes are rare and synchronised.
  */
 public final class CacheDevice {
-    private static final Logger LOG = LoggerFactory.getLogger(CacheDevice.class);
-
-    private static final long KIB = 1024;
-    private static final long MIB = 1024 * KIB;
-    private static final long AREA_SIZE = 4 * KIB;
-
-    /** Size of a segment (PCACHE_SEG_SIZE). */
-    public static final long SEGMENT_SIZE = 16 * MIB;
-    /** Smallest cache device dm-pcache accepts (PCACHE_CACHE_DEV_SIZE_MIN). */
-    public static final long MIN_SIZE = 512 * MIB;
-    /** Most segments a device may have (PCACHE_CACHE_SEGS_MAX, 16 TiB). */
-    public static final int SEGMENTS_MAX = 1 << 20;
-
-    /** The superblock, after 4 KiB left unused. */
-    public static final long SUPERBLOCK_OFFSET = AREA_SIZE;
-    /** cache_info replica 0; replica 1 follows 4 KiB later. */
-    public static final long CACHE_INFO_OFFSET = SUPERBLOCK_OFFSET + AREA_SIZE;
-    /** cache_ctrl: the two tails, two adjacent replicas each. */
-    public static final long CACHE_CTRL_OFFSET = CACHE_INFO_OFFSET + DualReplica.SLOTS * CacheInfoOnMedia.SLOT_STRIDE;
-    /** key_tail replica 0 (GC's position). */
-    public static final long KEY_TAIL_OFFSET = CACHE_CTRL_OFFSET;
-    /** dirty_tail replica 0 (writeback's position). */
-    public static final long DIRTY_TAIL_OFFSET = KEY_TAIL_OFFSET + DualReplica.SLOTS * CachePosOnMedia.SLOT_STRIDE;
-    /** Physical segment 0; segment i starts at {@code SEGMENTS_OFFSET + i * SEGMENT_SIZE}. */
-    public static final long SEGMENTS_OFFSET = CACHE_CTRL_OFFSET + AREA_SIZE;
-
-    /** Offset of the segment_info replicas inside a segment. */
-    public static final long SEGMENT_INFO_OFFSET = 0;
-    /** Offset of the segment control area (gen replicas) inside a segment. */
-    public static final long SEGMENT_CTRL_OFFSET =
-            SEGMENT_INFO_OFFSET + DualReplica.SLOTS * SegmentInfoOnMedia.SLOT_STRIDE;
-    /** Offset of the data area inside a segment. */
-    public static final long SEGMENT_DATA_OFFSET = SEGMENT_CTRL_OFFSET + AREA_SIZE;
-    /** Size of a segment's data area: 16 MiB - 12 KiB. */
-    public static final int SEGMENT_DATA_SIZE = Math.toIntExact(SEGMENT_SIZE - SEGMENT_DATA_OFFSET);
-
-    /** The last offset of a data area where a kset can start: a LAST kset's header always fits after it. */
-    public static final int MAX_KSET_OFFSET = SEGMENT_DATA_SIZE - Math.toIntExact(KsetOnMedia.HEADER_SIZE);
-
     /** The largest gc_percent dm-pcache accepts. */
     public static final int GC_PERCENT_MAX = 90;
     /** gc_percent of a new cache. */
@@ -113,6 +45,10 @@ public final class CacheDevice {
         }
     }
 
+    /** A replicated record and the value it holds (or, during a format, is about to be written with). */
+    record Replicated<T>(DualReplica replica, T value) {
+    }
+
     private final PmemRegion region;
     private final boolean formatted;
     private final int superblockFlags;
@@ -129,8 +65,9 @@ public final class CacheDevice {
     /** Written under dirtyTailReplica's monitor. */
     private volatile CachePos dirtyTail;
 
-    private CacheDevice(PmemRegion region, boolean formatted, int superblockFlags, int physicalSegmentCount,
-                        SegmentChain chain, MediaState state) {
+    CacheDevice(PmemRegion region, boolean formatted, int superblockFlags, int physicalSegmentCount,
+                SegmentChain chain, Replicated<CacheInfo> cacheInfo, Replicated<CachePos> keyTail,
+                Replicated<CachePos> dirtyTail) {
         this.region = region;
         this.formatted = formatted;
         this.superblockFlags = superblockFlags;
@@ -140,107 +77,36 @@ public final class CacheDevice {
         for (int seg = 0; seg < chain.segmentCount(); seg++) {
             gens.set(seg, chain.loadedGen(seg));
         }
-        this.cacheInfoReplica = state.cacheInfoReplica;
-        this.keyTailReplica = state.keyTailReplica;
-        this.dirtyTailReplica = state.dirtyTailReplica;
-        this.cacheInfo = state.cacheInfo;
-        this.keyTail = state.keyTail;
-        this.dirtyTail = state.dirtyTail;
-    }
-
-    /** The replicated records as loaded or written by open; a mutable holder used only during open. */
-    private static final class MediaState {
-        DualReplica cacheInfoReplica;
-        DualReplica keyTailReplica;
-        DualReplica dirtyTailReplica;
-        CacheInfoOnMedia cacheInfoRecord;
-        CacheInfo cacheInfo;
-        MemorySegment keyTailBuf;
-        MemorySegment dirtyTailBuf;
-        CachePos keyTail;
-        CachePos dirtyTail;
+        this.cacheInfoReplica = cacheInfo.replica();
+        this.cacheInfo = cacheInfo.value();
+        this.keyTailReplica = keyTail.replica();
+        this.keyTail = keyTail.value();
+        this.dirtyTailReplica = dirtyTail.replica();
+        this.dirtyTail = dirtyTail.value();
     }
 
     /**
      * Opens the cache on {@code region}: formats it when the superblock magic is 0 (or the cache was never completely
-     * formatted), otherwise validates superblock, cache_info, segment chain and tails.
+     * formatted), otherwise validates superblock, cache_info, segment chain and tails (see {@link CacheDeviceOpener}).
      *
-     * @throws CacheDeviceTooSmallException if the region is under {@link #MIN_SIZE}
+     * @throws CacheDeviceTooSmallException if the region is under {@link CacheDeviceLayout#MIN_SIZE}
      * @throws CorruptMediaException if a record fails validation
      * @throws DataCrcMismatchException if the existing cache's data_crc differs from {@code options.dataCrc()}
      */
     public static CacheDevice open(PmemRegion region, Options options)
             throws CacheDeviceTooSmallException, CorruptMediaException, DataCrcMismatchException {
-        checkSize(region);
-        MemorySegment superblockBuf = OnMediaLayout.staging(SuperblockOnMedia.SIZE);
-        region.read(SUPERBLOCK_OFFSET, superblockBuf, 0, SuperblockOnMedia.SIZE);
-        SuperblockOnMedia superblock = new SuperblockOnMedia().wrap(superblockBuf);
-        if (superblock.magic() == 0) {
-            formatSuperblock(region, superblockBuf);
-        } else {
-            superblock.validate(maxSegments(region));
-        }
-        int segNum = superblock.segNum();
-
-        MediaState state = loadReplicas(region);
-        if (state.cacheInfo != null && state.cacheInfo.initDone()) {
-            CacheDevice device = load(region, superblock, state);
-            if (state.cacheInfo.dataCrc() != options.dataCrc()) {
-                throw new DataCrcMismatchException(options.dataCrc(), state.cacheInfo.dataCrc());
-            }
-            return device;
-        }
-        SegmentChain chain = formatCache(region, segNum, options, state);
-        LOG.info("formatted cache segNum={} nSegs={} dataCrc={} gcPercent={}", segNum, segNum, options.dataCrc(),
-                options.gcPercent());
-        return new CacheDevice(region, true, superblock.flags(), segNum, chain, state);
+        return CacheDeviceOpener.open(region, options);
     }
 
     /**
      * Opens an existing cache for inspection (check, dump, recover): validates like {@link #open} but never formats
      * and never writes; a blank or incompletely formatted device is an error here.
      *
-     * @throws CacheDeviceTooSmallException if the region is under {@link #MIN_SIZE}
+     * @throws CacheDeviceTooSmallException if the region is under {@link CacheDeviceLayout#MIN_SIZE}
      * @throws CorruptMediaException if a record fails validation or the device holds no formatted cache
      */
     public static CacheDevice inspect(PmemRegion region) throws CacheDeviceTooSmallException, CorruptMediaException {
-        checkSize(region);
-        MemorySegment superblockBuf = OnMediaLayout.staging(SuperblockOnMedia.SIZE);
-        region.read(SUPERBLOCK_OFFSET, superblockBuf, 0, SuperblockOnMedia.SIZE);
-        SuperblockOnMedia superblock = new SuperblockOnMedia().wrap(superblockBuf);
-        if (superblock.magic() == 0) {
-            throw new CorruptMediaException("superblock", CorruptMediaException.NO_SEGMENT, SUPERBLOCK_OFFSET,
-                    "magic", "0x" + Long.toHexString(SuperblockOnMedia.MAGIC), "0 (a blank device, never formatted)");
-        }
-        superblock.validate(maxSegments(region));
-        MediaState state = loadReplicas(region);
-        if (state.cacheInfo == null || !state.cacheInfo.initDone()) {
-            throw new CorruptMediaException("cache_info", CorruptMediaException.NO_SEGMENT, CACHE_INFO_OFFSET,
-                    "INIT_DONE", "a replica of a completely formatted cache",
-                    state.cacheInfo == null ? "no valid replica" : "INIT_DONE clear");
-        }
-        return load(region, superblock, state);
-    }
-
-    private static void checkSize(PmemRegion region) throws CacheDeviceTooSmallException {
-        if (region.size() < MIN_SIZE) {
-            throw new CacheDeviceTooSmallException(region.size());
-        }
-    }
-
-    /** Validates cache_info, the segment chain and the tails of a formatted cache. */
-    private static CacheDevice load(PmemRegion region, SuperblockOnMedia superblock, MediaState state)
-            throws CorruptMediaException {
-        int segNum = superblock.segNum();
-        long offset = state.cacheInfoReplica.slotOffset(state.cacheInfoReplica.latestSlot());
-        state.cacheInfoRecord.validate(segNum, offset);
-        SegmentChain chain = SegmentChain.load(region, segNum, state.cacheInfo);
-        int nSegs = state.cacheInfo.nSegs();
-        state.keyTail = validateTail("key_tail", state.keyTailReplica, state.keyTailBuf, nSegs);
-        state.dirtyTail = validateTail("dirty_tail", state.dirtyTailReplica, state.dirtyTailBuf, nSegs);
-        LOG.debug("opened cache segNum={} nSegs={} keyTail={} dirtyTail={}", segNum, nSegs, state.keyTail,
-                state.dirtyTail);
-        return new CacheDevice(region, false, superblock.flags(), segNum, chain, state);
+        return CacheDeviceOpener.inspect(region);
     }
 
     /** The region the cache lives on. */
@@ -275,12 +141,7 @@ public final class CacheDevice {
 
     /** Region offset of logical segment {@code seg}'s data area. */
     public long dataOffset(int seg) {
-        return segmentOffset(chain.physicalId(seg)) + SEGMENT_DATA_OFFSET;
-    }
-
-    /** Region offset of physical segment {@code physicalId}. */
-    public static long segmentOffset(int physicalId) {
-        return SEGMENTS_OFFSET + physicalId * SEGMENT_SIZE;
+        return CacheDeviceLayout.segmentOffset(chain.physicalId(seg)) + CacheDeviceLayout.SEGMENT_DATA_OFFSET;
     }
 
     /** Generation of logical segment {@code seg}: as loaded (0 when no replica was valid) or last written. */
@@ -312,13 +173,15 @@ public final class CacheDevice {
         if (info.gcPercent() > GC_PERCENT_MAX) {
             throw new IllegalArgumentException("gcPercent " + info.gcPercent() + " above " + GC_PERCENT_MAX);
         }
+        MemorySegment staging = OnMediaLayout.staging(CacheInfoOnMedia.SIZE);
+        new CacheInfoOnMedia().wrap(staging).encode(info);
         synchronized (cacheInfoReplica) {
             CacheInfo current = cacheInfo;
             if (info.segId() != current.segId() || info.nSegs() != current.nSegs()
                     || info.dataCrc() != current.dataCrc()) {
                 throw new IllegalArgumentException("cache_info " + info + " changes the layout of " + current);
             }
-            writeCacheInfoReplica(cacheInfoReplica, info);
+            cacheInfoReplica.writeNext(staging);
             cacheInfo = info;
         }
     }
@@ -335,18 +198,18 @@ public final class CacheDevice {
 
     /** Persists the key tail (GC's single writer). */
     public void writeKeyTail(CachePos pos) {
-        checkPos(pos);
+        MemorySegment staging = encode(pos);
         synchronized (keyTailReplica) {
-            writePos(keyTailReplica, pos);
+            keyTailReplica.writeNext(staging);
             keyTail = pos;
         }
     }
 
     /** Persists the dirty tail (writeback's single writer; rule 4: after the backing flush). */
     public void writeDirtyTail(CachePos pos) {
-        checkPos(pos);
+        MemorySegment staging = encode(pos);
         synchronized (dirtyTailReplica) {
-            writePos(dirtyTailReplica, pos);
+            dirtyTailReplica.writeNext(staging);
             dirtyTail = pos;
         }
     }
@@ -357,88 +220,15 @@ public final class CacheDevice {
                 + " dirtyTail=" + dirtyTail + " " + region + "]";
     }
 
-    private static int maxSegments(PmemRegion region) {
-        return (int) Math.min((region.size() - SEGMENTS_OFFSET) / SEGMENT_SIZE, SEGMENTS_MAX);
-    }
-
-    private static void formatSuperblock(PmemRegion region, MemorySegment superblockBuf) {
-        new SuperblockOnMedia().wrap(superblockBuf).flags(0).magic(SuperblockOnMedia.MAGIC)
-                .segNum(maxSegments(region)).seal();
-        long metaSize = SEGMENTS_OFFSET - CACHE_INFO_OFFSET;
-        region.zero(CACHE_INFO_OFFSET, metaSize);
-        region.persist(CACHE_INFO_OFFSET, metaSize); // format step 1: no stale cache_info behind a new superblock
-        region.write(SUPERBLOCK_OFFSET, superblockBuf, 0, SuperblockOnMedia.SIZE);
-        region.persist(SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE); // format step 2
-    }
-
-    private static MediaState loadReplicas(PmemRegion region) {
-        MediaState state = new MediaState();
-        state.cacheInfoReplica = new DualReplica(region, CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE,
-                CacheInfoOnMedia.SLOT_STRIDE);
-        MemorySegment infoBuf = OnMediaLayout.staging(CacheInfoOnMedia.SIZE);
-        if (state.cacheInfoReplica.loadLatest(infoBuf)) {
-            state.cacheInfoRecord = new CacheInfoOnMedia().wrap(infoBuf);
-            state.cacheInfo = state.cacheInfoRecord.decode();
+    /** The tail record for {@code pos}, after checking that it lies on the chain where a kset can start. */
+    private MemorySegment encode(CachePos pos) {
+        if (pos.seg() >= segmentCount() || pos.off() > CacheDeviceLayout.MAX_KSET_OFFSET
+                || pos.off() % Long.BYTES != 0) {
+            throw new IllegalArgumentException("tail " + pos + " outside " + segmentCount() + " segments of "
+                    + CacheDeviceLayout.SEGMENT_DATA_SIZE + " bytes");
         }
-        state.keyTailReplica = tailReplica(region, KEY_TAIL_OFFSET);
-        state.keyTailBuf = loadTail(state.keyTailReplica);
-        state.dirtyTailReplica = tailReplica(region, DIRTY_TAIL_OFFSET);
-        state.dirtyTailBuf = loadTail(state.dirtyTailReplica);
-        return state;
-    }
-
-    private static DualReplica tailReplica(PmemRegion region, long offset) {
-        return new DualReplica(region, offset, CachePosOnMedia.SIZE, CachePosOnMedia.SLOT_STRIDE);
-    }
-
-    /** The newest valid tail record, or null when neither replica is valid. */
-    private static MemorySegment loadTail(DualReplica replica) {
-        MemorySegment buf = OnMediaLayout.staging(CachePosOnMedia.SIZE);
-        return replica.loadLatest(buf) ? buf : null;
-    }
-
-    private static CachePos validateTail(String name, DualReplica replica, MemorySegment buf, int nSegs)
-            throws CorruptMediaException {
-        if (buf == null) {
-            throw new CorruptMediaException(name, CorruptMediaException.NO_SEGMENT, replica.slotOffset(0), "crc",
-                    "a replica with a valid crc", "none");
-        }
-        return new CachePosOnMedia().wrap(buf).decodeValid(name, nSegs, replica.slotOffset(replica.latestSlot()));
-    }
-
-    private static SegmentChain formatCache(PmemRegion region, int segNum, Options options, MediaState state) {
-        SegmentChain chain = SegmentChain.format(region, segNum); // format step 3
-        CachePos start = new CachePos(0, 0);
-        writePos(state.dirtyTailReplica, start); // format step 4: dirty_tail, then key_tail
-        writePos(state.keyTailReplica, start);
-        state.dirtyTail = start;
-        state.keyTail = start;
-        CacheInfo info = new CacheInfo(0, segNum, options.dataCrc(), true, options.cacheMode(), options.gcPercent(),
-                0);
-        writeCacheInfoReplica(state.cacheInfoReplica, info); // format step 5: the commit point
-        // Step 6: fill the other slot too, so one damaged replica can never make the cache look new and get it
-        // formatted over; dm-pcache gets its second copy from the INIT_DONE rewrite at the end of every start.
-        writeCacheInfoReplica(state.cacheInfoReplica, info);
-        state.cacheInfo = info;
-        return chain;
-    }
-
-    private static void writeCacheInfoReplica(DualReplica replica, CacheInfo info) {
-        MemorySegment staging = OnMediaLayout.staging(CacheInfoOnMedia.SIZE);
-        new CacheInfoOnMedia().wrap(staging).encode(info);
-        replica.writeNext(staging);
-    }
-
-    private static void writePos(DualReplica replica, CachePos pos) {
         MemorySegment staging = OnMediaLayout.staging(CachePosOnMedia.SIZE);
         new CachePosOnMedia().wrap(staging).encode(pos);
-        replica.writeNext(staging);
-    }
-
-    private void checkPos(CachePos pos) {
-        if (pos.seg() >= segmentCount() || pos.off() > MAX_KSET_OFFSET || pos.off() % Long.BYTES != 0) {
-            throw new IllegalArgumentException("tail " + pos + " outside " + segmentCount() + " segments of "
-                    + SEGMENT_DATA_SIZE + " bytes");
-        }
+        return staging;
     }
 }

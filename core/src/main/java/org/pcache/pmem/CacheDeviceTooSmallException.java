@@ -2,7 +2,7 @@ package org.pcache.pmem;
 
 import java.io.IOException;
 
-/** The cache device is smaller than dm-pcache's minimum ({@link CacheDevice#MIN_SIZE}); nothing was written. */
+/** The cache device is smaller than dm-pcache's minimum ({@link CacheDeviceLayout#MIN_SIZE}); nothing was written. */
 public class CacheDeviceTooSmallException extends IOException {
 
     private static final long serialVersionUID = 1L;
@@ -10,7 +10,8 @@ public class CacheDeviceTooSmallException extends IOException {
     private final long size;
 
     public CacheDeviceTooSmallException(long size) {
-        super("cache device is too small: " + size + " bytes, at least " + CacheDevice.MIN_SIZE + " (512 MiB) needed");
+        super("cache device is too small: " + size + " bytes, at least " + CacheDeviceLayout.MIN_SIZE
+                + " (512 MiB) needed");
         this.size = size;
     }
 

@@ -63,9 +63,9 @@ public final class CachePosOnMedia {
             throw new CorruptMediaException(record, CorruptMediaException.NO_SEGMENT, offset, "cache_seg_id",
                     "< n_segs " + nSegs, Integer.toUnsignedString(cacheSegId()));
         }
-        if (Integer.compareUnsigned(segOff(), CacheDevice.MAX_KSET_OFFSET) > 0 || segOff() % Long.BYTES != 0) {
+        if (Integer.compareUnsigned(segOff(), CacheDeviceLayout.MAX_KSET_OFFSET) > 0 || segOff() % Long.BYTES != 0) {
             throw new CorruptMediaException(record, CorruptMediaException.NO_SEGMENT, offset, "seg_off",
-                    "a multiple of 8 in 0.." + CacheDevice.MAX_KSET_OFFSET + " (room for a kset header)",
+                    "a multiple of 8 in 0.." + CacheDeviceLayout.MAX_KSET_OFFSET + " (room for a kset header)",
                     Integer.toUnsignedString(segOff()));
         }
         return new CachePos(cacheSegId(), segOff());

@@ -43,11 +43,11 @@ final class SegmentChain {
         SegmentGenOnMedia gen = new SegmentGenOnMedia();
         DualReplica previousInfo = null;
         for (int seg = 0; seg < nSegs; seg++) {
-            long base = CacheDevice.segmentOffset(seg);
+            long base = CacheDeviceLayout.segmentOffset(seg);
             // Both replicas of everything in the header become invalid, so fresh replica state (slot 0, seq 0) is
             // right; the zero kset header is dm-pcache's "clear outdated kset".
-            region.zero(base, CacheDevice.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
-            region.flush(base, CacheDevice.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
+            region.zero(base, CacheDeviceLayout.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
+            region.flush(base, CacheDeviceLayout.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
 
             genReplicas[seg] = genReplica(region, seg);
             gen.wrap(genBuf.fill((byte) 0)).gen(0);
@@ -85,7 +85,7 @@ final class SegmentChain {
             if (visited.get(physical)) {
                 // Ids were range-checked before they were followed, so a repeat is a cycle shorter than n_segs.
                 throw new CorruptMediaException("segment_info", physicalIds[seg - 1],
-                        CacheDevice.segmentOffset(physicalIds[seg - 1]), "next_seg",
+                        CacheDeviceLayout.segmentOffset(physicalIds[seg - 1]), "next_seg",
                         "a segment not yet on the chain (logical segment " + seg + " of " + nSegs + ")",
                         physical + " (a cycle)");
             }
@@ -144,12 +144,14 @@ final class SegmentChain {
     }
 
     private static DualReplica infoReplica(PmemRegion region, int physical) {
-        return new DualReplica(region, CacheDevice.segmentOffset(physical) + CacheDevice.SEGMENT_INFO_OFFSET,
+        return new DualReplica(region,
+                CacheDeviceLayout.segmentOffset(physical) + CacheDeviceLayout.SEGMENT_INFO_OFFSET,
                 SegmentInfoOnMedia.SIZE, SegmentInfoOnMedia.SLOT_STRIDE);
     }
 
     private static DualReplica genReplica(PmemRegion region, int physical) {
-        return new DualReplica(region, CacheDevice.segmentOffset(physical) + CacheDevice.SEGMENT_CTRL_OFFSET,
+        return new DualReplica(region,
+                CacheDeviceLayout.segmentOffset(physical) + CacheDeviceLayout.SEGMENT_CTRL_OFFSET,
                 SegmentGenOnMedia.SIZE, SegmentGenOnMedia.SLOT_STRIDE);
     }
 }

@@ -112,8 +112,8 @@ public final class SuperblockOnMedia {
     }
 
     private static CorruptMediaException error(String field, String expected, String found) {
-        return new CorruptMediaException("superblock", CorruptMediaException.NO_SEGMENT, CacheDevice.SUPERBLOCK_OFFSET,
-                field, expected, found);
+        return new CorruptMediaException("superblock", CorruptMediaException.NO_SEGMENT,
+                CacheDeviceLayout.SUPERBLOCK_OFFSET, field, expected, found);
     }
 
     private static String hex(long value) {

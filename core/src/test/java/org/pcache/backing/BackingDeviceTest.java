@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Queue;
 import java.util.SplittableRandom;
@@ -430,6 +431,39 @@ class BackingDeviceTest {
         }
     }
 
+    @Test
+    void discardAndWriteZeroesRequestsReachTheEngineAndCompleteOnTheCompletionWorker() throws Exception {
+        MemoryEngine memory = new MemoryEngine(8 * BLOCK);
+        FaultEngine counting = new FaultEngine(memory);
+        try (BackingDevice device = BackingDevice.start(counting)) {
+            device.write(0, MemorySegment.ofArray(new byte[8 * BLOCK]).fill((byte) 9));
+            CompletableFuture<String> discarded = new CompletableFuture<>();
+            device.submit(new RangeRequest(BackingOp.DISCARD, BLOCK, BLOCK,
+                    (request, error) -> discarded.complete(error == null ? Thread.currentThread().getName()
+                            : error.toString())));
+            assertThat(discarded.get(WAIT_SECONDS, TimeUnit.SECONDS)).isEqualTo(COMPLETE_THREAD);
+            CountDownLatch zeroed = new CountDownLatch(2);
+            device.submitDirect(List.of(
+                    new RangeRequest(BackingOp.WRITE_ZEROES, 4 * BLOCK, BLOCK, (request, error) -> zeroed.countDown()),
+                    new RangeRequest(BackingOp.WRITE_ZEROES, 6 * BLOCK, 2 * BLOCK,
+                            (request, error) -> zeroed.countDown())));
+            assertThat(zeroed.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+            assertThat(failure(device, new RangeRequest(BackingOp.DISCARD, 7 * BLOCK, 2 * BLOCK,
+                    BackingCompletion.NONE)).reason()).isEqualTo(BackingIoException.Reason.OUT_OF_RANGE);
+            byte[] back = new byte[8 * BLOCK];
+            device.read(0, MemorySegment.ofArray(back));
+            for (int block = 0; block < 8; block++) {
+                boolean zero = block == 1 || block == 4 || block >= 6;
+                assertThat(Arrays.copyOfRange(back, block * BLOCK, (block + 1) * BLOCK)).as("block %d", block)
+                        .containsOnly((byte) (zero ? 0 : 9));
+            }
+            assertThat(counting.seen(EngineOp.DISCARD)).as("the out-of-range discard never reached it").isEqualTo(1);
+            assertThat(counting.seen(EngineOp.WRITE_ZEROES)).isEqualTo(2);
+            assertThat(device.supportsDiscard()).isTrue();
+            assertThat(device.supportsWriteZeroes()).isTrue();
+        }
+    }
+
     private static MemoryRequest memoryRequest(BackingOp op, long offset, BackingCompletion completion) {
         return new MemoryRequest(op, MemorySegment.ofArray(new byte[BLOCK]), offset,
                 completion == null ? BackingCompletion.NONE : completion);
@@ -442,6 +476,7 @@ class BackingDeviceTest {
         BackingRequest captured = switch (request) {
             case MemoryRequest m -> new MemoryRequest(m.op(), m.memory(), m.backingOffset(), capture);
             case SliceRequest s -> new SliceRequest(s.op(), s.upper(), s.offset(), s.length(), capture);
+            case RangeRequest r -> new RangeRequest(r.op(), r.backingOffset(), r.length(), capture);
         };
         if (request instanceof SliceRequest s) {
             s.upper().release(null); // the reference the uncaptured copy took; it is never submitted

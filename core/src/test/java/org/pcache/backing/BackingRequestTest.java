@@ -66,4 +66,22 @@ class BackingRequestTest {
         assertThat(new MemoryRequest(BackingOp.WRITE, MemorySegment.ofArray(new byte[8]).asReadOnly(), 16,
                 BackingCompletion.NONE).length()).isEqualTo(8);
     }
+
+    @Test
+    void rangeRequestsCarryNoMemoryAndMemoryRequestsNothingElse() {
+        RangeRequest discard = new RangeRequest(BackingOp.DISCARD, 4096, 512, BackingCompletion.NONE);
+        assertThat(discard.length()).isEqualTo(512);
+        assertThatThrownBy(() -> new RangeRequest(BackingOp.WRITE, 0, 512, BackingCompletion.NONE))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("moves data");
+        assertThatThrownBy(() -> new RangeRequest(BackingOp.WRITE_ZEROES, -512, 512, BackingCompletion.NONE))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new RangeRequest(BackingOp.WRITE_ZEROES, 0, 0, BackingCompletion.NONE))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new MemoryRequest(BackingOp.DISCARD, MemorySegment.ofArray(new byte[8]), 0,
+                BackingCompletion.NONE)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("RangeRequest");
+        UpperRequest upper = new UpperRequest(0, MemorySegment.ofArray(new byte[1024]), error -> { });
+        assertThatThrownBy(() -> new SliceRequest(BackingOp.WRITE_ZEROES, upper, 0, 512, BackingCompletion.NONE))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("RangeRequest");
+    }
 }

@@ -28,6 +28,14 @@ public final class BlockingIo {
         await(done -> engine.write(offset, src, done), "write offset=" + offset);
     }
 
+    public static void discard(IoEngine engine, long offset, long length) throws IOException {
+        await(done -> engine.discard(offset, length, done), "discard offset=" + offset);
+    }
+
+    public static void writeZeroes(IoEngine engine, long offset, long length) throws IOException {
+        await(done -> engine.writeZeroes(offset, length, done), "write-zeroes offset=" + offset);
+    }
+
     public static void flush(IoEngine engine) throws IOException {
         await(engine::flush, "flush");
     }

@@ -6,9 +6,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A filter that loses power after a chosen number of writes and flushes: those pass to {@code next}, every later
- * operation fails as on a disk that is gone. Stack it above a {@link LossyEngine} and call its crash afterwards to get
- * what the disk kept.
+ * A filter that loses power after a chosen number of writes and flushes (a discard or write-zeroes counts as a
+ * write): those pass to {@code next}, every later one fails as on a disk that is gone. Stack it above a
+ * {@link LossyEngine} and call its crash afterwards to get what the disk kept.
  *
  * <p>Threading: every method may be called from any thread.
  */
@@ -24,7 +24,7 @@ public final class CutEngine extends FilterEngine {
         this.cutAfter = cutAfter;
     }
 
-    /** Writes and flushes seen so far, passed or refused. */
+    /** Writes (discards and write-zeroes included) and flushes seen so far, passed or refused. */
     public long operations() {
         return operations.get();
     }
@@ -49,6 +49,24 @@ public final class CutEngine extends FilterEngine {
             next.flush(done);
         } else {
             done.completed(new IOException("power cut: flush lost"));
+        }
+    }
+
+    @Override
+    public void discard(long offset, long length, IoCallback done) {
+        if (pass()) {
+            next.discard(offset, length, done);
+        } else {
+            done.completed(new IOException("power cut: discard offset=" + offset + " lost"));
+        }
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        if (pass()) {
+            next.writeZeroes(offset, length, done);
+        } else {
+            done.completed(new IOException("power cut: write-zeroes offset=" + offset + " lost"));
         }
     }
 

@@ -1,8 +1,10 @@
 package org.pcache.backing;
 
-/** The three operations of an {@link IoEngine}, for test filters that act per kind. */
+/** The operations of an {@link IoEngine}, for test filters that act per kind. */
 public enum EngineOp {
     READ,
     WRITE,
-    FLUSH
+    FLUSH,
+    DISCARD,
+    WRITE_ZEROES
 }

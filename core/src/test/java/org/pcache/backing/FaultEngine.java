@@ -127,6 +127,26 @@ public final class FaultEngine extends FilterEngine {
         }
     }
 
+    @Override
+    public void discard(long offset, long length, IoCallback done) {
+        BackingIoException fault = decide(EngineOp.DISCARD, offset, length);
+        if (fault != null) {
+            done.completed(fault);
+        } else {
+            next.discard(offset, length, done);
+        }
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        BackingIoException fault = decide(EngineOp.WRITE_ZEROES, offset, length);
+        if (fault != null) {
+            done.completed(fault);
+        } else {
+            next.writeZeroes(offset, length, done);
+        }
+    }
+
     /** The injected error for this operation, or null to pass it on. */
     private BackingIoException decide(EngineOp op, long offset, long length) {
         long number;
@@ -137,8 +157,8 @@ public final class FaultEngine extends FilterEngine {
             }
             failed[op.ordinal()]++;
         }
-        return new BackingIoException(BackingIoException.Reason.IO_ERROR, op.name().toLowerCase(), offset, length,
-                "injected fault on " + op + " #" + number, null);
+        return new BackingIoException(BackingIoException.Reason.IO_ERROR, op.name().toLowerCase().replace('_', '-'),
+                offset, length, "injected fault on " + op + " #" + number, null);
     }
 
     /** Guarded by lock. */

@@ -1,6 +1,7 @@
 package org.pcache.backing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -37,6 +38,30 @@ class FaultEngineTest {
         BlockingIo.read(memory, 3 * BLOCK, third);
         assertThat(third.toArray(ValueLayout.JAVA_BYTE)).as("the failed write never reached the store")
                 .containsOnly((byte) 0);
+    }
+
+    @Test
+    void discardAndWriteZeroesFaultPerKindAndOtherwisePassToTheStore() throws Exception {
+        MemoryEngine memory = new MemoryEngine(4 * BLOCK);
+        FaultEngine faults = new FaultEngine(memory).failNth(EngineOp.DISCARD, 1).failNth(EngineOp.WRITE_ZEROES, 1);
+        BlockingIo.write(faults, 0, MemorySegment.ofArray(new byte[4 * BLOCK]).fill((byte) 0x5a));
+        assertThatThrownBy(() -> BlockingIo.discard(faults, 0, BLOCK)).isInstanceOfSatisfying(
+                BackingIoException.class, error -> assertThat(error).hasMessageContaining("discard offset=0"));
+        assertThatThrownBy(() -> BlockingIo.writeZeroes(faults, BLOCK, BLOCK)).isInstanceOfSatisfying(
+                BackingIoException.class, error -> assertThat(error).hasMessageContaining("write-zeroes offset=512"));
+        byte[] untouched = new byte[2 * BLOCK];
+        BlockingIo.read(memory, 0, MemorySegment.ofArray(untouched));
+        assertThat(untouched).as("failed operations never reached the store").containsOnly((byte) 0x5a);
+
+        BlockingIo.discard(faults, 0, BLOCK);
+        BlockingIo.writeZeroes(faults, BLOCK, BLOCK);
+        byte[] zeroed = new byte[2 * BLOCK];
+        BlockingIo.read(memory, 0, MemorySegment.ofArray(zeroed));
+        assertThat(zeroed).containsOnly((byte) 0);
+        assertThat(faults.seen(EngineOp.DISCARD)).isEqualTo(2);
+        assertThat(faults.failed(EngineOp.WRITE_ZEROES)).isEqualTo(1);
+        assertThat(faults.supportsDiscard()).isTrue();
+        assertThat(faults.supportsWriteZeroes()).isTrue();
     }
 
     @Test

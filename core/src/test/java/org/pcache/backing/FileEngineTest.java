@@ -2,6 +2,7 @@ package org.pcache.backing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -17,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -35,6 +37,9 @@ class FileEngineTest {
     private static final int BLOCK = 4096;
     private static final long WAIT_SECONDS = 10;
     private static final FileEngine.Options OPTIONS = FileEngine.Options.DEFAULT.withIoThreads(4);
+    /** File systems whose fallocate punches holes, and those that also zero a range. */
+    private static final Set<String> HOLE_FILE_SYSTEMS = Set.of("ext4", "xfs", "btrfs", "tmpfs");
+    private static final Set<String> ZERO_RANGE_FILE_SYSTEMS = Set.of("ext4", "xfs");
 
     @TempDir
     Path dir;
@@ -197,6 +202,108 @@ class FileEngineTest {
             channel.read(buffer, 3 * BLOCK);
             assertThat(buffer.array()).isEqualTo(data);
         }
+    }
+
+    @Test
+    void discardPunchesAHoleThatReadsBackAsZeroes() throws Exception {
+        Path file = sizedFile("discard.img", 16 * BLOCK);
+        assumeTrue(HOLE_FILE_SYSTEMS.contains(Files.getFileStore(file).type()),
+                "punch hole needs ext4/xfs/btrfs/tmpfs");
+        try (FileEngine engine = FileEngine.open(file, OPTIONS)) {
+            writeContent(engine, 16);
+            long before = allocatedBytes(file);
+            BlockingIo.discard(engine, 4 * BLOCK, 8 * BLOCK);
+            BlockingIo.flush(engine);
+            assertThat(engine.supportsDiscard()).isTrue();
+            assertThat(before - allocatedBytes(file)).as("bytes freed by the hole").isEqualTo(8L * BLOCK);
+            assertThat(Files.size(file)).isEqualTo(16 * BLOCK);
+            assertZeroedExactly(engine, 16, 4, 12);
+        }
+    }
+
+    @Test
+    void writeZeroesZeroesTheRangeAndKeepsTheRest() throws Exception {
+        Path file = sizedFile("zeroes.img", 16 * BLOCK);
+        assumeTrue(ZERO_RANGE_FILE_SYSTEMS.contains(Files.getFileStore(file).type()), "ZERO_RANGE needs ext4/xfs");
+        try (FileEngine engine = FileEngine.open(file, OPTIONS)) {
+            writeContent(engine, 16);
+            BlockingIo.writeZeroes(engine, 3 * BLOCK, 5 * BLOCK);
+            assertThat(engine.supportsWriteZeroes()).isTrue();
+            assertZeroedExactly(engine, 16, 3, 8);
+        }
+    }
+
+    @Test
+    void writeZeroesWritesZeroBlocksWhereTheFileSystemCannotZeroARange() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        assumeTrue(Files.isDirectory(shm) && Files.getFileStore(shm).type().equals("tmpfs"), "needs tmpfs");
+        Path file = Files.createTempFile(shm, "pcache-zeroes", ".img");
+        try {
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                channel.truncate(0).write(ByteBuffer.allocate(1), 16 * BLOCK - 1);
+            }
+            try (FileEngine engine = FileEngine.open(file, OPTIONS)) {
+                writeContent(engine, 16);
+                assertThat(engine.supportsWriteZeroes()).as("not tried yet").isTrue();
+                // tmpfs has no FALLOC_FL_ZERO_RANGE: the kernel answers EOPNOTSUPP.
+                BlockingIo.writeZeroes(engine, 2 * BLOCK, 3 * BLOCK);
+                assertThat(engine.supportsWriteZeroes()).isFalse();
+                assertZeroedExactly(engine, 16, 2, 5);
+                BlockingIo.writeZeroes(engine, 9 * BLOCK, 2 * BLOCK + 100);
+                byte[] tail = new byte[BLOCK];
+                BlockingIo.read(engine, 9 * BLOCK, MemorySegment.ofArray(tail));
+                assertThat(tail).containsOnly((byte) 0);
+                BlockingIo.read(engine, 11 * BLOCK, MemorySegment.ofArray(tail));
+                assertThat(Arrays.copyOfRange(tail, 0, 100)).containsOnly((byte) 0);
+                assertThat(Arrays.copyOfRange(tail, 100, BLOCK)).isEqualTo(
+                        Arrays.copyOfRange(content(0xd15c, 11), 100, BLOCK));
+            }
+        } finally {
+            Files.delete(file);
+        }
+    }
+
+    @Test
+    void discardAndWriteZeroesPastTheEndFailWithoutGrowingTheFile() throws Exception {
+        Path file = sizedFile("bounded-zeroes.img", 8 * BLOCK);
+        try (FileEngine engine = FileEngine.open(file, OPTIONS)) {
+            assertThatThrownBy(() -> BlockingIo.discard(engine, 7 * BLOCK, 2 * BLOCK))
+                    .isInstanceOfSatisfying(BackingIoException.class,
+                            error -> assertThat(error.reason()).isEqualTo(BackingIoException.Reason.OUT_OF_RANGE));
+            assertThatThrownBy(() -> BlockingIo.writeZeroes(engine, 8 * BLOCK, BLOCK))
+                    .isInstanceOfSatisfying(BackingIoException.class,
+                            error -> assertThat(error.reason()).isEqualTo(BackingIoException.Reason.OUT_OF_RANGE));
+        }
+        assertThat(Files.size(file)).isEqualTo(8 * BLOCK);
+    }
+
+    /** Writes {@link #content} of seed 0xd15c to blocks 0 .. blocks - 1 and makes it durable. */
+    private static void writeContent(FileEngine engine, int blocks) throws IOException {
+        for (int block = 0; block < blocks; block++) {
+            BlockingIo.write(engine, (long) block * BLOCK, MemorySegment.ofArray(content(0xd15c, block)));
+        }
+        BlockingIo.flush(engine);
+    }
+
+    /** Asserts that blocks {@code [from, to)} read back as zeroes and every other block as written. */
+    private static void assertZeroedExactly(FileEngine engine, int blocks, int from, int to) throws IOException {
+        for (int block = 0; block < blocks; block++) {
+            byte[] back = new byte[BLOCK];
+            BlockingIo.read(engine, (long) block * BLOCK, MemorySegment.ofArray(back));
+            if (block >= from && block < to) {
+                assertThat(back).as("block %d", block).containsOnly((byte) 0);
+            } else {
+                assertThat(back).as("block %d", block).isEqualTo(content(0xd15c, block));
+            }
+        }
+    }
+
+    /** Bytes the file system allocated to {@code file} (st_blocks * 512, from stat(1)). */
+    private static long allocatedBytes(Path file) throws IOException, InterruptedException {
+        Process stat = new ProcessBuilder("stat", "--format=%b %B", file.toString()).redirectErrorStream(true).start();
+        String[] out = new String(stat.getInputStream().readAllBytes()).trim().split(" ");
+        assertThat(stat.waitFor()).as("stat %s: %s", file, String.join(" ", out)).isZero();
+        return Long.parseLong(out[0]) * Long.parseLong(out[1]);
     }
 
     private Path sizedFile(String name, long size) throws IOException {

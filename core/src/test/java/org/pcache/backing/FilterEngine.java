@@ -43,6 +43,26 @@ public abstract class FilterEngine implements IoEngine {
     }
 
     @Override
+    public void discard(long offset, long length, IoCallback done) {
+        next.discard(offset, length, done);
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        next.writeZeroes(offset, length, done);
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return next.supportsDiscard();
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return next.supportsWriteZeroes();
+    }
+
+    @Override
     public void close() throws IOException {
         next.close();
     }

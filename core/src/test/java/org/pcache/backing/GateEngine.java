@@ -76,6 +76,16 @@ public final class GateEngine extends FilterEngine {
     }
 
     @Override
+    public void discard(long offset, long length, IoCallback done) {
+        pass(() -> next.discard(offset, length, done));
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        pass(() -> next.writeZeroes(offset, length, done));
+    }
+
+    @Override
     public void close() throws IOException {
         synchronized (this) {
             closes++;

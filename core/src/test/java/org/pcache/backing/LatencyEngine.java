@@ -67,6 +67,16 @@ public final class LatencyEngine extends FilterEngine {
     }
 
     @Override
+    public void discard(long offset, long length, IoCallback done) {
+        after(EngineOp.DISCARD, () -> next.discard(offset, length, done));
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        after(EngineOp.WRITE_ZEROES, () -> next.writeZeroes(offset, length, done));
+    }
+
+    @Override
     public void close() throws IOException {
         scheduler.close();
         next.close();

@@ -15,7 +15,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Model:
  * <ul>
- * <li>The visible image is {@code next}: writes and reads pass straight through.</li>
+ * <li>The visible image is {@code next}: writes and reads pass straight through. A write-zeroes is a write of zero
+ *     bytes. A discard reaches {@code next} as a write-zeroes, which is one of the outcomes a discard may have, so
+ *     the model knows what the range holds.</li>
  * <li>The durable image is this filter's own copy of {@code next}, taken at construction. Each completed write is
  *     also kept as a pending record (offset, copy of the data) in completion order. A flush notes the newest
  *     record when it is called; when {@code next}'s flush completes, every record up to that one is applied to the
@@ -92,15 +94,35 @@ public final class LossyEngine extends FilterEngine {
     public void write(long offset, MemorySegment src, IoCallback done) {
         byte[] data = src.toArray(ValueLayout.JAVA_BYTE);
         inflight.incrementAndGet();
-        next.write(offset, src, error -> {
-            if (error == null) {
-                synchronized (lock) {
-                    pending.addLast(new PendingWrite(nextSeq++, offset, data));
-                }
+        next.write(offset, src, error -> completed(offset, data, error, done));
+    }
+
+    @Override
+    public void discard(long offset, long length, IoCallback done) {
+        writeZeroes(offset, length, done);
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        byte[] zeroes = new byte[Math.toIntExact(length)];
+        inflight.incrementAndGet();
+        next.writeZeroes(offset, length, error -> completed(offset, zeroes, error, done));
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return true;
+    }
+
+    /** Records a write that {@code next} completed without error as pending, then calls back. */
+    private void completed(long offset, byte[] data, IOException error, IoCallback done) {
+        if (error == null) {
+            synchronized (lock) {
+                pending.addLast(new PendingWrite(nextSeq++, offset, data));
             }
-            inflight.decrementAndGet();
-            done.completed(error);
-        });
+        }
+        inflight.decrementAndGet();
+        done.completed(error);
     }
 
     @Override

@@ -3,7 +3,7 @@ package org.pcache.cache;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 import org.pcache.pmem.PmemRegion;
 
@@ -30,7 +30,7 @@ import java.util.function.Predicate;
  */
 final class CacheHarness implements AutoCloseable {
 
-    static final long CACHE_SIZE = CacheDevice.MIN_SIZE;
+    static final long CACHE_SIZE = CacheDeviceLayout.MIN_SIZE;
     static final Duration TIMEOUT = Duration.ofSeconds(30);
 
     PmemRegion region;

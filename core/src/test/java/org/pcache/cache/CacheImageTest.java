@@ -5,7 +5,7 @@ import org.pcache.backing.BackingDevice;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.KeyOnMedia;
@@ -105,8 +105,8 @@ class CacheImageTest {
             List<CacheImage.LoggedKey> keys = new ArrayList<>();
             image.walk(kset -> keys.addAll(kset.keys()));
             CacheImage.LoggedKey key = keys.getFirst();
-            long data = CacheDevice.segmentOffset(image.segments().get(key.seg()).physicalId())
-                    + CacheDevice.SEGMENT_DATA_OFFSET + key.segOff();
+            long data = CacheDeviceLayout.segmentOffset(image.segments().get(key.seg()).physicalId())
+                    + CacheDeviceLayout.SEGMENT_DATA_OFFSET + key.segOff();
             harness.region.write(data + 1000, MemorySegment.ofArray(new byte[] {1, 2, 3}), 0, 3);
 
             assertThat(CacheImage.inspect(harness.region, BACKING_SIZE).check())
@@ -133,8 +133,8 @@ class CacheImageTest {
             throws IOException {
         CacheImage image = CacheImage.inspect(harness.region, BACKING_SIZE);
         CachePos first = image.keyTail();
-        long at = CacheDevice.segmentOffset(image.segments().get(first.seg()).physicalId())
-                + CacheDevice.SEGMENT_DATA_OFFSET + first.off();
+        long at = CacheDeviceLayout.segmentOffset(image.segments().get(first.seg()).physicalId())
+                + CacheDeviceLayout.SEGMENT_DATA_OFFSET + first.off();
         MemorySegment staging = MemorySegment.ofArray(new byte[KsetOnMedia.MAX_SIZE]);
         KsetOnMedia kset = new KsetOnMedia().wrap(staging);
         kset.decode(harness.region, at, KsetOnMedia.MAX_SIZE);

@@ -1,6 +1,6 @@
 package org.pcache.cache;
 
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CachePosOnMedia;
 import org.pcache.pmem.Crc32c;
@@ -47,7 +47,7 @@ final class KsetLogEditor {
 
     /** Region offset of logical segment {@code seg}'s data area. */
     static long dataOffset(int seg) {
-        return CacheDevice.segmentOffset(seg) + CacheDevice.SEGMENT_DATA_OFFSET;
+        return CacheDeviceLayout.segmentOffset(seg) + CacheDeviceLayout.SEGMENT_DATA_OFFSET;
     }
 
     /** Region offset of log position {@code pos}. */
@@ -56,24 +56,25 @@ final class KsetLogEditor {
     }
 
     CachePos keyTail() {
-        return loadPos(CacheDevice.KEY_TAIL_OFFSET);
+        return loadPos(CacheDeviceLayout.KEY_TAIL_OFFSET);
     }
 
     CachePos dirtyTail() {
-        return loadPos(CacheDevice.DIRTY_TAIL_OFFSET);
+        return loadPos(CacheDeviceLayout.DIRTY_TAIL_OFFSET);
     }
 
     void keyTail(CachePos pos) {
-        writePos(CacheDevice.KEY_TAIL_OFFSET, pos);
+        writePos(CacheDeviceLayout.KEY_TAIL_OFFSET, pos);
     }
 
     void dirtyTail(CachePos pos) {
-        writePos(CacheDevice.DIRTY_TAIL_OFFSET, pos);
+        writePos(CacheDeviceLayout.DIRTY_TAIL_OFFSET, pos);
     }
 
     /** Persists {@code gen} as the generation of segment {@code seg}. */
     void segmentGen(int seg, long gen) {
-        DualReplica replica = new DualReplica(region, CacheDevice.segmentOffset(seg) + CacheDevice.SEGMENT_CTRL_OFFSET,
+        DualReplica replica = new DualReplica(region,
+                CacheDeviceLayout.segmentOffset(seg) + CacheDeviceLayout.SEGMENT_CTRL_OFFSET,
                 SegmentGenOnMedia.SIZE, SegmentGenOnMedia.SLOT_STRIDE);
         MemorySegment buf = MemorySegment.ofArray(new byte[(int) SegmentGenOnMedia.SIZE]);
         replica.loadLatest(buf);
@@ -89,7 +90,7 @@ final class KsetLogEditor {
         KsetOnMedia kset = new KsetOnMedia().wrap(staging);
         for (int hops = 0; hops < 64; ) {
             KsetOnMedia.Status status = kset.decode(region, regionOffset(pos),
-                    CacheDevice.SEGMENT_DATA_SIZE - pos.off());
+                    CacheDeviceLayout.SEGMENT_DATA_SIZE - pos.off());
             if (status == KsetOnMedia.Status.LAST) {
                 ksets.add(new Kset(pos, true, 0, kset.nextCacheSegId()));
                 pos = new CachePos(kset.nextCacheSegId(), 0);

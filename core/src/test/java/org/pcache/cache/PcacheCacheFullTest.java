@@ -4,7 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 
 import java.io.IOException;
@@ -105,13 +105,13 @@ class PcacheCacheFullTest {
                         .isGreaterThan(deferralsBefore);
                 assertThat(cache.status().counters().waiting()).isEqualTo(1);
                 assertThat(accepted).as("the cache used nearly all of its space before making a write wait")
-                        .isGreaterThan((long) (dataSegments - 3) * CacheDevice.SEGMENT_DATA_SIZE);
+                        .isGreaterThan((long) (dataSegments - 3) * CacheDeviceLayout.SEGMENT_DATA_SIZE);
                 return new Full(write, id);
             }
             assertThat(write).as("write " + id).isCompleted();
             accepted += WRITE_LEN;
             assertThat(accepted).as("bytes accepted by a cache of " + dataSegments + " data segments")
-                    .isLessThanOrEqualTo((long) dataSegments * CacheDevice.SEGMENT_DATA_SIZE);
+                    .isLessThanOrEqualTo((long) dataSegments * CacheDeviceLayout.SEGMENT_DATA_SIZE);
         }
     }
 

@@ -6,7 +6,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CrashSimPmemRegion;
 import org.pcache.pmem.KsetOnMedia;
@@ -42,7 +42,7 @@ class PcacheReplayTest {
     private static final int FILL_WRITES = 4;
     /** Where key_tail is moved so that {@link #FILL_WRITES} one-key ksets fit and the next one does not. */
     private static final CachePos NEAR_END = new CachePos(0,
-            CacheDevice.SEGMENT_DATA_SIZE - (FILL_WRITES * ONE_KEY_KSET + ONE_KEY_KSET + 16));
+            CacheDeviceLayout.SEGMENT_DATA_SIZE - (FILL_WRITES * ONE_KEY_KSET + ONE_KEY_KSET + 16));
 
     /** One write of the chaining workload. */
     private record Op(long off, int len, long id, Durability durability) {
@@ -125,7 +125,7 @@ class PcacheReplayTest {
             assertThat(head).as("key_head after " + id + " FUA writes, chained at " + chainedAt)
                     .isEqualTo(new CachePos(head.seg(), 101 * ONE_KEY_KSET));
             assertThat(chainedAt).as("one-key ksets in a full log segment")
-                    .isEqualTo((CacheDevice.SEGMENT_DATA_SIZE - KsetOnMedia.HEADER_SIZE) / ONE_KEY_KSET + 1);
+                    .isEqualTo((CacheDeviceLayout.SEGMENT_DATA_SIZE - KsetOnMedia.HEADER_SIZE) / ONE_KEY_KSET + 1);
 
             harness.reopen();
 

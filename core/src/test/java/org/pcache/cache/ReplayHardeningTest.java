@@ -8,7 +8,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.CrashSimPmemRegion;
@@ -45,8 +45,8 @@ class ReplayHardeningTest {
     private static final Duration OPEN_TIMEOUT = Duration.ofSeconds(10);
     private static final int KEY_UNDER_TEST = 1;
     private static final int ONE_KEY_KSET = KsetOnMedia.size(1);
-    private static final int N_SEGS = (int) ((CacheHarness.CACHE_SIZE - CacheDevice.SEGMENTS_OFFSET)
-            / CacheDevice.SEGMENT_SIZE);
+    private static final int N_SEGS = (int) ((CacheHarness.CACHE_SIZE - CacheDeviceLayout.SEGMENTS_OFFSET)
+            / CacheDeviceLayout.SEGMENT_SIZE);
 
     /** The base image: kset A holds writes 1 and 2, the next kset write 3, kset C the FUA write 4. */
     private record Image(KsetLogEditor log, KsetLogEditor.Kset a, KsetLogEditor.Kset c, CachePos head) {
@@ -124,7 +124,7 @@ class ReplayHardeningTest {
                 keyCase("key cache_seg_id n_segs", key -> key.cacheSegId(N_SEGS), "cache_seg_id"),
                 keyCase("key cache_seg_id 0xFFFFFFFF", key -> key.cacheSegId(-1), "cache_seg_id"),
                 keyCase("key data beyond the data area",
-                        key -> key.cacheSegOff(CacheDevice.SEGMENT_DATA_SIZE - 4096), "cache_seg_off"),
+                        key -> key.cacheSegOff(CacheDeviceLayout.SEGMENT_DATA_SIZE - 4096), "cache_seg_off"),
                 keyCase("key cache_seg_off 0xFFFFFE00", key -> key.cacheSegOff(0xFFFF_FE00), "cache_seg_off"),
                 keyCase("key EMPTY flag", key -> key.flags(1), "flags"),
                 keyCase("key EMPTY and CLEAN flags", key -> key.flags(3), "flags"),
@@ -231,10 +231,10 @@ class ReplayHardeningTest {
     /** The device metadata, every segment header and the start of the log. */
     private byte[][] snapshot() {
         byte[][] parts = new byte[N_SEGS + 2][];
-        parts[0] = region.volatileBytes(0, (int) CacheDevice.SEGMENTS_OFFSET);
+        parts[0] = region.volatileBytes(0, (int) CacheDeviceLayout.SEGMENTS_OFFSET);
         for (int seg = 0; seg < N_SEGS; seg++) {
-            parts[seg + 1] = region.volatileBytes(CacheDevice.segmentOffset(seg),
-                    (int) CacheDevice.SEGMENT_DATA_OFFSET + 64);
+            parts[seg + 1] = region.volatileBytes(CacheDeviceLayout.segmentOffset(seg),
+                    (int) CacheDeviceLayout.SEGMENT_DATA_OFFSET + 64);
         }
         parts[N_SEGS + 1] = region.volatileBytes(KsetLogEditor.dataOffset(0), 64 << 10);
         return parts;
@@ -246,7 +246,7 @@ class ReplayHardeningTest {
     }
 
     private static CachePos overrunPos() {
-        return new CachePos(0, CacheDevice.SEGMENT_DATA_SIZE - 64);
+        return new CachePos(0, CacheDeviceLayout.SEGMENT_DATA_SIZE - 64);
     }
 
     /** A two-key kset where only 64 bytes remain: written up to the end of the data area, tails moved onto it. */
@@ -268,6 +268,6 @@ class ReplayHardeningTest {
 
     private static Case tailCase(String name, Function<Image, CachePos> dirtyTail) {
         return new Case(name, image -> image.log().dirtyTail(dirtyTail.apply(image)), "position",
-                image -> CacheDevice.DIRTY_TAIL_OFFSET);
+                image -> CacheDeviceLayout.DIRTY_TAIL_OFFSET);
     }
 }

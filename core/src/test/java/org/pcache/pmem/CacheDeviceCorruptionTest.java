@@ -19,7 +19,7 @@ class CacheDeviceCorruptionTest {
     private static final int INIT_DONE_GC_70 =
             CacheInfoOnMedia.FLAG_INIT_DONE | 70 << CacheInfoOnMedia.GC_PERCENT_SHIFT;
 
-    private final CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDevice.MIN_SIZE);
+    private final CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE);
     private final OnMediaEditor media = new OnMediaEditor(region);
 
     @BeforeEach
@@ -57,13 +57,13 @@ class CacheDeviceCorruptionTest {
         CorruptMediaException e = refused("superblock", "magic");
 
         assertThat(e.found()).isEqualTo("0x12345678");
-        assertThat(e.offset()).isEqualTo(CacheDevice.SUPERBLOCK_OFFSET);
+        assertThat(e.offset()).isEqualTo(CacheDeviceLayout.SUPERBLOCK_OFFSET);
         assertThat(e.segment()).isEqualTo(CorruptMediaException.NO_SEGMENT);
     }
 
     @Test
     void superblockCrcMismatch() {
-        media.flipByte(CacheDevice.SUPERBLOCK_OFFSET + SuperblockOnMedia.SEG_NUM_OFFSET);
+        media.flipByte(CacheDeviceLayout.SUPERBLOCK_OFFSET + SuperblockOnMedia.SEG_NUM_OFFSET);
 
         refused("superblock", "crc");
     }
@@ -163,7 +163,7 @@ class CacheDeviceCorruptionTest {
 
     @Test
     void segmentInfoWithoutAValidReplica() {
-        long base = CacheDevice.segmentOffset(6);
+        long base = CacheDeviceLayout.segmentOffset(6);
         media.flipByte(base + SegmentInfoOnMedia.FLAGS_OFFSET);
         media.flipByte(base + SegmentInfoOnMedia.SLOT_STRIDE + SegmentInfoOnMedia.FLAGS_OFFSET);
 
@@ -179,50 +179,52 @@ class CacheDeviceCorruptionTest {
 
     @Test
     void keyTailSegmentOutOfRange() {
-        media.tail(CacheDevice.KEY_TAIL_OFFSET, SEGS, 0);
+        media.tail(CacheDeviceLayout.KEY_TAIL_OFFSET, SEGS, 0);
 
         refused("key_tail", "cache_seg_id");
     }
 
     @Test
     void keyTailOffsetPastTheDataArea() {
-        media.tail(CacheDevice.KEY_TAIL_OFFSET, 0, CacheDevice.SEGMENT_DATA_SIZE);
+        media.tail(CacheDeviceLayout.KEY_TAIL_OFFSET, 0, CacheDeviceLayout.SEGMENT_DATA_SIZE);
 
         refused("key_tail", "seg_off");
     }
 
     @Test
     void keyTailOffsetWithoutRoomForAKsetHeader() {
-        media.tail(CacheDevice.KEY_TAIL_OFFSET, 0, CacheDevice.MAX_KSET_OFFSET + 8);
+        media.tail(CacheDeviceLayout.KEY_TAIL_OFFSET, 0, CacheDeviceLayout.MAX_KSET_OFFSET + 8);
 
         refused("key_tail", "seg_off");
     }
 
     @Test
     void dirtyTailOffsetNotOnAKsetBoundary() {
-        media.tail(CacheDevice.DIRTY_TAIL_OFFSET, 1, 4100);
+        media.tail(CacheDeviceLayout.DIRTY_TAIL_OFFSET, 1, 4100);
 
         refused("dirty_tail", "seg_off");
     }
 
     @Test
     void dirtyTailSegmentWithTheTopBitSet() {
-        media.tail(CacheDevice.DIRTY_TAIL_OFFSET, 0x8000_0000, 0);
+        media.tail(CacheDeviceLayout.DIRTY_TAIL_OFFSET, 0x8000_0000, 0);
 
         assertThat(refused("dirty_tail", "cache_seg_id").found()).isEqualTo("2147483648");
     }
 
     @Test
     void tailWithoutAValidReplica() {
-        media.flipByte(CacheDevice.DIRTY_TAIL_OFFSET + CachePosOnMedia.SEG_OFF_OFFSET);
-        media.flipByte(CacheDevice.DIRTY_TAIL_OFFSET + CachePosOnMedia.SLOT_STRIDE + CachePosOnMedia.SEG_OFF_OFFSET);
+        media.flipByte(CacheDeviceLayout.DIRTY_TAIL_OFFSET + CachePosOnMedia.SEG_OFF_OFFSET);
+        media.flipByte(
+                CacheDeviceLayout.DIRTY_TAIL_OFFSET + CachePosOnMedia.SLOT_STRIDE + CachePosOnMedia.SEG_OFF_OFFSET);
 
         refused("dirty_tail", "crc");
     }
 
     @Test
     void oneDamagedCacheInfoReplicaNeverMakesTheCacheLookNew() throws Exception {
-        media.flipByte(CacheDevice.CACHE_INFO_OFFSET + CacheInfoOnMedia.SLOT_STRIDE + CacheInfoOnMedia.FLAGS_OFFSET);
+        media.flipByte(
+                CacheDeviceLayout.CACHE_INFO_OFFSET + CacheInfoOnMedia.SLOT_STRIDE + CacheInfoOnMedia.FLAGS_OFFSET);
 
         CacheDevice device = CacheDevice.open(region, CacheDevice.Options.defaults());
 
@@ -235,10 +237,10 @@ class CacheDeviceCorruptionTest {
         long seed = 0xC0FFEE;
         SplittableRandom random = new SplittableRandom(seed);
         long[][] areas = {
-            {CacheDevice.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE},
-            {CacheDevice.CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE},
-            {CacheDevice.CACHE_INFO_OFFSET + CacheInfoOnMedia.SLOT_STRIDE, CacheInfoOnMedia.SIZE},
-            {CacheDevice.CACHE_CTRL_OFFSET, 4 * CachePosOnMedia.SIZE},
+            {CacheDeviceLayout.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE},
+            {CacheDeviceLayout.CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE},
+            {CacheDeviceLayout.CACHE_INFO_OFFSET + CacheInfoOnMedia.SLOT_STRIDE, CacheInfoOnMedia.SIZE},
+            {CacheDeviceLayout.CACHE_CTRL_OFFSET, 4 * CachePosOnMedia.SIZE},
         };
         int refusedCount = 0;
         int openedCount = 0;
@@ -249,12 +251,12 @@ class CacheDeviceCorruptionTest {
                 offset = area[0] + random.nextLong(area[1]);
             } else {
                 long[] segmentRecords = {
-                    CacheDevice.SEGMENT_INFO_OFFSET,
-                    CacheDevice.SEGMENT_INFO_OFFSET + SegmentInfoOnMedia.SLOT_STRIDE,
-                    CacheDevice.SEGMENT_CTRL_OFFSET,
-                    CacheDevice.SEGMENT_CTRL_OFFSET + SegmentGenOnMedia.SLOT_STRIDE,
+                    CacheDeviceLayout.SEGMENT_INFO_OFFSET,
+                    CacheDeviceLayout.SEGMENT_INFO_OFFSET + SegmentInfoOnMedia.SLOT_STRIDE,
+                    CacheDeviceLayout.SEGMENT_CTRL_OFFSET,
+                    CacheDeviceLayout.SEGMENT_CTRL_OFFSET + SegmentGenOnMedia.SLOT_STRIDE,
                 };
-                offset = CacheDevice.segmentOffset(random.nextInt(SEGS))
+                offset = CacheDeviceLayout.segmentOffset(random.nextInt(SEGS))
                         + segmentRecords[random.nextInt(segmentRecords.length)] + random.nextLong(16);
             }
             media.flipByte(offset);

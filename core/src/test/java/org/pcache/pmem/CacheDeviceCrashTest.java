@@ -83,7 +83,7 @@ class CacheDeviceCrashTest {
     private void cutAtEveryDrainOfFormat(RegionStep before) throws Exception {
         long first;
         long last;
-        try (CrashSimPmemRegion dry = new CrashSimPmemRegion(CacheDevice.MIN_SIZE)) {
+        try (CrashSimPmemRegion dry = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE)) {
             before.run(dry);
             first = dry.drainCount();
             open(dry);
@@ -93,7 +93,7 @@ class CacheDeviceCrashTest {
         for (Cut cut : Cut.between(first, last)) {
             for (long seed : SEEDS) {
                 String context = cut + " of drains " + first + ".." + last + ", seed " + seed;
-                try (CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDevice.MIN_SIZE)) {
+                try (CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE)) {
                     before.run(region);
                     cut.arm(region);
                     open(region);
@@ -129,8 +129,8 @@ class CacheDeviceCrashTest {
                 device.writeSegmentGen(seg, seg + 100);
             }
             // Zeroing the superblock forces a re-format; everything else of the old cache is still there.
-            region.zero(CacheDevice.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
-            region.persist(CacheDevice.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
+            region.zero(CacheDeviceLayout.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
+            region.persist(CacheDeviceLayout.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
         });
     }
 
@@ -146,7 +146,7 @@ class CacheDeviceCrashTest {
         for (int priorWrites = 0; priorWrites <= maxPriorWrites; priorWrites++) {
             long first;
             long last;
-            try (CrashSimPmemRegion dry = new CrashSimPmemRegion(CacheDevice.MIN_SIZE)) {
+            try (CrashSimPmemRegion dry = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE)) {
                 CacheDevice device = open(dry);
                 for (int round = 0; round < priorWrites; round++) {
                     update.apply(round).run(device);
@@ -159,7 +159,7 @@ class CacheDeviceCrashTest {
             assertThat((long) expected.size() - 1).as("one drain per written value").isEqualTo(last - first);
             for (Cut cut : Cut.between(first, last)) {
                 for (long seed : SEEDS) {
-                    try (CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDevice.MIN_SIZE)) {
+                    try (CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE)) {
                         CacheDevice device = open(region);
                         for (int round = 0; round < priorWrites; round++) {
                             update.apply(round).run(device);

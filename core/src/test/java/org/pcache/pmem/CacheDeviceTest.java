@@ -13,7 +13,7 @@ class CacheDeviceTest {
     private static final long MIB = 1024 * 1024;
     private static final int SEGS_512_MIB = 31;
 
-    private final CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDevice.MIN_SIZE);
+    private final CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE);
 
     @AfterEach
     void closeRegion() {
@@ -64,11 +64,11 @@ class CacheDeviceTest {
 
         // Same bytes as the golden records (31 segments; cache_info seq 1 in slot 1, INIT_DONE, gc_percent 70),
         // and the same cache_info again with seq 2 in slot 0.
-        assertThat(hex.formatHex(region.durableBytes(CacheDevice.SUPERBLOCK_OFFSET, 24)))
+        assertThat(hex.formatHex(region.durableBytes(CacheDeviceLayout.SUPERBLOCK_OFFSET, 24)))
                 .isEqualTo("42777f0400000000ef96c596fa5eb0651f00000000000000");
-        assertThat(hex.formatHex(region.durableBytes(CacheDevice.CACHE_INFO_OFFSET + 4096, 24)))
+        assertThat(hex.formatHex(region.durableBytes(CacheDeviceLayout.CACHE_INFO_OFFSET + 4096, 24)))
                 .isEqualTo("6dfecadd01000000000000001f0000008211000000000000");
-        assertThat(MetaHeader.seq(MemorySegment.ofArray(region.durableBytes(CacheDevice.CACHE_INFO_OFFSET, 24))))
+        assertThat(MetaHeader.seq(MemorySegment.ofArray(region.durableBytes(CacheDeviceLayout.CACHE_INFO_OFFSET, 24))))
                 .isEqualTo(2);
     }
 
@@ -91,8 +91,8 @@ class CacheDeviceTest {
         byte[] junk = new byte[(int) KsetOnMedia.HEADER_SIZE];
         java.util.Arrays.fill(junk, (byte) 0x6B);
         for (int seg = 0; seg < SEGS_512_MIB; seg++) {
-            region.write(CacheDevice.segmentOffset(seg) + CacheDevice.SEGMENT_DATA_OFFSET, MemorySegment.ofArray(junk),
-                    0, junk.length);
+            region.write(CacheDeviceLayout.segmentOffset(seg) + CacheDeviceLayout.SEGMENT_DATA_OFFSET,
+                    MemorySegment.ofArray(junk), 0, junk.length);
         }
 
         CacheDevice device = open();
@@ -174,10 +174,10 @@ class CacheDeviceTest {
 
     @Test
     void deviceUnder512MibIsRefusedWithoutWriting() {
-        try (CrashSimPmemRegion small = new CrashSimPmemRegion(CacheDevice.MIN_SIZE - 64)) {
+        try (CrashSimPmemRegion small = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE - 64)) {
             assertThatThrownBy(() -> CacheDevice.open(small, CacheDevice.Options.defaults()))
                     .isInstanceOfSatisfying(CacheDeviceTooSmallException.class,
-                            e -> assertThat(e.size()).isEqualTo(CacheDevice.MIN_SIZE - 64))
+                            e -> assertThat(e.size()).isEqualTo(CacheDeviceLayout.MIN_SIZE - 64))
                     .hasMessageContaining("too small");
             assertThat(small.storeCount()).isZero();
         }
@@ -212,8 +212,8 @@ class CacheDeviceTest {
     @Test
     void validSuperblockWithoutCacheInfoFormatsTheSegments() throws Exception {
         open();
-        region.zero(CacheDevice.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
-        region.persist(CacheDevice.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
+        region.zero(CacheDeviceLayout.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
+        region.persist(CacheDeviceLayout.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
 
         CacheDevice device = open();
 
@@ -228,8 +228,8 @@ class CacheDeviceTest {
             device.writeKeyTail(new CachePos(9, 8 * i));
             device.writeDirtyTail(new CachePos(9, 8 * i));
         }
-        region.zero(CacheDevice.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
-        region.persist(CacheDevice.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
+        region.zero(CacheDeviceLayout.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
+        region.persist(CacheDeviceLayout.CACHE_INFO_OFFSET, 2 * CacheInfoOnMedia.SLOT_STRIDE);
 
         open();
 
@@ -253,7 +253,8 @@ class CacheDeviceTest {
 
         assertThat(device.physicalSegmentId(1)).isEqualTo(2);
         assertThat(device.physicalSegmentId(2)).isEqualTo(1);
-        assertThat(device.dataOffset(1)).isEqualTo(CacheDevice.segmentOffset(2) + CacheDevice.SEGMENT_DATA_OFFSET);
+        assertThat(device.dataOffset(1))
+                .isEqualTo(CacheDeviceLayout.segmentOffset(2) + CacheDeviceLayout.SEGMENT_DATA_OFFSET);
     }
 
     @Test
@@ -281,7 +282,7 @@ class CacheDeviceTest {
 
         assertThatThrownBy(() -> device.writeKeyTail(new CachePos(SEGS_512_MIB, 0)))
                 .isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> device.writeDirtyTail(new CachePos(0, CacheDevice.MAX_KSET_OFFSET + 8)))
+        assertThatThrownBy(() -> device.writeDirtyTail(new CachePos(0, CacheDeviceLayout.MAX_KSET_OFFSET + 8)))
                 .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> device.writeDirtyTail(new CachePos(0, 12)))
                 .isInstanceOf(IllegalArgumentException.class);

@@ -22,19 +22,19 @@ final class OnMediaEditor {
     void superblock(int flags, long magic, int segNum) {
         MemorySegment buf = staging(SuperblockOnMedia.SIZE);
         new SuperblockOnMedia().wrap(buf).flags(flags).magic(magic).segNum(segNum).seal();
-        region.write(CacheDevice.SUPERBLOCK_OFFSET, buf, 0, SuperblockOnMedia.SIZE);
-        region.persist(CacheDevice.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
+        region.write(CacheDeviceLayout.SUPERBLOCK_OFFSET, buf, 0, SuperblockOnMedia.SIZE);
+        region.persist(CacheDeviceLayout.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
     }
 
     SuperblockOnMedia readSuperblock() {
         MemorySegment buf = staging(SuperblockOnMedia.SIZE);
-        region.read(CacheDevice.SUPERBLOCK_OFFSET, buf, 0, SuperblockOnMedia.SIZE);
+        region.read(CacheDeviceLayout.SUPERBLOCK_OFFSET, buf, 0, SuperblockOnMedia.SIZE);
         return new SuperblockOnMedia().wrap(buf);
     }
 
     /** Writes the next cache_info replica with raw fields. */
     void cacheInfo(int segId, int nSegs, int flags) {
-        DualReplica replica = new DualReplica(region, CacheDevice.CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE,
+        DualReplica replica = new DualReplica(region, CacheDeviceLayout.CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE,
                 CacheInfoOnMedia.SLOT_STRIDE);
         MemorySegment buf = staging(CacheInfoOnMedia.SIZE);
         replica.loadLatest(buf);
@@ -43,7 +43,7 @@ final class OnMediaEditor {
     }
 
     CacheInfoOnMedia readCacheInfo() {
-        DualReplica replica = new DualReplica(region, CacheDevice.CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE,
+        DualReplica replica = new DualReplica(region, CacheDeviceLayout.CACHE_INFO_OFFSET, CacheInfoOnMedia.SIZE,
                 CacheInfoOnMedia.SLOT_STRIDE);
         MemorySegment buf = staging(CacheInfoOnMedia.SIZE);
         replica.loadLatest(buf);
@@ -66,7 +66,8 @@ final class OnMediaEditor {
     }
 
     private DualReplica segmentInfoReplica(int physical) {
-        return new DualReplica(region, CacheDevice.segmentOffset(physical) + CacheDevice.SEGMENT_INFO_OFFSET,
+        return new DualReplica(region,
+                CacheDeviceLayout.segmentOffset(physical) + CacheDeviceLayout.SEGMENT_INFO_OFFSET,
                 SegmentInfoOnMedia.SIZE, SegmentInfoOnMedia.SLOT_STRIDE);
     }
 
@@ -90,12 +91,12 @@ final class OnMediaEditor {
 
     /** The metadata bytes of an image: everything before the segments and every segment's header. */
     static byte[] metadata(CrashSimPmemRegion region, int segNum) {
-        int headerSize = (int) (CacheDevice.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
-        int deviceHeader = (int) CacheDevice.SEGMENTS_OFFSET;
+        int headerSize = (int) (CacheDeviceLayout.SEGMENT_DATA_OFFSET + KsetOnMedia.HEADER_SIZE);
+        int deviceHeader = (int) CacheDeviceLayout.SEGMENTS_OFFSET;
         byte[] all = new byte[deviceHeader + segNum * headerSize];
         System.arraycopy(region.durableBytes(0, deviceHeader), 0, all, 0, deviceHeader);
         for (int seg = 0; seg < segNum; seg++) {
-            byte[] header = region.durableBytes(CacheDevice.segmentOffset(seg), headerSize);
+            byte[] header = region.durableBytes(CacheDeviceLayout.segmentOffset(seg), headerSize);
             System.arraycopy(header, 0, all, deviceHeader + seg * headerSize, headerSize);
         }
         return all;

@@ -102,28 +102,29 @@ class OnMediaLayoutTest {
 
     @Test
     void deviceMapMatchesCacheDevH() {
-        assertThat(CacheDevice.SUPERBLOCK_OFFSET).isEqualTo(4 * 1024);
-        assertThat(CacheDevice.CACHE_INFO_OFFSET).isEqualTo(8 * 1024);
-        assertThat(CacheDevice.CACHE_CTRL_OFFSET).isEqualTo(16 * 1024);
-        assertThat(CacheDevice.KEY_TAIL_OFFSET).isEqualTo(16 * 1024);
-        assertThat(CacheDevice.DIRTY_TAIL_OFFSET).isEqualTo(16 * 1024 + 32);
-        assertThat(CacheDevice.SEGMENTS_OFFSET).isEqualTo(20 * 1024);
-        assertThat(CacheDevice.SEGMENT_SIZE).isEqualTo(16L * 1024 * 1024);
-        assertThat(CacheDevice.MIN_SIZE).isEqualTo(512L * 1024 * 1024);
-        assertThat(CacheDevice.SEGMENTS_MAX).isEqualTo(1024 * 1024);
+        assertThat(CacheDeviceLayout.SUPERBLOCK_OFFSET).isEqualTo(4 * 1024);
+        assertThat(CacheDeviceLayout.CACHE_INFO_OFFSET).isEqualTo(8 * 1024);
+        assertThat(CacheDeviceLayout.CACHE_CTRL_OFFSET).isEqualTo(16 * 1024);
+        assertThat(CacheDeviceLayout.KEY_TAIL_OFFSET).isEqualTo(16 * 1024);
+        assertThat(CacheDeviceLayout.DIRTY_TAIL_OFFSET).isEqualTo(16 * 1024 + 32);
+        assertThat(CacheDeviceLayout.SEGMENTS_OFFSET).isEqualTo(20 * 1024);
+        assertThat(CacheDeviceLayout.SEGMENT_SIZE).isEqualTo(16L * 1024 * 1024);
+        assertThat(CacheDeviceLayout.MIN_SIZE).isEqualTo(512L * 1024 * 1024);
+        assertThat(CacheDeviceLayout.SEGMENTS_MAX).isEqualTo(1024 * 1024);
     }
 
     @Test
     void segmentMapMatchesCacheH() {
-        assertThat(CacheDevice.SEGMENT_INFO_OFFSET).isZero();
-        assertThat(CacheDevice.SEGMENT_CTRL_OFFSET).isEqualTo(8 * 1024);
-        assertThat(CacheDevice.SEGMENT_DATA_OFFSET).isEqualTo(12 * 1024);
-        assertThat(CacheDevice.SEGMENT_DATA_SIZE).isEqualTo(16 * 1024 * 1024 - 12 * 1024);
-        assertThat(CacheDevice.MAX_KSET_OFFSET).isEqualTo(16 * 1024 * 1024 - 12 * 1024 - 24);
+        assertThat(CacheDeviceLayout.SEGMENT_INFO_OFFSET).isZero();
+        assertThat(CacheDeviceLayout.SEGMENT_CTRL_OFFSET).isEqualTo(8 * 1024);
+        assertThat(CacheDeviceLayout.SEGMENT_DATA_OFFSET).isEqualTo(12 * 1024);
+        assertThat(CacheDeviceLayout.SEGMENT_DATA_SIZE).isEqualTo(16 * 1024 * 1024 - 12 * 1024);
+        assertThat(CacheDeviceLayout.MAX_KSET_OFFSET).isEqualTo(16 * 1024 * 1024 - 12 * 1024 - 24);
     }
 
     @Test
     void minimumDeviceHoldsThirtyOneSegments() {
-        assertThat((CacheDevice.MIN_SIZE - CacheDevice.SEGMENTS_OFFSET) / CacheDevice.SEGMENT_SIZE).isEqualTo(31);
+        assertThat((CacheDeviceLayout.MIN_SIZE - CacheDeviceLayout.SEGMENTS_OFFSET) / CacheDeviceLayout.SEGMENT_SIZE)
+                .isEqualTo(31);
     }
 }

@@ -1,6 +1,7 @@
 package org.pcache.nbd;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -18,6 +19,10 @@ import org.slf4j.LoggerFactory;
  * error. Flush is a no-op on a server that does not advertise NBD_FLAG_SEND_FLUSH (it then has no volatile
  * cache to flush, or cannot make writes durable at all, which the log says at open).
  *
+ * <p>Discard is NBD_CMD_TRIM and write-zeroes NBD_CMD_WRITE_ZEROES when the server advertises them
+ * (NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES), split like writes and durable after a flush like them. Without
+ * them, discard does nothing and write-zeroes writes zero blocks from one shared zero buffer.
+ *
  * <p>Errors reach the callback as {@link BackingIoException}: OUT_OF_RANGE and MISALIGNED for requests
  * refused before sending, IO_ERROR for errors the server reports and for a lost or closed connection (the
  * cause says which).
@@ -28,10 +33,18 @@ public final class NbdEngine implements IoEngine {
 
     private static final Logger LOG = LoggerFactory.getLogger(NbdEngine.class);
 
+    /** Largest zero buffer an engine keeps for servers without write-zeroes. */
+    private static final int ZERO_CHUNK = 1 << 20;
+
     private final NbdClient client;
+    /** Zero blocks to write when the server cannot zero a range itself; null when it can. */
+    private final MemorySegment zeroes;
 
     private NbdEngine(NbdClient client) {
         this.client = client;
+        this.zeroes = client.has(NbdProtocol.FLAG_SEND_WRITE_ZEROES) ? null
+                : Arena.ofAuto().allocate(Math.min(maximumPiece(), Math.max(client.minimumBlockSize(),
+                        ZERO_CHUNK - ZERO_CHUNK % client.minimumBlockSize())));
         if (!client.has(NbdProtocol.FLAG_SEND_FLUSH)) {
             LOG.warn("nbd backing uri={} does not advertise flush: writes may not be durable", client.uri());
         }
@@ -60,15 +73,56 @@ public final class NbdEngine implements IoEngine {
     @Override
     public void read(long offset, MemorySegment dst, IoCallback done) {
         if (check("read", offset, dst.byteSize(), done)) {
-            split("read", offset, dst, done, (at, part) -> client.read(at, part));
+            split("read", offset, dst.byteSize(), maximumPiece(), done,
+                    (at, length) -> client.read(offset + at, dst.asSlice(at, length)));
         }
     }
 
     @Override
     public void write(long offset, MemorySegment src, IoCallback done) {
         if (check("write", offset, src.byteSize(), done)) {
-            split("write", offset, src, done, (at, part) -> client.write(at, part, Durability.BUFFERED));
+            split("write", offset, src.byteSize(), maximumPiece(), done,
+                    (at, length) -> client.write(offset + at, src.asSlice(at, length), Durability.BUFFERED));
         }
+    }
+
+    @Override
+    public void discard(long offset, long length, IoCallback done) {
+        if (!check("discard", offset, length, done)) {
+            return;
+        }
+        if (!supportsDiscard()) {
+            done.completed(null);
+            return;
+        }
+        split("discard", offset, length, maximumPiece(), done,
+                (at, pieceLength) -> client.trim(offset + at, pieceLength, Durability.BUFFERED));
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        if (!check("write-zeroes", offset, length, done)) {
+            return;
+        }
+        if (zeroes == null) {
+            split("write-zeroes", offset, length, maximumPiece(), done,
+                    (at, pieceLength) -> client.writeZeroes(offset + at, pieceLength, Durability.BUFFERED));
+        } else {
+            split("write-zeroes", offset, length, zeroes.byteSize(), done, (at, pieceLength) ->
+                    client.write(offset + at, zeroes.asSlice(0, pieceLength), Durability.BUFFERED));
+        }
+    }
+
+    /** Whether the server advertised NBD_FLAG_SEND_TRIM. */
+    @Override
+    public boolean supportsDiscard() {
+        return client.has(NbdProtocol.FLAG_SEND_TRIM);
+    }
+
+    /** Whether the server advertised NBD_FLAG_SEND_WRITE_ZEROES. */
+    @Override
+    public boolean supportsWriteZeroes() {
+        return zeroes == null;
     }
 
     @Override
@@ -101,10 +155,16 @@ public final class NbdEngine implements IoEngine {
         return true;
     }
 
-    /** One NBD request per piece of at most the server's maximum block size; {@code done} runs once. */
-    private void split(String operation, long offset, MemorySegment memory, IoCallback done, Part part) {
-        long length = memory.byteSize();
-        int maximum = client.maximumBlockSize() - client.maximumBlockSize() % client.minimumBlockSize();
+    /** The server's maximum block size, rounded down to its minimum: the largest piece of one request. */
+    private int maximumPiece() {
+        return client.maximumBlockSize() - client.maximumBlockSize() % client.minimumBlockSize();
+    }
+
+    /**
+     * One NBD request per piece of at most {@code maximum} bytes (a multiple of the minimum block size) of
+     * {@code [offset, offset + length)}; {@code done} runs once.
+     */
+    private void split(String operation, long offset, long length, long maximum, IoCallback done, Part part) {
         int pieces = (int) ((length + maximum - 1) / maximum);
         AtomicInteger left = new AtomicInteger(pieces);
         AtomicReference<IOException> firstError = new AtomicReference<>();
@@ -112,7 +172,7 @@ public final class NbdEngine implements IoEngine {
             long pieceLength = Math.min(maximum, length - at);
             CompletableFuture<Void> future;
             try {
-                future = part.submit(offset + at, memory.asSlice(at, pieceLength));
+                future = part.submit(at, pieceLength);
             } catch (RuntimeException e) {
                 future = CompletableFuture.failedFuture(e);
             }
@@ -137,8 +197,9 @@ public final class NbdEngine implements IoEngine {
                 + cause.getMessage(), cause);
     }
 
+    /** Sends the piece of {@code length} bytes that starts {@code at} bytes into the request. */
     @FunctionalInterface
     private interface Part {
-        CompletableFuture<Void> submit(long offset, MemorySegment memory);
+        CompletableFuture<Void> submit(long at, long length);
     }
 }

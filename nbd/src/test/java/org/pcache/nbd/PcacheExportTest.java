@@ -26,7 +26,7 @@ import org.pcache.backing.MemoryEngine;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Pcache;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 
 /** The cache as an NBD export, on a real cache: a tmpfs-mapped region and an in-memory backing device. */
@@ -46,7 +46,7 @@ class PcacheExportTest {
     private void open(IoEngine engine) throws Exception {
         regionFile = Files.createTempFile(Path.of("/dev/shm"), "pcache-export-", ".img");
         Files.delete(regionFile);
-        region = MappedPmemRegion.open(regionFile, CacheDevice.MIN_SIZE);
+        region = MappedPmemRegion.open(regionFile, CacheDeviceLayout.MIN_SIZE);
         backing = BackingDevice.start(engine);
         cache = Pcache.open(region, backing, CacheOptions.defaults());
         export = new PcacheExport(cache, "disk", "a test cache", registry);

@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.pcache.cache.CacheImage;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CacheDeviceTooSmallException;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.MappedPmemRegion;
@@ -60,7 +60,7 @@ final class CacheImageFile implements AutoCloseable {
             return CacheImage.inspect(region, backingSize);
         } catch (CacheDeviceTooSmallException e) {
             throw new CorruptMediaException("cache device", CorruptMediaException.NO_SEGMENT, 0, "size",
-                    "at least " + ByteSize.format(CacheDevice.MIN_SIZE) + " (dm-pcache's minimum)",
+                    "at least " + ByteSize.format(CacheDeviceLayout.MIN_SIZE) + " (dm-pcache's minimum)",
                     ByteSize.format(e.size()) + " (" + e.size() + " bytes)");
         } catch (CorruptMediaException e) {
             throw e;

@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.OptionalLong;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 
 /**
@@ -23,9 +23,9 @@ final class CacheRegionFile {
      */
     static long size(Path file, OptionalLong requested) throws CommandException {
         long size = existingOrRequestedSize(file, requested);
-        if (size < CacheDevice.MIN_SIZE) {
+        if (size < CacheDeviceLayout.MIN_SIZE) {
             throw new CommandException("cache " + file + " would be " + ByteSize.format(size) + ", below dm-pcache's "
-                    + "minimum of " + ByteSize.format(CacheDevice.MIN_SIZE));
+                    + "minimum of " + ByteSize.format(CacheDeviceLayout.MIN_SIZE));
         }
         return size;
     }

@@ -27,7 +27,7 @@ import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.Durability;
 import org.pcache.nbd.PcacheExport;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 
 /**
@@ -55,7 +55,7 @@ class AdminServerTest {
     void start() throws Exception {
         regionFile = Files.createTempFile(Path.of("/dev/shm"), "pcache-admin-", ".img");
         Files.delete(regionFile);
-        region = MappedPmemRegion.open(regionFile, CacheDevice.MIN_SIZE);
+        region = MappedPmemRegion.open(regionFile, CacheDeviceLayout.MIN_SIZE);
         backing = BackingDevice.start(new MemoryEngine(BACKING_SIZE));
         cache = Pcache.open(region, backing, CacheOptions.defaults());
         export = new PcacheExport(cache, "", "test", registry);

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.Crc32c;
 import org.pcache.pmem.KeyOnMedia;
 import org.pcache.pmem.KsetOnMedia;
@@ -38,7 +38,7 @@ class OfflineCommandsIT {
     /** Extents written as (offset, length, version); the third overwrites part of the first. */
     private static final long[][] EXTENTS = {{0, 8 * MIB, 1}, {20 * MIB, 6 * MIB, 2}, {2 * MIB, 3 * MIB, 3}};
     /** Region offset of the kset at log position 0:0 (logical segment 0 is physical segment 0 after a format). */
-    private static final long FIRST_KSET = CacheDevice.segmentOffset(0) + CacheDevice.SEGMENT_DATA_OFFSET;
+    private static final long FIRST_KSET = CacheDeviceLayout.segmentOffset(0) + CacheDeviceLayout.SEGMENT_DATA_OFFSET;
 
     @TempDir
     Path dir;
@@ -83,7 +83,7 @@ class OfflineCommandsIT {
     void checkReportsAFlippedSuperblockByteAsOneProblemLine() throws Exception {
         writeImage();
         try (RandomAccessFile cache = new RandomAccessFile(files.cache.toFile(), "rw")) {
-            cache.seek(CacheDevice.SUPERBLOCK_OFFSET + 16); // seg_num: the superblock's CRC no longer matches
+            cache.seek(CacheDeviceLayout.SUPERBLOCK_OFFSET + 16); // seg_num: the superblock's CRC no longer matches
             cache.write(0x7f);
         }
         ImageState before = ImageState.of(files.cache);

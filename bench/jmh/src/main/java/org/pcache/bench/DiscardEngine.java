@@ -43,6 +43,26 @@ class DiscardEngine implements IoEngine {
     }
 
     @Override
+    public void discard(long offset, long length, IoCallback done) {
+        done.completed(null);
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, IoCallback done) {
+        done.completed(null);
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return true;
+    }
+
+    @Override
     public void close() {
     }
 

@@ -28,7 +28,7 @@ import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Durability;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.PcacheExport;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 
 /**
@@ -67,7 +67,7 @@ public class PcacheExportBench {
         Path base = Path.of(System.getenv().getOrDefault("PCACHE_BENCH_SHM", "/dev/shm"));
         regionFile = Files.createTempFile(base, "pcache-bench-export-", ".img");
         Files.delete(regionFile);
-        region = MappedPmemRegion.open(regionFile, CacheDevice.MIN_SIZE);
+        region = MappedPmemRegion.open(regionFile, CacheDeviceLayout.MIN_SIZE);
         backing = BackingDevice.start(new MemoryEngine(64L << 20));
         cache = Pcache.open(region, backing, CacheOptions.defaults());
         export = new PcacheExport(cache, "", "bench", new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
