@@ -120,7 +120,7 @@ final class GarbageCollector {
                             e.getMessage());
                 }
             }
-            segments.release(key.seg);
+            segments.releaseRecord(key);
         }
     }
 }

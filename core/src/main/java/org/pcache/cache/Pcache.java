@@ -299,9 +299,9 @@ public final class Pcache implements AutoCloseable {
         ksets.closeAll();
     }
 
-    private void segmentFreed() {
+    private void segmentFreed(long[] releasedRanges) {
         deferred.segmentFreed();
-        cleaner.schedule();
+        cleaner.segmentFreed(releasedRanges);
     }
 
     private CacheStatus.Counters counters() {
