@@ -1,5 +1,6 @@
 package org.pcache.cache;
 
+import java.util.Arrays;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
@@ -51,11 +52,25 @@ final class KeyCleaner {
         queued.set(false);
         long[] ranges;
         while ((ranges = pending.poll()) != null) {
-            for (int i = 0; i < ranges.length; i += 2) {
-                long off = ranges[i];
-                KeySubtree subtree = tree.subtree(off);
-                synchronized (subtree) {
-                    subtree.removeIf(off, off + ranges[i + 1], CacheKey::isStale);
+            clean(ranges);
+        }
+    }
+
+    /** Cleans the ranges in subtree order, each subtree under one lock hold, so the index is walked once, forward. */
+    private void clean(long[] ranges) {
+        long[] order = new long[ranges.length / 2];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = (long) KeyTree.subtreeIndex(ranges[2 * i]) << 32 | i;
+        }
+        Arrays.sort(order);
+        int i = 0;
+        while (i < order.length) {
+            int subtreeIndex = (int) (order[i] >>> 32);
+            KeySubtree subtree = tree.subtreeAt(subtreeIndex);
+            synchronized (subtree) {
+                for (; i < order.length && (int) (order[i] >>> 32) == subtreeIndex; i++) {
+                    int pair = 2 * (int) order[i];
+                    subtree.removeIf(ranges[pair], ranges[pair] + ranges[pair + 1], CacheKey::isStale);
                 }
             }
         }
