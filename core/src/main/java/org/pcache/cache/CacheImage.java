@@ -59,7 +59,7 @@ public final class CacheImage {
 
     private CacheImage(CacheDevice device, long backingSize) {
         this.device = device;
-        this.segments = new SegmentMap(device, () -> { });
+        this.segments = new SegmentMap(device, ranges -> { });
         this.reader = new KsetReader(device, segments, backingSize);
         this.backingSize = backingSize;
     }

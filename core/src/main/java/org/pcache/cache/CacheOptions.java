@@ -11,7 +11,8 @@ import java.time.Duration;
  * @param gcPercent      for a new cache: segment usage (0-90) at which GC starts reclaiming written-back data; an
  *                       existing cache keeps its persisted value
  * @param ksetCount      number of kset streams; keys of a 4 MiB stretch always go to the same one
- * @param dataHeadCount  number of data allocation heads, picked by thread
+ * @param dataHeadCount  number of data allocation heads, picked by thread; the cache uses at most one per 4 of its
+ *                       segments (a head pins a segment), so one per CPU is safe on any machine
  * @param ksetFlushDelay how long a kset may hold keys before it is written out (dm-pcache: 1 s)
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,

@@ -244,7 +244,7 @@ final class CacheRead {
                 subtree.remove(placeholder);
                 return;
             }
-            int placed = heads.current().allocate(placeholder, placeholder.len);
+            int placed = heads.allocate(placeholder, placeholder.len);
             if (placed == 0) {
                 subtree.remove(placeholder);
                 return;

@@ -1,5 +1,6 @@
 package org.pcache.cache;
 
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.StampedLock;
 
@@ -12,17 +13,26 @@ import java.util.concurrent.locks.StampedLock;
  * {@link #gen()} before the segment can be handed out again, so every key that pointed into it becomes stale. Kset log
  * segments are not reference counted.
  *
- * <p>Threading: {@link #gen()} is read without a lock. A reader that copies data out of the segment brackets the copy
+ * <p>A data segment also collects the backing ranges of the key records that dropped their reference in the current
+ * generation, so that the index can be cleaned of exactly those once the segment is freed ({@link KeyCleaner}).
+ *
+ * <p>Threading: {@link #gen()} is read without a lock; the released ranges are guarded by this object's monitor. A reader that copies data out of the segment brackets the copy
  * with {@link #beginRead()} / {@link #validateRead(long)}; a generation bump takes the write side of the same lock, so a
  * copy that validates did not overlap a reclaim (and therefore not a reuse, which only follows a reclaim).
  */
 final class CacheSegment {
+
+    static final long[] NO_RANGES = new long[0];
 
     private final int id;
     private final long dataOffset;
     private final AtomicInteger refs = new AtomicInteger();
     private final StampedLock genLock = new StampedLock();
     private volatile long gen;
+    /** (offset, length) pairs; guarded by this. */
+    private long[] released = NO_RANGES;
+    /** Used entries of released; guarded by this. */
+    private int releasedLength;
 
     CacheSegment(int id, long dataOffset, long gen) {
         this.id = id;
@@ -63,6 +73,23 @@ final class CacheSegment {
             throw new IllegalStateException("segment " + id + " released more often than retained");
         }
         return left == 0;
+    }
+
+    /** Notes that the key record for {@code [off, off + len)} of the backing device is about to drop its reference. */
+    synchronized void recordReleased(long off, int len) {
+        if (releasedLength == released.length) {
+            released = Arrays.copyOf(released, Math.max(64, releasedLength * 2));
+        }
+        released[releasedLength++] = off;
+        released[releasedLength++] = len;
+    }
+
+    /** The ranges noted since the last call, as (offset, length) pairs; forgets them. */
+    synchronized long[] takeReleased() {
+        long[] taken = releasedLength == 0 ? NO_RANGES : Arrays.copyOf(released, releasedLength);
+        released = NO_RANGES;
+        releasedLength = 0;
+        return taken;
     }
 
     /** Starts an optimistic read of the segment's data; pass the stamp to {@link #validateRead(long)}. */

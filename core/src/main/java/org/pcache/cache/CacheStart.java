@@ -74,9 +74,9 @@ final class CacheStart {
         KeyTree tree = new KeyTree(backing.size());
         KeyCleaner cleaner = new KeyCleaner(tree, scheduler);
         DeferredRequests deferred = new DeferredRequests(scheduler);
-        SegmentMap segments = new SegmentMap(device, () -> {
+        SegmentMap segments = new SegmentMap(device, releasedRanges -> {
             deferred.segmentFreed();
-            cleaner.schedule();
+            cleaner.segmentFreed(releasedRanges);
         });
         Replay replay = new Replay(device, segments, tree, backing.size(), options.dataCrc());
         long started = System.nanoTime();

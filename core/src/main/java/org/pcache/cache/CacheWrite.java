@@ -111,7 +111,7 @@ final class CacheWrite {
     private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability) {
         int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
         CacheKey key = new CacheKey(off, len, 0);
-        int placed = heads.current().allocate(key, len);
+        int placed = heads.allocate(key, len);
         if (placed == 0) {
             return 0;
         }

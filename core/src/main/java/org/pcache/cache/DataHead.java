@@ -25,13 +25,17 @@ final class DataHead {
 
     /**
      * Places up to {@code len} bytes for {@code key} (a multiple of 512); returns how many, which is less when the
-     * segment ends first, or 0 when no segment is free.
+     * segment ends first, or 0 when the head has no segment and either {@code takeSegment} is false or no segment is
+     * free.
      */
-    int allocate(CacheKey key, int len) {
+    int allocate(CacheKey key, int len, boolean takeSegment) {
         CacheSegment finished = null;
         int placed;
         synchronized (this) {
             if (seg == null) {
+                if (!takeSegment) {
+                    return 0;
+                }
                 seg = segments.allocateData();
                 if (seg == null) {
                     return 0;

@@ -100,7 +100,7 @@ final class GarbageCollector extends CacheWorker {
                             e.getMessage());
                 }
             }
-            segments.release(key.seg);
+            segments.releaseRecord(key);
         }
     }
 }

@@ -255,20 +255,25 @@ final class KeySubtree {
         return at;
     }
 
-    /** Removes the keys matching {@code doomed}. */
-    void removeIf(Predicate<CacheKey> doomed) {
-        int kept = 0;
-        for (int i = 0; i < count; i++) {
-            CacheKey key = keys[i];
+    /** Removes the keys overlapping {@code [off, end)} that match {@code doomed}; returns how many. */
+    int removeIf(long off, long end, Predicate<CacheKey> doomed) {
+        int lo = firstEndingAfter(off);
+        int kept = lo;
+        int hi = lo;
+        for (; hi < count && startsBefore(hi, end); hi++) {
+            CacheKey key = keys[hi];
             if (doomed.test(key)) {
                 key.leaveTree();
             } else {
-                bounds[kept] = bounds[i];
+                bounds[kept] = bounds[hi];
                 keys[kept++] = key;
             }
         }
-        Arrays.fill(keys, kept, count, null);
-        count = kept;
+        int removed = hi - kept;
+        if (removed > 0) {
+            open(kept, removed, 0);
+        }
+        return removed;
     }
 
     /** Removes every key. */

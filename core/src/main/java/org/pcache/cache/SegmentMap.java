@@ -2,6 +2,8 @@ package org.pcache.cache;
 
 import org.pcache.pmem.CacheDevice;
 
+import java.util.function.Consumer;
+
 /**
  * The cache's segments and which of them are in use (dm-pcache's seg_map and cache_segment.c): next-fit allocation
  * with wrap-around, reference-count release, and invalidation.
@@ -32,10 +34,13 @@ final class SegmentMap {
     private int usedCount;
     /** Next-fit hint, guarded by lock. */
     private int hint;
-    private final Runnable onFree;
+    private final Consumer<long[]> onFree;
 
-    /** {@code onFree} runs after every segment that becomes free, on the thread that freed it. */
-    SegmentMap(CacheDevice device, Runnable onFree) {
+    /**
+     * {@code onFree} runs after every segment that becomes free, on the thread that freed it, with the (offset,
+     * length) pairs of the key records that pointed into it ({@link #releaseRecord}; none for a log segment).
+     */
+    SegmentMap(CacheDevice device, Consumer<long[]> onFree) {
         this.device = device;
         this.onFree = onFree;
         int count = device.segmentCount();
@@ -93,7 +98,13 @@ final class SegmentMap {
 
     /** GC moved key_tail out of kset log segment {@code segment}: it is free (log segments carry no references). */
     void freeLog(CacheSegment segment) {
-        clear(segment.id());
+        clear(segment.id(), CacheSegment.NO_RANGES);
+    }
+
+    /** Drops the reference of key record {@code record} (GC reclaimed it), noting its range for the key cleaner. */
+    void releaseRecord(CacheKey record) {
+        record.seg.recordReleased(record.off, record.len);
+        release(record.seg);
     }
 
     /** Drops one reference; the last one invalidates the segment. */
@@ -104,12 +115,13 @@ final class SegmentMap {
     }
 
     private void invalidate(CacheSegment segment) {
+        long[] ranges = segment.takeReleased(); // before reuse, so no range of the next generation is taken
         long gen = segment.bumpGen();
         device.writeSegmentGen(segment.id(), gen); // rule 5: the new generation is durable before reuse
-        clear(segment.id());
+        clear(segment.id(), ranges);
     }
 
-    private void clear(int id) {
+    private void clear(int id, long[] ranges) {
         synchronized (lock) {
             if (!testBit(id)) {
                 throw new IllegalStateException("segment " + id + " freed while not in use");
@@ -117,7 +129,7 @@ final class SegmentMap {
             used[id >>> 6] &= ~(1L << id);
             usedCount--;
         }
-        onFree.run();
+        onFree.accept(ranges);
     }
 
     private int nextFree(int from) {

@@ -4,7 +4,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -297,7 +299,7 @@ class KeySubtreeTest {
             int start = random.nextInt(sectors);
             int len = 1 + random.nextInt(Math.min(32, sectors - start));
             if (step % 100 == 99) {
-                removeDataOfSegments(tree, model, step % 3);
+                removeDataOfSegments(tree, model, step % 3, baseSector, start, start + len);
             } else if (random.nextInt(4) == 0) {
                 insertPlaceholderIntoGap(tree, model, placeholders, baseSector, start, len);
             } else {
@@ -312,13 +314,27 @@ class KeySubtreeTest {
         }
     }
 
-    /** What the key cleaner does: drop every data key whose segment id is {@code residue} mod 3. */
-    private static void removeDataOfSegments(KeySubtree tree, Object[] model, int residue) {
-        tree.removeIf(key -> !key.isEmpty() && key.seg.id() % 3 == residue);
-        for (int s = 0; s < model.length; s++) {
-            if (model[s] instanceof String owner && !owner.startsWith("p")
-                    && Integer.parseInt(owner.substring(0, owner.indexOf(':'))) % 3 == residue) {
-                model[s] = null;
+    /**
+     * What the key cleaner does: drop every data key overlapping sectors {@code [from, to)} whose segment id is
+     * {@code residue} mod 3, and no other.
+     */
+    private static void removeDataOfSegments(KeySubtree tree, Object[] model, int residue, long baseSector, int from,
+                                             int to) {
+        long off = (baseSector + from) * SECTOR;
+        long end = (baseSector + to) * SECTOR;
+        List<CacheKey> doomed = new ArrayList<>();
+        for (int i = 0; i < tree.size(); i++) {
+            CacheKey key = tree.keyAt(i);
+            if (key.off < end && key.end() > off && !key.isEmpty() && key.seg.id() % 3 == residue) {
+                doomed.add(key);
+            }
+        }
+        int removed = tree.removeIf(off, end, key -> !key.isEmpty() && key.seg.id() % 3 == residue);
+        assertThat(removed).isEqualTo(doomed.size());
+        for (CacheKey key : doomed) {
+            assertThat(key.inTree()).isFalse();
+            for (long s = key.off / SECTOR - baseSector; s < key.end() / SECTOR - baseSector; s++) {
+                model[(int) s] = null;
             }
         }
     }

@@ -45,12 +45,12 @@ class ReplayIndexTest {
             }
             CacheDevice device = CacheDevice.inspect(harness.region);
 
-            SegmentMap segments = new SegmentMap(device, () -> { });
+            SegmentMap segments = new SegmentMap(device, ranges -> { });
             KeyTree tree = new KeyTree(BACKING_SIZE);
             Replay replay = new Replay(device, segments, tree, BACKING_SIZE, false);
             replay.run();
 
-            SegmentMap expectedSegments = new SegmentMap(device, () -> { });
+            SegmentMap expectedSegments = new SegmentMap(device, ranges -> { });
             KeyTree expected = new KeyTree(BACKING_SIZE);
             List<List<CacheKey>> liveKeys = insertInLogOrder(log.keys(), expectedSegments, expected);
 

@@ -6,7 +6,7 @@ import org.pcache.backing.FileEngine;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Durability;
 import org.pcache.cache.Pcache;
-import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 
 import java.io.IOException;
@@ -28,7 +28,7 @@ public final class LibraryExample {
      * {@code fill}, and writes everything back before closing. Returns the first byte block 0 held before the write.
      */
     public static byte run(Path cacheFile, Path backingFile, byte fill) throws IOException {
-        try (MappedPmemRegion region = MappedPmemRegion.open(cacheFile, CacheDevice.MIN_SIZE);
+        try (MappedPmemRegion region = MappedPmemRegion.open(cacheFile, CacheDeviceLayout.MIN_SIZE);
              BackingDevice backing = BackingDevice.start(FileEngine.open(backingFile, FileEngine.Options.DEFAULT));
              Arena arena = Arena.ofShared()) {
             CacheOptions options = CacheOptions.defaults().withDataCrc(true);

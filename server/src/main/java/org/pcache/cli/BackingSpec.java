@@ -13,13 +13,11 @@ import org.pcache.nbd.NbdProtocol;
 /**
  * What {@code --backing} names: an NBD URI ({@code nbd://HOST[:PORT][/EXPORT]},
  * {@code nbd+unix:///EXPORT?socket=PATH}) or a path to a regular file or block device. A missing file is created
- * sparse at the requested size (default 8 GiB), its directory too, except under {@code /dev}, where a missing path
- * is a missing device and creating a file there would only hide the mistake. An existing device keeps its size;
- * a {@code --backing-size} that differs is refused. {@link #openExisting} (for recover) never creates anything.
+ * sparse at the requested size (default 8 GiB), its directory too, except where a missing path is a missing device
+ * ({@link DeviceDirectory}). An existing device keeps its size; a {@code --backing-size} that differs is refused.
+ * {@link #openExisting} (for recover) never creates anything.
  */
 final class BackingSpec {
-
-    private static final Path DEVICE_DIRECTORY = Path.of("/dev");
 
     private BackingSpec() {
     }
@@ -72,9 +70,7 @@ final class BackingSpec {
     }
 
     private static void create(Path path, long size) throws CommandException {
-        if (path.toAbsolutePath().normalize().startsWith(DEVICE_DIRECTORY)) {
-            throw new CommandException("backing device " + path + " does not exist");
-        }
+        DeviceDirectory.refuseMissingDevice(path, "backing");
         if (size <= 0) {
             throw new CommandException("backing " + path + " would be empty (--backing-size " + size + ")");
         }

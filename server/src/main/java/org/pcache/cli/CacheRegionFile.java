@@ -9,8 +9,9 @@ import org.pcache.pmem.MappedPmemRegion;
 
 /**
  * The file that holds the cache region. A missing (or empty) file is created sparse at the requested size, its
- * directory too; an existing file keeps its size, because a cache is never resized: asking for another size is
- * refused rather than ignored. Sizes under dm-pcache's 512 MiB minimum are refused before anything is created.
+ * directory too, except where a missing path is a missing device ({@link DeviceDirectory}); an existing file keeps its
+ * size, because a cache is never resized: asking for another size is refused rather than ignored. Sizes under
+ * dm-pcache's 512 MiB minimum are refused before anything is created.
  */
 final class CacheRegionFile {
 
@@ -42,6 +43,7 @@ final class CacheRegionFile {
 
     private static long existingOrRequestedSize(Path file, OptionalLong requested) throws CommandException {
         if (!Files.exists(file)) {
+            DeviceDirectory.refuseMissingDevice(file, "cache");
             return requested.orElse(ServeSettings.DEFAULT_CACHE_SIZE);
         }
         if (!Files.isRegularFile(file)) {

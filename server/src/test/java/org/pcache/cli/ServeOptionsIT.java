@@ -10,6 +10,8 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Comparator;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -187,6 +189,58 @@ class ServeOptionsIT {
                 "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
                 .assertRefused(1, "TLS is not supported");
         assertThat(Files.exists(files.cache)).as("the cache is not created when the backing fails").isFalse();
+    }
+
+    @Test
+    void cacheAndBackingFilesAreCreatedOnTmpfsUnderDev() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        assumeTrue(Files.isDirectory(shm) && Files.isWritable(shm), "/dev/shm is not a writable directory");
+        Path shmDir = Files.createTempDirectory(shm, "pcache-it-dev-");
+        try {
+            Path cache = shmDir.resolve("new/cache.img");
+            Path backing = shmDir.resolve("new/backing.img");
+            try (ServeProcess server = ServeProcess.start(dir, "serve", "--cache", cache.toString(), "--backing",
+                    backing.toString(), "--backing-size", "64M", "--cache-size", "512M", "--listen", "127.0.0.1:0",
+                    "--admin", ServeFiles.EPHEMERAL_ADMIN)) {
+                assertThat(server.terminate()).isZero();
+            }
+            assertThat(Files.size(cache)).isEqualTo(512L << 20);
+            assertThat(Files.size(backing)).isEqualTo(64L << 20);
+        } finally {
+            deleteTree(shmDir);
+        }
+    }
+
+    @Test
+    void aMissingDeviceNodeIsRefusedForTheCacheAndTheBacking() throws Exception {
+        assumeTrue(Files.isDirectory(Path.of("/dev")), "no /dev");
+        Path missingNode = Path.of("/dev/pcache-no-such-pmem");
+        Path missingDir = Path.of("/dev/pcache-no-such-dir");
+        try {
+            ServeProcess.run(dir, "serve", "--cache", missingNode.toString(), "--backing", files.backing.toString(),
+                    "--backing-size", "64M", "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                    .assertRefused(1, "cache device " + missingNode + " does not exist");
+            ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing",
+                    missingDir.resolve("disk").toString(), "--listen", "127.0.0.1:0", "--admin",
+                    ServeFiles.EPHEMERAL_ADMIN)
+                    .assertRefused(1, "backing device " + missingDir.resolve("disk") + " does not exist");
+            assertThat(missingNode).as("nothing created in /dev").doesNotExist();
+            assertThat(missingDir).as("nothing created in /dev").doesNotExist();
+        } finally {
+            deleteTree(missingNode);
+            deleteTree(missingDir);
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(root)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        }
     }
 
     @Test
