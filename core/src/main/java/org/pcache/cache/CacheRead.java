@@ -162,7 +162,11 @@ final class CacheRead {
             missBytes += to - from;
         }
 
-        /** Copies a hit; false when the key's segment was reclaimed meanwhile (the key is then stale). */
+        /**
+         * Copies a hit; false when the key's segment was reclaimed meanwhile (the key is then stale). The CRC is
+         * computed inside the same optimistic read as the copy and judged only once the read validated, so a CRC
+         * error means the media is bad, never that GC reused the segment under the reader.
+         */
         private boolean copyHit(CacheKey key, long from, long to) throws CacheIoException {
             CacheSegment seg = key.seg;
             long stamp = seg.beginRead();
@@ -171,11 +175,12 @@ final class CacheRead {
             }
             long length = to - from;
             region.read(key.dataRegionOffset() + (from - key.off), dst, from - off, length);
-            if (dataCrc) {
-                verifyCrc(key);
-            }
+            int crc = dataCrc ? dataCrc(key) : 0;
             if (!seg.validateRead(stamp)) {
                 return false;
+            }
+            if (dataCrc) {
+                verifyCrc(key, crc);
             }
             hitBytes += length;
             return true;
@@ -218,9 +223,15 @@ final class CacheRead {
         }
     }
 
-    private void verifyCrc(CacheKey key) throws CacheIoException {
+    /** The CRC of the cached bytes {@code key}'s data CRC covers, as they are in the region now. */
+    private int dataCrc(CacheKey key) {
         DataCrc crc = key.crc;
-        int actual = Crc32c.crc(region.view(key.seg.dataOffset() + crc.segOff(), crc.len()), 0, crc.len());
+        return Crc32c.crc(region.view(key.seg.dataOffset() + crc.segOff(), crc.len()), 0, crc.len());
+    }
+
+    /** Fails the read when {@code actual}, the CRC of bytes read while the key was current, is not the key's. */
+    private void verifyCrc(CacheKey key, int actual) throws CacheIoException {
+        DataCrc crc = key.crc;
         if (actual != crc.value()) {
             stats.dataCrcErrors.increment();
             throw new CacheIoException("data CRC mismatch reading backing offset " + key.off + " from seg="
