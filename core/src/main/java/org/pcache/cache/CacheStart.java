@@ -31,7 +31,8 @@ final class CacheStart {
      * the segment map signals when a segment frees (built before it, and so before the cache).
      */
     record Replayed(ScheduledThreadPoolExecutor scheduler, KeyTree tree, SegmentMap segments,
-                    DeferredRequests deferred, KeyCleaner cleaner, CachePos keyHead, long dirtyBytes) {
+                    DeferredRequests deferred, KeyCleaner cleaner, CachePos keyHead, long keyHeadSeq,
+                    long dirtyTailSeq, long dirtyBytes) {
     }
 
     private CacheStart() {
@@ -84,6 +85,7 @@ final class CacheStart {
         LOG.info("replayed ksets={} keys={} stale_keys={} key_tail={} dirty_tail={} key_head={} in {} ms",
                 replay.ksets(), replay.keys(), replay.staleKeys(), device.keyTail(), device.dirtyTail(), head,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        return new Replayed(scheduler, tree, segments, deferred, cleaner, head, replay.dirtyBytes());
+        return new Replayed(scheduler, tree, segments, deferred, cleaner, head, replay.keyHeadSeq(),
+                replay.dirtyTailSeq(), replay.dirtyBytes());
     }
 }

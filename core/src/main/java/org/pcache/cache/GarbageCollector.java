@@ -34,16 +34,21 @@ final class GarbageCollector extends CacheWorker {
 
     private final CacheDevice device;
     private final SegmentMap segments;
+    private final KsetLogWriter logWriter;
     private final KsetReader reader;
     private final boolean dataCrc;
     private final List<CacheKey> keys = new ArrayList<>(KsetOnMedia.KEYS_MAX);
     private final LongAdder ksetsReclaimed = new LongAdder();
     private final LongAdder dataCrcErrors = new LongAdder();
+    /** Log sequence number of key_tail ({@link KsetLogWriter}): 0 at open, one more per kset reclaimed. */
+    private long keyTailSeq;
 
-    GarbageCollector(CacheDevice device, SegmentMap segments, long backingSize, boolean dataCrc) {
+    GarbageCollector(CacheDevice device, SegmentMap segments, KsetLogWriter logWriter, long backingSize,
+                     boolean dataCrc) {
         super("pcache-gc", IDLE_NANOS);
         this.device = device;
         this.segments = segments;
+        this.logWriter = logWriter;
         this.reader = new KsetReader(device, segments, backingSize);
         this.dataCrc = dataCrc;
     }
@@ -56,8 +61,7 @@ final class GarbageCollector extends CacheWorker {
     @Override
     boolean step() throws CorruptMediaException {
         CachePos tail = device.keyTail();
-        CachePos dirtyTail = device.dirtyTail();
-        if (tail.equals(dirtyTail) || !aboveThreshold()) {
+        if (keyTailSeq >= logWriter.dirtyTailSeq() || !aboveThreshold()) {
             return false;
         }
         KsetOnMedia.Status status = reader.read(tail);
@@ -72,6 +76,7 @@ final class GarbageCollector extends CacheWorker {
             releaseKeys();
             device.writeKeyTail(next);
         }
+        keyTailSeq++;
         ksetsReclaimed.increment();
         return true;
     }

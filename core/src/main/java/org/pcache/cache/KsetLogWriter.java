@@ -27,7 +27,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * LAST kset pointing at it is persisted without its magic (an old magic there is cleared first), then its magic alone,
  * then the head moves to its offset 0.
  *
- * <p>It also counts the bytes of dirty key records in the durable log that writeback has not written back yet.
+ * <p>It also counts the bytes of dirty key records in the durable log that writeback has not written back yet, and
+ * numbers the ksets: a log sequence number counts ksets (LAST ones included) from key_tail as of the open, so it only
+ * grows, where a position comes round again once the log wraps. Positions are compared through these numbers only:
+ * {@link #seq()} for the key head, {@link #dirtyTailSeq()} for dirty_tail.
  *
  * <p>Threading: writes are serialised by this object's monitor; {@link #position()} may be read from any thread.
  * {@code onKset} runs after each kset is durable, on the writing thread, under the caller's locks: it must only signal.
@@ -45,15 +48,26 @@ final class KsetLogWriter {
     /** Guarded by this. */
     private int off;
     private volatile CachePos position;
+    /** Log sequence number of position; written under this, after position. */
+    private volatile long seq;
+    /** Log sequence number of dirty_tail; written by writeback alone. */
+    private volatile long dirtyTailSeq;
     private final AtomicLong dirtyBytes;
     private final Runnable onKset;
 
-    KsetLogWriter(PmemRegion region, SegmentMap segments, CachePos start, long dirtyBytes, Runnable onKset) {
+    /**
+     * A writer whose head is {@code start}, log sequence number {@code startSeq}, with dirty_tail at log sequence
+     * number {@code dirtyTailSeq} ({@link Replay} counts both).
+     */
+    KsetLogWriter(PmemRegion region, SegmentMap segments, CachePos start, long startSeq, long dirtyTailSeq,
+                  long dirtyBytes, Runnable onKset) {
         this.region = region;
         this.segments = segments;
         this.seg = segments.segment(start.seg());
         this.off = start.off();
         this.position = start;
+        this.seq = startSeq;
+        this.dirtyTailSeq = dirtyTailSeq;
         this.dirtyBytes = new AtomicLong(dirtyBytes);
         this.onKset = onKset;
     }
@@ -63,9 +77,20 @@ final class KsetLogWriter {
         return dirtyBytes.get();
     }
 
-    /** Writeback wrote back a kset holding {@code bytes} of dirty key records. */
+    /** Writeback moved dirty_tail past one kset, which held {@code bytes} of dirty key records. */
     void writtenBack(long bytes) {
         dirtyBytes.addAndGet(-bytes);
+        dirtyTailSeq = dirtyTailSeq + 1;
+    }
+
+    /** The log sequence number of {@link #position()}: every kset below it is durable. */
+    long seq() {
+        return seq;
+    }
+
+    /** The log sequence number of dirty_tail: every kset below it is written back. */
+    long dirtyTailSeq() {
+        return dirtyTailSeq;
     }
 
     /** Where the next kset goes; everything before it is durable. */
@@ -90,6 +115,7 @@ final class KsetLogWriter {
         region.persist(at, size);
         off += size;
         position = new CachePos(seg.id(), off);
+        seq = seq + 1;
         dirtyBytes.addAndGet(dirty);
         onKset.run();
         return true;
@@ -119,6 +145,7 @@ final class KsetLogWriter {
         seg = next;
         off = 0;
         position = new CachePos(seg.id(), off);
+        seq = seq + 1;
         return true;
     }
 }

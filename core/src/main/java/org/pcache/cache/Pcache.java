@@ -92,9 +92,9 @@ public final class Pcache implements AutoCloseable {
         this.router = new RequestRouter(mode);
         this.deferred = replayed.deferred();
         this.segments = replayed.segments();
-        this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.dirtyBytes(),
-                this::ksetWritten);
-        this.gc = new GarbageCollector(device, segments, backing.size(), options.dataCrc());
+        this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.keyHeadSeq(),
+                replayed.dirtyTailSeq(), replayed.dirtyBytes(), this::ksetWritten);
+        this.gc = new GarbageCollector(device, segments, logWriter, backing.size(), options.dataCrc());
         this.writeback = new Writeback(device, backing, logWriter, segments, options.dataCrc(), gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
@@ -220,7 +220,7 @@ public final class Pcache implements AutoCloseable {
             if (error != null) {
                 done.completeExceptionally(error);
             } else {
-                writeback.drainTo(logWriter.position(), done);
+                writeback.drainTo(logWriter.seq(), done);
             }
         });
         return done;

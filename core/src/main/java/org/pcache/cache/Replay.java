@@ -47,6 +47,8 @@ final class Replay {
     private long keys;
     private long staleKeys;
     private long dirtyBytes;
+    private long cleanKsets;
+    private long walkedKsets;
 
     Replay(CacheDevice device, SegmentMap segments, KeyTree tree, long backingSize, boolean dataCrc) {
         this.device = device;
@@ -64,6 +66,10 @@ final class Replay {
         segments.markUsed(device.keyTail().seg());
         logSegs.set(device.keyTail().seg());
         CachePos head = KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
+            walkedKsets++;
+            if (!dirty) {
+                cleanKsets++;
+            }
             if (status == KsetOnMedia.Status.LAST) {
                 int next = reader.next().seg();
                 if (dataSegs.get(next)) {
@@ -92,6 +98,19 @@ final class Replay {
 
     long staleKeys() {
         return staleKeys;
+    }
+
+    /**
+     * The log sequence number of dirty_tail: ksets (LAST ones included) from key_tail to it. Log sequence numbers
+     * count ksets from key_tail as of this open, so they only grow while the cache runs, unlike positions.
+     */
+    long dirtyTailSeq() {
+        return cleanKsets;
+    }
+
+    /** The log sequence number of the key head: every kset walked from key_tail. */
+    long keyHeadSeq() {
+        return walkedKsets;
     }
 
     /** Bytes of dirty key records between dirty_tail and the key head: what writeback still has to do. */

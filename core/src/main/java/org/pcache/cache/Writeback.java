@@ -50,10 +50,11 @@ final class Writeback extends CacheWorker {
     private final LongAdder errors = new LongAdder();
     private final WritebackRate rate = new WritebackRate();
     private volatile String lastError;
-    /** Drains waiting for dirty_tail to reach a position; guarded by itself. */
+    /** Drains waiting for dirty_tail to reach a log sequence number; guarded by itself. */
     private final List<Drain> drains = new ArrayList<>();
 
-    private record Drain(CachePos target, CompletableFuture<Void> done) {
+    /** Waits for dirty_tail to reach log sequence number {@code target}. */
+    private record Drain(long target, CompletableFuture<Void> done) {
     }
 
     Writeback(CacheDevice device, BackingDevice backing, KsetLogWriter logWriter, SegmentMap segments, boolean dataCrc,
@@ -78,12 +79,15 @@ final class Writeback extends CacheWorker {
         failDrains(new IOException("cache closed before the drain completed"));
     }
 
-    /** Completes {@code done} when dirty_tail reaches {@code target}, a kset boundary at or after it. */
-    void drainTo(CachePos target, CompletableFuture<Void> done) {
+    /**
+     * Completes {@code done} once dirty_tail is at or past log sequence number {@code target}
+     * ({@link KsetLogWriter#seq()}), at once when writeback passed it already.
+     */
+    void drainTo(long target, CompletableFuture<Void> done) {
         boolean reached;
         String failure;
         synchronized (drains) {
-            reached = device.dirtyTail().equals(target);
+            reached = logWriter.dirtyTailSeq() >= target;
             failure = failure();
             if (!reached && failure == null) {
                 drains.add(new Drain(target, done));
@@ -105,7 +109,7 @@ final class Writeback extends CacheWorker {
     @Override
     boolean step() throws InterruptedException, CorruptMediaException {
         CachePos tail = device.dirtyTail();
-        if (tail.equals(logWriter.position())) {
+        if (logWriter.dirtyTailSeq() >= logWriter.seq()) {
             return false;
         }
         KsetOnMedia.Status status = reader.read(tail);
@@ -123,7 +127,7 @@ final class Writeback extends CacheWorker {
         device.writeDirtyTail(next);
         logWriter.writtenBack(dirty);
         ksetsWritten.increment();
-        completeDrains(next);
+        completeDrains(logWriter.dirtyTailSeq());
         onProgress.run();
         return true;
     }
@@ -158,10 +162,10 @@ final class Writeback extends CacheWorker {
         }
     }
 
-    private void completeDrains(CachePos tail) {
+    private void completeDrains(long tailSeq) {
         List<Drain> reached = new ArrayList<>();
         synchronized (drains) {
-            drains.removeIf(drain -> drain.target.equals(tail) && reached.add(drain));
+            drains.removeIf(drain -> drain.target <= tailSeq && reached.add(drain));
         }
         for (Drain drain : reached) {
             drain.done.complete(null);
