@@ -5,6 +5,7 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -53,7 +54,27 @@ final class DeferredRequests {
     /** A segment became free: retry what waits. */
     void segmentFreed() {
         freeEpoch.incrementAndGet();
+        synchronized (freeEpoch) {
+            freeEpoch.notifyAll();
+        }
         kick();
+    }
+
+    /**
+     * Blocks until a segment is freed after free epoch {@code epochSeen} or until {@link System#nanoTime()} reaches
+     * {@code deadline}; true when one was. For close, which waits for room itself once it has failed the waiters.
+     */
+    boolean awaitFreed(long epochSeen, long deadline) throws InterruptedException {
+        synchronized (freeEpoch) {
+            while (freeEpoch.get() == epochSeen) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                TimeUnit.NANOSECONDS.timedWait(freeEpoch, left);
+            }
+            return true;
+        }
     }
 
     /**

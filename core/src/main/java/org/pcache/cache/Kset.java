@@ -79,6 +79,11 @@ final class Kset {
         return closeLocked();
     }
 
+    /** Keys appended and not written out yet. */
+    synchronized int pendingKeys() {
+        return keyNum;
+    }
+
     synchronized void stopTimer() {
         timerStopped = true;
     }

@@ -26,6 +26,15 @@ final class Ksets {
         return all;
     }
 
+    /** Keys appended and not written out yet, in all streams. */
+    int pendingKeys() {
+        int pending = 0;
+        for (Kset kset : ksets) {
+            pending += kset.pendingKeys();
+        }
+        return pending;
+    }
+
     /** Cancels the flush timers; called at close after a final {@link #closeAll()}. */
     void stopTimers() {
         for (Kset kset : ksets) {

@@ -9,6 +9,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -33,7 +34,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * read's destination must stay valid until then. A full cache delays writes, it never fails them.
  *
  * <p>Lifecycle: {@link #open} validates or formats the region, replays its log, starts writeback and GC, and returns
- * the running cache; {@link #close()} ends it for good. A request made once close has begun fails with {@link CacheClosedException}: the future of an
+ * the running cache; {@link #close()} ends it for good, within a bounded time, and never without the keys of
+ * acknowledged writes (see {@link #close(Duration)}). A request made once close has begun fails with {@link CacheClosedException}: the future of an
  * asynchronous call fails with it, a blocking call throws it.
  *
  * <p>Threading: every method may be called from any thread, concurrently. Futures complete on the calling thread
@@ -46,6 +48,9 @@ public final class Pcache implements AutoCloseable {
     public static final int SECTOR_SIZE = 512;
     /** Largest read or write. */
     public static final int MAX_IO_LENGTH = 32 * 1024 * 1024;
+
+    /** How long {@link #close()} waits for requests in flight and for room in a full kset log. */
+    public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
 
     private static final Logger LOG = LoggerFactory.getLogger(Pcache.class);
 
@@ -79,6 +84,13 @@ public final class Pcache implements AutoCloseable {
     private final Object closeLock = new Object();
     /** Guarded by closeLock for writes; read without it on the request path. */
     private volatile State state = State.OPENING;
+    /** A close call is running; guarded by closeLock. */
+    private boolean closeRunning;
+    /**
+     * Set once close starts writing out the pending keys: a request that completes after that fails instead, since
+     * its key may miss the final kset.
+     */
+    private volatile boolean lateCompletionsFail;
 
     /**
      * Builds the running cache's parts around an opened device and the memory {@code replayed} from its log. Reads and
@@ -280,25 +292,46 @@ public final class Pcache implements AutoCloseable {
         gc.kick();
     }
 
-    /**
-     * Stops the cache: refuses new requests, fails requests still waiting for free space, waits for requests in
-     * flight, writes out every pending key and stops GC and writeback after the kset each is working on. Dirty data
-     * stays in the region and is written back after the next open. Idempotent: a second call returns at once, even
-     * while the first one is still closing.
-     */
+    /** {@link #close(Duration)} with {@link #CLOSE_TIMEOUT}. */
     @Override
     public void close() {
+        close(CLOSE_TIMEOUT);
+    }
+
+    /**
+     * Stops the cache, waiting at most {@code timeout}: refuses new requests, fails requests still waiting for free
+     * space, waits for requests in flight, writes out every pending key (waiting for writeback and GC to make room
+     * when the kset log is full) and stops GC and writeback after the kset each is working on. Dirty data stays in the
+     * region and is written back after the next open. Returns at once when the cache is closed or another call is
+     * closing it.
+     *
+     * @throws CacheCloseException when the timeout left something: requests still in flight (the cache is closed,
+     *         and they fail when they end), or keys of acknowledged writes the full log could not take (the cache
+     *         stays closing with writeback and GC running, so nothing acknowledged is lost; close again to finish)
+     */
+    public void close(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (closeLock) {
-            if (state != State.RUNNING) {
+            if (closeRunning || (state != State.RUNNING && state != State.CLOSING)) {
                 return;
             }
+            closeRunning = true;
             state = State.CLOSING;
         }
         deferred.close();
         writeback.cancelDrains();
-        awaitInflight();
-        if (!ksets.closeAll()) {
-            LOG.error("could not write out pending keys at close: the kset log is full; unflushed writes are lost");
+        long inflightLeft = awaitInflight(deadline);
+        lateCompletionsFail = true;
+        int unlogged = writeOutKeys(deadline);
+        if (unlogged > 0) {
+            synchronized (closeLock) {
+                closeRunning = false;
+            }
+            String left = unlogged + " key(s) of acknowledged writes are not in the kset log yet: it is full and "
+                    + "writeback and GC made no room within " + timeout.toMillis() + " ms; the cache stays closing "
+                    + "with writeback and GC running, close it again to finish" + inFlight(inflightLeft);
+            LOG.error("close incomplete: {}", left);
+            throw new CacheCloseException(left);
         }
         ksets.stopTimers();
         gc.stop();
@@ -313,9 +346,42 @@ public final class Pcache implements AutoCloseable {
         }
         synchronized (closeLock) {
             state = State.CLOSED;
+            closeRunning = false;
         }
         LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", logWriter.position(), device.dirtyTail(),
                 device.keyTail());
+        if (inflightLeft > 0) {
+            String left = "closed after " + timeout.toMillis() + " ms" + inFlight(inflightLeft)
+                    + "; they fail when they end";
+            LOG.warn("{}", left);
+            throw new CacheCloseException(left);
+        }
+    }
+
+    private static String inFlight(long requests) {
+        return requests == 0 ? "" : " with " + requests + " request(s) still in flight";
+    }
+
+    /**
+     * Writes out every pending key, waiting for segments to free while the log is full; returns how many keys are
+     * still pending at {@code deadline} (0 when all are in the log).
+     */
+    private int writeOutKeys(long deadline) {
+        try {
+            while (true) {
+                long epoch = deferred.freeEpoch();
+                if (ksets.closeAll()) {
+                    return 0;
+                }
+                gc.kick();
+                if (!deferred.awaitFreed(epoch, deadline)) {
+                    return ksets.closeAll() ? 0 : ksets.pendingKeys();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return ksets.closeAll() ? 0 : ksets.pendingKeys();
+        }
     }
 
     private void ksetWritten() {
@@ -399,6 +465,9 @@ public final class Pcache implements AutoCloseable {
     private final class Request extends CompletableFuture<Void> {
         @Override
         public boolean complete(Void value) {
+            if (lateCompletionsFail) {
+                return completeExceptionally(new CacheClosedException("cache closed before the request completed"));
+            }
             return ended(super.complete(value));
         }
 
@@ -428,16 +497,22 @@ public final class Pcache implements AutoCloseable {
         }
     }
 
-    private void awaitInflight() {
+    /** Waits until no request is in flight or {@code deadline} passed; returns how many are still in flight. */
+    private long awaitInflight(long deadline) {
         synchronized (closeLock) {
             while (inflight.get() > 0) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
                 try {
-                    closeLock.wait(TimeUnit.SECONDS.toMillis(1));
+                    TimeUnit.NANOSECONDS.timedWait(closeLock, left);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    return;
+                    break;
                 }
             }
+            return inflight.get();
         }
     }
 
