@@ -39,7 +39,7 @@ class CacheReadReclaimTest {
     @BeforeEach
     void openParts() throws IOException {
         CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(true, 0, 70));
-        SegmentMap segments = new SegmentMap(device, () -> { });
+        SegmentMap segments = new SegmentMap(device, ranges -> { });
         tree = new KeyTree(BACKING_SIZE);
         CachePos head = new Replay(device, segments, tree, BACKING_SIZE, true).run();
         KsetLogWriter log = new KsetLogWriter(region, segments, head, 0, 0, 0, () -> { });

@@ -5,6 +5,7 @@ import org.pcache.backing.BackingDevice;
 import org.pcache.backing.GateEngine;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDevice;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CrashSimPmemRegion;
 
@@ -38,7 +39,7 @@ class PcacheCloseFullLogTest {
         BackingDevice backing = BackingDevice.start(new MemoryEngine(BACKING_SIZE));
         CacheOptions options = CacheHarness.quietOptions().withKsetCount(1).withDataHeadCount(1);
         CacheDevice device = CacheDevice.open(region, CacheDevice.Options.defaults());
-        CachePos nearEnd = new CachePos(0, CacheDevice.SEGMENT_DATA_SIZE - HEAD_ROOM);
+        CachePos nearEnd = new CachePos(0, CacheDeviceLayout.SEGMENT_DATA_SIZE - HEAD_ROOM);
         device.writeDirtyTail(nearEnd);
         device.writeKeyTail(nearEnd);
         ScheduledThreadPoolExecutor scheduler = new ScheduledThreadPoolExecutor(1);
@@ -46,9 +47,9 @@ class PcacheCloseFullLogTest {
         KeyTree tree = new KeyTree(BACKING_SIZE);
         KeyCleaner cleaner = new KeyCleaner(tree, scheduler);
         DeferredRequests deferred = new DeferredRequests(scheduler);
-        SegmentMap segments = new SegmentMap(device, () -> {
+        SegmentMap segments = new SegmentMap(device, ranges -> {
             deferred.segmentFreed();
-            cleaner.schedule();
+            cleaner.segmentFreed(ranges);
         });
         Replay replay = new Replay(device, segments, tree, BACKING_SIZE, false);
         CachePos head = replay.run();

@@ -37,7 +37,7 @@ class WritebackDrainTest {
     @BeforeEach
     void openParts() throws IOException {
         CacheDevice device = CacheDevice.open(region, CacheDevice.Options.defaults());
-        SegmentMap segments = new SegmentMap(device, () -> { });
+        SegmentMap segments = new SegmentMap(device, ranges -> { });
         KeyTree tree = new KeyTree(BACKING_SIZE);
         Replay replay = new Replay(device, segments, tree, BACKING_SIZE, false);
         CachePos head = replay.run();
