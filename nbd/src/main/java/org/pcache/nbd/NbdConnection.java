@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,9 +52,21 @@ final class NbdConnection implements Runnable {
     private ServerRequest pendingWrite;
     private ReplyWriter writer;
     private Thread writerThread;
-    private volatile boolean transmitting;
-    private volatile boolean stopping;
-    private volatile boolean closed;
+    /** Where the connection is in its life; moved by the reader thread and by {@link #stop}. */
+    private enum State {
+        /** In the handshake. */
+        NEGOTIATING,
+        /** Reading requests and answering them. */
+        TRANSMITTING,
+        /** Stopped during the handshake: the channel is closed, nothing is transmitted. */
+        STOPPED_NEGOTIATING,
+        /** Stopped while transmitting: no new request is read; those in flight are answered. */
+        STOPPED_TRANSMITTING,
+        /** Finished: every reply sent or given up, the channel closed. */
+        CLOSED
+    }
+
+    private final AtomicReference<State> state = new AtomicReference<>(State.NEGOTIATING);
 
     NbdConnection(int id, SocketChannel channel, NbdExport export, NbdServer.Options options, Runnable onClosed) {
         this.id = id;
@@ -72,14 +85,11 @@ final class NbdConnection implements Runnable {
     @Override
     public void run() {
         try {
-            if (negotiate()) {
-                transmitting = true;
-                if (!stopping) {
-                    transmit();
-                }
+            if (negotiate() && state.compareAndSet(State.NEGOTIATING, State.TRANSMITTING)) {
+                transmit();
             }
         } catch (NbdProtocolException e) {
-            if (stopping) {
+            if (stopping()) {
                 LOG.debug("nbd conn={} cut off by server stop: {}", id, e.getMessage());
             } else {
                 LOG.warn("nbd conn={} closing: client broke the protocol: {}", id, e.getMessage());
@@ -103,21 +113,25 @@ final class NbdConnection implements Runnable {
      * handshake there is nothing to finish, so the connection is simply closed.
      */
     void stop() {
-        stopping = true;
         try {
-            if (transmitting) {
-                channel.shutdownInput();
-            } else {
+            if (state.compareAndSet(State.NEGOTIATING, State.STOPPED_NEGOTIATING)) {
                 channel.close();
+            } else if (state.compareAndSet(State.TRANSMITTING, State.STOPPED_TRANSMITTING)) {
+                channel.shutdownInput();
             }
         } catch (IOException e) {
             LOG.debug("nbd conn={} stop: {}", id, e.toString());
         }
     }
 
+    private boolean stopping() {
+        State now = state.get();
+        return now == State.STOPPED_NEGOTIATING || now == State.STOPPED_TRANSMITTING;
+    }
+
     /** Closes a connection still negotiating when its handshake deadline passes. */
     void handshakeTimedOut() {
-        if (!transmitting && !closed) {
+        if (state.get() == State.NEGOTIATING) {
             LOG.warn("nbd conn={} closing: handshake not finished within {}", id, options.handshakeTimeout());
             closeQuietly();
         }
@@ -198,7 +212,7 @@ final class NbdConnection implements Runnable {
             throw new NbdProtocolException("connection closed inside a request header (" + in.remaining()
                     + " bytes)");
         }
-        LOG.debug("nbd conn={} client hung up{}", id, stopping ? " (server stopping)" : "");
+        LOG.debug("nbd conn={} client hung up{}", id, stopping() ? " (server stopping)" : "");
     }
 
     /** Reads payload bytes straight into the request's buffer once the input buffer is used up. */
@@ -342,7 +356,7 @@ final class NbdConnection implements Runnable {
             drain();
         }
         closeQuietly();
-        closed = true;
+        state.set(State.CLOSED);
         onClosed.run();
         LOG.debug("nbd conn={} closed", id);
     }
