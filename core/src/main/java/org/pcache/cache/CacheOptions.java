@@ -1,6 +1,9 @@
 package org.pcache.cache;
 
 import java.time.Duration;
+import java.util.Objects;
+
+import org.pcache.pmem.CacheFormat;
 
 /**
  * How to open a cache.
@@ -14,9 +17,11 @@ import java.time.Duration;
  * @param dataHeadCount  number of data allocation heads, picked by thread; the cache uses at most one per 4 of its
  *                       segments (a head pins a segment), so one per CPU is safe on any machine
  * @param ksetFlushDelay how long a kset may hold keys before it is written out (dm-pcache: 1 s)
+ * @param format         when the open may write a new, empty cache over the region: only a blank one (the default),
+ *                       or whatever it holds
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
-                           Duration ksetFlushDelay) {
+                           Duration ksetFlushDelay, CacheFormat format) {
 
     /** Highest gc_percent dm-pcache accepts. */
     public static final int GC_PERCENT_MAX = 90;
@@ -25,6 +30,7 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
 
     /** Throws {@link IllegalArgumentException} for a gc_percent, a count or a delay out of range. */
     public CacheOptions {
+        Objects.requireNonNull(format, "format");
         checkGcPercent(gcPercent);
         if (ksetCount < 1 || dataHeadCount < 1) {
             throw new IllegalArgumentException("ksetCount=" + ksetCount + " dataHeadCount=" + dataHeadCount
@@ -35,35 +41,48 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         }
     }
 
-    /** dm-pcache's defaults: no data CRC, write-back, gc_percent 70, one kset and one data head per CPU. */
+    /**
+     * dm-pcache's defaults: no data CRC, write-back, gc_percent 70, one kset and one data head per CPU; a blank region
+     * is formatted, a damaged cache refused.
+     */
     public static CacheOptions defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
-        return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1));
+        return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1),
+                CacheFormat.IF_BLANK);
     }
 
     /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
-        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay);
+        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format);
     }
 
     /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
-        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay);
+        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format);
     }
 
     /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format);
     }
 
     /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format);
     }
 
     /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format);
+    }
+
+    /**
+     * These options with {@code always} true: format the region whatever it holds (its cached data is lost); false:
+     * format only a blank region.
+     */
+    public CacheOptions withFormat(boolean always) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay,
+                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK);
     }
 
     /** Throws unless {@code percent} is a valid gc_percent (0..90). */

@@ -42,7 +42,7 @@ final class CacheStart {
     static Pcache start(PmemRegion region, BackingDevice backing, CacheOptions options) throws IOException {
         BackingBlockSizeException.requireSectorIo(backing.alignment());
         CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(options.dataCrc(),
-                options.cacheMode().onMedia(), options.gcPercent()));
+                options.cacheMode().onMedia(), options.gcPercent(), options.format()));
         CacheMode mode = CacheMode.fromOnMedia(device.cacheInfo().cacheMode());
         ScheduledThreadPoolExecutor scheduler = scheduler();
         try {

@@ -122,11 +122,12 @@ public final class Pcache implements AutoCloseable {
     }
 
     /**
-     * Opens the cache on {@code region} in front of {@code backing}: formats a blank region, otherwise validates it
-     * and replays its log, then starts writeback and GC. The caller keeps ownership of both and closes them after
-     * {@link #close()}.
+     * Opens the cache on {@code region} in front of {@code backing}: formats a blank region (any region with
+     * {@link CacheOptions#withFormat}), otherwise validates it and replays its log, then starts writeback and GC. The
+     * caller keeps ownership of both and closes them after {@link #close()}.
      *
      * @throws org.pcache.pmem.CacheDeviceTooSmallException if the region is under 512 MiB
+     * @throws org.pcache.pmem.CacheInfoLostException if both cache_info copies are bad (nothing is written)
      * @throws org.pcache.pmem.DataCrcMismatchException if the cache was created with the other data_crc setting
      * @throws org.pcache.pmem.CorruptMediaException if a record or the log fails validation (nothing is written)
      * @throws BackingBlockSizeException if the backing device cannot take 512-byte aligned I/O (nothing is written)

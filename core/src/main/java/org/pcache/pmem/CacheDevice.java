@@ -1,6 +1,7 @@
 package org.pcache.pmem;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
@@ -27,9 +28,16 @@ public final class CacheDevice {
      * @param dataCrc whether keys carry a data CRC; an existing cache must have the same setting
      * @param cacheMode 0 writeback (the only mode dm-pcache implements) .. 3; recorded for a new cache
      * @param gcPercent 0..90, for a new cache (an existing one keeps its own)
+     * @param format when the open may format the device
      */
-    public record Options(boolean dataCrc, int cacheMode, int gcPercent) {
+    public record Options(boolean dataCrc, int cacheMode, int gcPercent, CacheFormat format) {
+        /** Options that format only a blank device ({@link CacheFormat#IF_BLANK}). */
+        public Options(boolean dataCrc, int cacheMode, int gcPercent) {
+            this(dataCrc, cacheMode, gcPercent, CacheFormat.IF_BLANK);
+        }
+
         public Options {
+            Objects.requireNonNull(format, "format");
             if (cacheMode < 0 || cacheMode > CacheInfo.CACHE_MODE_MAX) {
                 throw new IllegalArgumentException("cacheMode " + cacheMode + " outside 0.."
                         + CacheInfo.CACHE_MODE_MAX);
@@ -87,9 +95,11 @@ public final class CacheDevice {
 
     /**
      * Opens the cache on {@code region}: formats it when the superblock magic is 0 (or the cache was never completely
-     * formatted), otherwise validates superblock, cache_info, segment chain and tails (see {@link CacheDeviceOpener}).
+     * formatted), or whatever it holds with {@link CacheFormat#ALWAYS}; otherwise validates superblock, cache_info,
+     * segment chain and tails (see {@link CacheDeviceOpener}).
      *
      * @throws CacheDeviceTooSmallException if the region is under {@link CacheDeviceLayout#MIN_SIZE}
+     * @throws CacheInfoLostException if neither cache_info replica of a formatted cache is valid
      * @throws CorruptMediaException if a record fails validation
      * @throws DataCrcMismatchException if the existing cache's data_crc differs from {@code options.dataCrc()}
      */

@@ -1,6 +1,8 @@
 package org.pcache.pmem;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 
 import org.pcache.pmem.CacheDevice.Replicated;
 import org.slf4j.Logger;
@@ -22,6 +24,13 @@ import org.slf4j.LoggerFactory;
  *   <li>cache_info with INIT_DONE, persisted: the commit point. Until it is durable, the next open formats again;</li>
  *   <li>the same cache_info into the other slot, persisted, so that both replicas are valid from the start.</li>
  * </ol>
+ *
+ * <p>When it formats: a superblock magic of 0 (a blank device), or a valid superblock with no valid cache_info
+ * replica and slot 0 still zero. Step 5 writes slot 1 and step 6 slot 0, and neither slot is zeroed again after step
+ * 1, so a zero slot 0 beside an invalid slot 1 is a format cut before its commit point. Two bad replicas otherwise
+ * mean a cache whose cache_info was lost: {@link CacheInfoLostException}, never a format over it. With
+ * {@link CacheFormat#ALWAYS} the superblock magic is zeroed and persisted first, so a cut anywhere in that format
+ * leaves a blank device that the next open formats.
  *
  * <p>Validation on open: superblock magic, CRC, endian flag, seg_num against the device size; cache_info n_segs,
  * seg_id and gc_percent; every segment id on the chain, a missing HAS_NEXT, a cycle; both tails' segment and offset.
@@ -49,6 +58,12 @@ final class CacheDeviceOpener {
     static CacheDevice open(PmemRegion region, CacheDevice.Options options)
             throws CacheDeviceTooSmallException, CorruptMediaException, DataCrcMismatchException {
         checkSize(region);
+        if (options.format() == CacheFormat.ALWAYS) {
+            // One aligned 8-byte store, so a cut leaves the old magic or 0, never a torn superblock.
+            long magic = CacheDeviceLayout.SUPERBLOCK_OFFSET + SuperblockOnMedia.MAGIC_OFFSET;
+            region.zero(magic, Long.BYTES);
+            region.persist(magic, Long.BYTES); // a blank device from here on
+        }
         MemorySegment superblockBuf = readSuperblock(region);
         SuperblockOnMedia superblock = new SuperblockOnMedia().wrap(superblockBuf);
         if (superblock.magic() == 0) {
@@ -58,6 +73,9 @@ final class CacheDeviceOpener {
         }
         Loaded loaded = loadRecords(region);
         CacheInfo info = loaded.cacheInfo();
+        if (info == null) {
+            requireFormatNeverCommitted(region, loaded.cacheInfoReplica());
+        }
         if (info != null && info.initDone()) {
             CacheDevice device = validate(region, superblock, loaded, info);
             if (info.dataCrc() != options.dataCrc()) {
@@ -86,6 +104,29 @@ final class CacheDeviceOpener {
                     info == null ? "no valid replica" : "INIT_DONE clear");
         }
         return validate(region, superblock, loaded, info);
+    }
+
+    /**
+     * Throws {@link CacheInfoLostException} naming both replicas unless slot 0 is all zero, that is unless no format
+     * of this device ever got past its commit point.
+     */
+    private static void requireFormatNeverCommitted(PmemRegion region, DualReplica replica)
+            throws CacheInfoLostException {
+        MemorySegment buf = OnMediaLayout.staging(CacheInfoOnMedia.SIZE);
+        List<CacheInfoLostException.Copy> copies = new ArrayList<>(DualReplica.SLOTS);
+        for (int slot = 0; slot < DualReplica.SLOTS; slot++) {
+            long offset = replica.slotOffset(slot);
+            region.read(offset, buf, 0, CacheInfoOnMedia.SIZE);
+            boolean zero = buf.asSlice(0, CacheInfoOnMedia.SIZE).mismatch(
+                    MemorySegment.ofArray(new byte[(int) CacheInfoOnMedia.SIZE])) < 0;
+            if (slot == 0 && zero) {
+                return;
+            }
+            copies.add(new CacheInfoLostException.Copy(slot, offset, zero ? "all zero"
+                    : String.format("crc 0x%08x, computed 0x%08x (seq %d)", MetaHeader.crc(buf),
+                            MetaHeader.computeCrc(buf, CacheInfoOnMedia.SIZE), MetaHeader.seq(buf))));
+        }
+        throw new CacheInfoLostException(copies);
     }
 
     private static void checkSize(PmemRegion region) throws CacheDeviceTooSmallException {

@@ -30,8 +30,15 @@ public class CorruptMediaException extends IOException {
      */
     public CorruptMediaException(String record, int segment, long offset, String field, String expected,
                                  String found) {
-        super("corrupt " + record + (segment == NO_SEGMENT ? "" : " of segment " + segment) + " at offset " + offset
-                + ": " + field + " expected " + expected + ", found " + found);
+        this("corrupt " + record + (segment == NO_SEGMENT ? "" : " of segment " + segment) + " at offset " + offset
+                + ": " + field + " expected " + expected + ", found " + found, record, segment, offset, field,
+                expected, found);
+    }
+
+    /** For a subclass that words its own {@code message}; the other parameters as above. */
+    protected CorruptMediaException(String message, String record, int segment, long offset, String field,
+                                    String expected, String found) {
+        super(message);
         this.record = record;
         this.segment = segment;
         this.offset = offset;

@@ -79,14 +79,19 @@ class CacheDeviceCrashTest {
         }
     }
 
-    /** Cuts the power at every drain of a format of the image {@code before} leaves, and checks the reopened device. */
-    private void cutAtEveryDrainOfFormat(RegionStep before) throws Exception {
+    /**
+     * Cuts the power at every drain of a format with {@code options} of the image {@code before} leaves, and checks
+     * that the device reopened without the format option is freshly formatted, or, with {@code oldCacheBeforeStart}
+     * and none of the format's drains durable, still the cache {@link #useACache} left.
+     */
+    private void cutAtEveryDrainOfFormat(CacheDevice.Options options, boolean oldCacheBeforeStart, RegionStep before)
+            throws Exception {
         long first;
         long last;
         try (CrashSimPmemRegion dry = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE)) {
             before.run(dry);
             first = dry.drainCount();
-            open(dry);
+            CacheDevice.open(dry, options);
             last = dry.drainCount();
         }
         assertThat(last - first).as("drains of a format").isGreaterThan(90);
@@ -96,11 +101,16 @@ class CacheDeviceCrashTest {
                 try (CrashSimPmemRegion region = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE)) {
                     before.run(region);
                     cut.arm(region);
-                    open(region);
+                    CacheDevice.open(region, options);
                     region.powerCut(seed);
 
                     CacheDevice reopened = open(region);
 
+                    if (oldCacheBeforeStart && cut.durableDrains(first) == 0 && !reopened.formatted()
+                            && reopened.cacheInfo().gcPercent() == 20) {
+                        assertThat(reopened.keyTail()).as(context).isEqualTo(new CachePos(9, 800));
+                        continue;
+                    }
                     if (cut.durableDrains(first) == last - first) {
                         assertThat(reopened.formatted()).as(context).isFalse();
                     }
@@ -115,23 +125,35 @@ class CacheDeviceCrashTest {
 
     @Test
     void powerCutAtEveryDrainOfFormattingABlankDevice() throws Exception {
-        cutAtEveryDrainOfFormat(region -> { });
+        cutAtEveryDrainOfFormat(DEFAULTS, false, region -> { });
+    }
+
+    /** A used cache: every record rewritten at least once. */
+    private static void useACache(CrashSimPmemRegion region) throws Exception {
+        CacheDevice device = open(region);
+        device.writeCacheInfo(device.cacheInfo().withGcPercent(20));
+        device.writeKeyTail(new CachePos(9, 800));
+        device.writeDirtyTail(new CachePos(10, 808));
+        for (int seg = 0; seg < device.segmentCount(); seg++) {
+            device.writeSegmentGen(seg, seg + 100);
+        }
     }
 
     @Test
     void powerCutAtEveryDrainOfFormattingOverAnOldCache() throws Exception {
-        cutAtEveryDrainOfFormat(region -> {
-            CacheDevice device = open(region);
-            device.writeCacheInfo(device.cacheInfo().withGcPercent(20));
-            device.writeKeyTail(new CachePos(9, 800));
-            device.writeDirtyTail(new CachePos(10, 808));
-            for (int seg = 0; seg < device.segmentCount(); seg++) {
-                device.writeSegmentGen(seg, seg + 100);
-            }
+        cutAtEveryDrainOfFormat(DEFAULTS, false, region -> {
+            useACache(region);
             // Zeroing the superblock forces a re-format; everything else of the old cache is still there.
             region.zero(CacheDeviceLayout.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
             region.persist(CacheDeviceLayout.SUPERBLOCK_OFFSET, SuperblockOnMedia.SIZE);
         });
+    }
+
+    @Test
+    void powerCutAtEveryDrainOfAnExplicitFormatOverAValidCacheFinishesTheFormatOnReopen() throws Exception {
+        CacheDevice.Options always = new CacheDevice.Options(false, 0, CacheDevice.GC_PERCENT_DEFAULT,
+                CacheFormat.ALWAYS);
+        cutAtEveryDrainOfFormat(always, true, CacheDeviceCrashTest::useACache);
     }
 
     /**

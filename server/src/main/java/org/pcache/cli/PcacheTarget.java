@@ -25,6 +25,7 @@ import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdServer;
 import org.pcache.nbd.NbdUri;
 import org.pcache.nbd.PcacheExport;
+import org.pcache.pmem.CacheInfoLostException;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.DataCrcMismatchException;
 import org.pcache.pmem.MappedPmemRegion;
@@ -164,7 +165,8 @@ final class PcacheTarget {
      * setting: the mismatch names it, and opening again with it is safe because a refused open wrote nothing.
      */
     private Pcache openCache() throws CommandException {
-        CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false));
+        CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false))
+                .withFormat(settings.format());
         if (settings.gcPercent().isPresent()) {
             options = options.withGcPercent(settings.gcPercent().getAsInt());
         }
@@ -203,6 +205,9 @@ final class PcacheTarget {
             return Pcache.open(region, backing, options);
         } catch (DataCrcMismatchException e) {
             throw e;
+        } catch (CacheInfoLostException e) {
+            throw new CommandException("cache " + settings.cacheFile() + " is refused: " + e.getMessage()
+                    + "; start with --format to do that", e);
         } catch (CorruptMediaException e) {
             throw new CommandException("cache " + settings.cacheFile() + " is corrupt: " + e.getMessage(), e);
         } catch (BackingBlockSizeException e) {

@@ -42,8 +42,8 @@ import picocli.CommandLine.Spec;
         sortOptions = false,
         description = "Serve a cached block device over NBD: the cache region (--cache) in front of the backing "
                 + "device (--backing). Missing files are created sparse; a blank cache is formatted, an existing one "
-                + "is replayed. Runs until SIGTERM or SIGINT. The admin endpoint (--admin) answers pcache status, "
-                + "message and drain.",
+                + "is replayed (--format overwrites it). Runs until SIGTERM or SIGINT. The admin endpoint (--admin) "
+                + "answers pcache status, message and drain.",
         footer = {"", "SIZE is a byte count with an optional K, M, G or T suffix (powers of 1024), e.g. 512M or 8G.",
                 "Exit status: 0 after SIGTERM/SIGINT, 1 when pcache cannot start, 2 for a wrong command line."})
 final class ServeCommand implements Callable<Integer> {
@@ -81,6 +81,12 @@ final class ServeCommand implements Callable<Integer> {
             description = "Segment usage (0-" + CacheOptions.GC_PERCENT_MAX + ") at which GC reclaims written-back "
                     + "data (default " + CacheOptions.GC_PERCENT_DEFAULT + " for a new cache; persisted when given).")
     private Integer gcPercent;
+
+    @Option(names = "--format",
+            description = "Format the cache region as a new, empty cache whatever it holds: a valid cache, one whose "
+                    + "cache_info copies are both damaged, one with the other data CRC setting. Its data, writes not "
+                    + "yet written back included, is lost. Without it only a blank region is formatted.")
+    private boolean format;
 
     @Option(names = "--listen", paramLabel = "HOST:PORT", converter = ListenAddress.class,
             description = "TCP address to serve NBD on (default 127.0.0.1:" + NbdProtocol.DEFAULT_PORT
@@ -146,7 +152,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
-                addresses, exportName, admin);
+                format, addresses, exportName, admin);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

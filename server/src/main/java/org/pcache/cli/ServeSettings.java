@@ -18,12 +18,13 @@ import java.util.OptionalLong;
  * @param backingSize size for a backing file that does not exist yet (default 8 GiB); an existing device must match
  * @param dataCrc     data CRC for a new cache (default false); an existing cache must match it
  * @param gcPercent   gc_percent: set on a new cache, persisted on an existing one
+ * @param format      format the cache region whatever it holds (otherwise only a blank one)
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
  * @param admin       the loopback address of the admin endpoint
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
-                     Optional<Boolean> dataCrc, OptionalInt gcPercent, List<SocketAddress> addresses,
+                     Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
                      String exportName, InetSocketAddress admin) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;

@@ -172,6 +172,46 @@ class ServeOptionsIT {
     }
 
     @Test
+    void aCacheWithBothCacheInfoCopiesDamagedIsRefusedUntilFormatIsGiven() throws Exception {
+        try (ServeProcess server = ServeProcess.start(dir, files.serve("64M"))) {
+            assertThat(server.terminate()).isZero();
+        }
+        long[] copies = {8192, 8192 + 4096}; // cache_info's two slots; a flipped flags byte breaks each CRC
+        try (RandomAccessFile cache = new RandomAccessFile(files.cache.toFile(), "rw")) {
+            for (long copy : copies) {
+                cache.seek(copy + 16);
+                int flags = cache.read();
+                cache.seek(copy + 16);
+                cache.write(~flags);
+            }
+        }
+        byte[] before = head(files.cache);
+
+        ServeProcess.Exit refused = ServeProcess.run(dir, files.serve("64M")).assertRefused(1, "cache_info lost");
+        assertThat(refused.stderr()).contains("no valid copy (copy 0 at offset 8192: crc 0x")
+                .contains("; copy 1 at offset 12288: crc 0x").contains("start with --format");
+
+        assertThat(head(files.cache)).as("the refused cache is left as it was").isEqualTo(before);
+        try (ServeProcess server = ServeProcess.start(dir, files.serve("64M", "--format"))) {
+            assertThat(server.stderr()).contains("formatted cache");
+            assertThat(server.terminate()).isZero();
+        }
+        try (ServeProcess server = ServeProcess.start(dir, files.serve("64M"))) {
+            assertThat(server.stderr()).contains("replayed").doesNotContain("formatted cache");
+            assertThat(server.terminate()).isZero();
+        }
+    }
+
+    /** The device header and the first segment's metadata: everything an open could touch first. */
+    private static byte[] head(Path cache) throws IOException {
+        try (RandomAccessFile file = new RandomAccessFile(cache.toFile(), "r")) {
+            byte[] head = new byte[1 << 20];
+            file.readFully(head);
+            return head;
+        }
+    }
+
+    @Test
     void aMissingOrUnusableBackingDeviceIsRefused() throws Exception {
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", "/dev/pcache-no-such-disk",
                 "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN).assertRefused(1, "does not exist");
@@ -248,7 +288,7 @@ class ServeOptionsIT {
         ServeProcess.Exit help = ServeProcess.run(dir, "serve", "--help");
         assertThat(help.status()).isZero();
         for (String option : new String[] {"--cache", "--backing", "--cache-size", "--backing-size", "--data-crc",
-                "--gc-percent", "--listen", "--socket", "--export", "--admin", "--debug"}) {
+                "--gc-percent", "--format", "--listen", "--socket", "--export", "--admin", "--debug"}) {
             assertThat(help.stdout()).contains(option);
         }
     }
