@@ -95,7 +95,8 @@ class WritebackGcTest {
 
             faulty.clear();
             CacheHarness.await(drained);
-            assertThat(harness.cache.status().writeback().dirtyBytes()).isEqualTo((long) MIB);
+            // Only the FUA write issued after the drain may still be dirty; writeback may or may not have reached it.
+            assertThat(harness.cache.status().writeback().dirtyBytes()).isLessThanOrEqualTo((long) MIB);
             MemorySegment back = MemorySegment.ofArray(new byte[MIB]);
             harness.backing.read(31L * MIB, back);
             assertThat(SectorPattern.idOf(back, 0, 31L * MIB)).isEqualTo(32);

@@ -163,7 +163,8 @@ class NbdServerTest {
             server.stop();
             stopped.countDown();
         });
-        assertThat(stopped.await(200, TimeUnit.MILLISECONDS)).as("stop waits for the read").isFalse();
+        awaitBlockedIn(stopper, "joinReaders");
+        assertThat(stopped.getCount()).as("stop waits for the read").isEqualTo(1);
         gated.openInReverse();
         read.get(5, TimeUnit.SECONDS);
         assertThat(stopped.await(5, TimeUnit.SECONDS)).isTrue();
@@ -171,6 +172,28 @@ class NbdServerTest {
         assertThat(Files.exists(dir.resolve("nbd.sock"))).as("socket file removed").isFalse();
         assertThatThrownBy(() -> client.read(0, arena.allocate(512)).get(5, TimeUnit.SECONDS))
                 .isInstanceOf(ExecutionException.class);
+    }
+
+    /** Waits until {@code thread} is parked inside method {@code method}: the state, not a timing window. */
+    private static void awaitBlockedIn(Thread thread, String method) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!parkedIn(thread, method)) {
+            assertThat(System.nanoTime()).as(thread.getName() + " never blocked in " + method).isLessThan(deadline);
+            Thread.onSpinWait();
+        }
+    }
+
+    private static boolean parkedIn(Thread thread, String method) {
+        Thread.State state = thread.getState();
+        if (state != Thread.State.WAITING && state != Thread.State.TIMED_WAITING) {
+            return false;
+        }
+        for (StackTraceElement frame : thread.getStackTrace()) {
+            if (frame.getMethodName().equals(method)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Test
