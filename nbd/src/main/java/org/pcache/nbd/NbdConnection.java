@@ -78,10 +78,6 @@ final class NbdConnection implements Runnable {
         this.pool = new BufferPool(options.maxInFlightBytes());
     }
 
-    int id() {
-        return id;
-    }
-
     @Override
     public void run() {
         try {
