@@ -86,16 +86,12 @@ final class BufferPool {
             return (int) block.byteSize();
         }
 
-        int length() {
-            return length;
-        }
-
-        /** The first {@link #length()} bytes as a segment. */
+        /** The first {@code length} bytes as a segment. */
         MemorySegment segment() {
             return block.asSlice(0, length);
         }
 
-        /** The first {@link #length()} bytes as a buffer positioned at 0; the same object on every call. */
+        /** The first {@code length} bytes as a buffer positioned at 0; the same object on every call. */
         ByteBuffer byteBuffer() {
             return view.clear().limit(length);
         }

@@ -44,7 +44,6 @@ final class ClientHandshake {
     private long size = -1;
     private int transmissionFlags;
     private int minimumBlockSize = 1;
-    private int preferredBlockSize = NbdProtocol.PREFERRED_BLOCK_SIZE;
     private long maximumBlockSize = NbdProtocol.MAX_PAYLOAD_LENGTH;
     /** Option and type fields of the reply nextReply() returned last. */
     private int replyOption;
@@ -78,10 +77,6 @@ final class ClientHandshake {
     /** The advertised minimum block size, 1 when the server sent none (the spec's default). */
     int minimumBlockSize() {
         return minimumBlockSize;
-    }
-
-    int preferredBlockSize() {
-        return preferredBlockSize;
     }
 
     /** The advertised maximum request length, capped at {@link NbdProtocol#MAX_PAYLOAD_LENGTH}. */
@@ -213,7 +208,7 @@ final class ClientHandshake {
         String message = StandardCharsets.UTF_8.decode(payload).toString();
         throw new NbdHandshakeException("server refused export '" + exportName + "': "
                 + (type == null ? "error 0x" + Integer.toHexString(replyType) : type)
-                + (message.isEmpty() ? "" : ": " + message), type);
+                + (message.isEmpty() ? "" : ": " + message));
     }
 
     private void decodeInfo(ByteBuffer payload) throws NbdProtocolException {
@@ -241,7 +236,6 @@ final class ClientHandshake {
                             + " max=" + maximum + " break proto.md's constraints");
                 }
                 minimumBlockSize = minimum;
-                preferredBlockSize = preferred;
                 maximumBlockSize = maximum - maximum % minimum;
             }
             default -> {

@@ -9,7 +9,7 @@ import java.util.List;
  * given to the slot's next user.
  *
  * <p>Threading: every method takes the table's lock; callers bound the number of registrations to
- * {@link #capacity()} (the client's in-flight semaphore).
+ * the capacity given (the client's in-flight semaphore).
  */
 final class InFlightTable {
 
@@ -27,10 +27,6 @@ final class InFlightTable {
             free[i] = i;
         }
         freeCount = capacity;
-    }
-
-    int capacity() {
-        return slots.length;
     }
 
     /** Gives the request a free slot and its handle. */

@@ -53,7 +53,6 @@ public final class NbdClient implements AutoCloseable {
     private final int transmissionFlags;
     private final boolean structuredReplies;
     private final int minimumBlockSize;
-    private final int preferredBlockSize;
     private final int maximumBlockSize;
     /** One permit per free place in {@link #table}. */
     private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
@@ -74,7 +73,6 @@ public final class NbdClient implements AutoCloseable {
         this.transmissionFlags = handshake.transmissionFlags();
         this.structuredReplies = handshake.structuredReplies();
         this.minimumBlockSize = handshake.minimumBlockSize();
-        this.preferredBlockSize = handshake.preferredBlockSize();
         this.maximumBlockSize = handshake.maximumBlockSize();
         ReplyReader.Listener listener = new ReplyReader.Listener() {
             @Override
@@ -154,11 +152,6 @@ public final class NbdClient implements AutoCloseable {
         return size;
     }
 
-    /** The transmission flags the server sent (NBD_FLAG_*). */
-    public int transmissionFlags() {
-        return transmissionFlags;
-    }
-
     public boolean has(int transmissionFlag) {
         return (transmissionFlags & transmissionFlag) != 0;
     }
@@ -170,10 +163,6 @@ public final class NbdClient implements AutoCloseable {
     /** Required alignment of offsets and lengths; 1 when the server advertised none. */
     public int minimumBlockSize() {
         return minimumBlockSize;
-    }
-
-    public int preferredBlockSize() {
-        return preferredBlockSize;
     }
 
     /** Longest READ or WRITE the server accepts (at most 32 MiB). */

@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One client connection: negotiates with {@link ServerHandshake}, then loops read, validate, execute, and
- * hands each finished request to its {@link ReplyWriter}. Many requests are in flight at once, bounded by a
+ * hands each finished request to its {@link ReplyWriter}, timing each one the export ran into the server's
+ * {@link RequestStatistics}. Many requests are in flight at once, bounded by a
  * {@link RequestWindow}; the export may complete them in any order.
  *
  * <p>Ending: NBD_CMD_DISC, the client hanging up, a framing error or {@link #stop} all end reading; the
@@ -42,6 +43,7 @@ final class NbdConnection implements Runnable {
     private final SocketChannel channel;
     private final NbdExport export;
     private final NbdServer.Options options;
+    private final RequestStatistics statistics;
     private final Runnable onClosed;
     private final RequestWindow window;
     private final BufferPool pool;
@@ -68,18 +70,16 @@ final class NbdConnection implements Runnable {
 
     private final AtomicReference<State> state = new AtomicReference<>(State.NEGOTIATING);
 
-    NbdConnection(int id, SocketChannel channel, NbdExport export, NbdServer.Options options, Runnable onClosed) {
+    NbdConnection(int id, SocketChannel channel, NbdExport export, NbdServer.Options options,
+                  RequestStatistics statistics, Runnable onClosed) {
         this.id = id;
         this.channel = channel;
         this.export = export;
         this.options = options;
+        this.statistics = statistics;
         this.onClosed = onClosed;
         this.window = new RequestWindow(options.maxInFlightRequests(), options.maxInFlightBytes());
         this.pool = new BufferPool(options.maxInFlightBytes());
-    }
-
-    int id() {
-        return id;
     }
 
     @Override
@@ -264,6 +264,7 @@ final class NbdConnection implements Runnable {
         long length = request.length();
         Durability durability = request.hasFlag(NbdProtocol.CMD_FLAG_FUA) ? Durability.FUA : Durability.BUFFERED;
         CompletableFuture<?> future;
+        inFlight.executing(System.nanoTime());
         try {
             future = switch (request.command()) {
                 case READ -> export.read(offset, inFlight.buffer().segment());
@@ -309,9 +310,14 @@ final class NbdConnection implements Runnable {
         return extents;
     }
 
+    /** A request handed to the export at {@code startNanos} ({@link System#nanoTime()}) completed now. */
+    void executed(NbdRequest request, long startNanos) {
+        statistics.record(request.command(), System.nanoTime() - startNanos);
+    }
+
     /** The error code for a failed request; the real cause goes to the DEBUG log first. */
     NbdError mapFailure(NbdRequest request, Throwable failure) {
-        NbdError error = NbdError.of(failure, request.flags());
+        NbdError error = ErrorTranslation.of(failure, request.flags());
         LOG.debug("nbd conn={} {} failed, replying {}", id, request, error, failure);
         return error;
     }

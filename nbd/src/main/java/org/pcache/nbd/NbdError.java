@@ -1,14 +1,9 @@
 package org.pcache.nbd;
 
-import java.io.IOException;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.RejectedExecutionException;
-import org.pcache.backing.BackingIoException;
-import org.pcache.cache.CacheClosedException;
-
-/** Error values of the transmission phase (proto.md "Error values"); the only codes put on the wire. */
+/**
+ * Error values of the transmission phase (proto.md "Error values"); the only codes put on the wire. Which error a
+ * failed operation is answered with is {@link ErrorTranslation}'s decision.
+ */
 public enum NbdError {
     EPERM(1),
     EIO(5),
@@ -37,49 +32,5 @@ public enum NbdError {
             }
         }
         return EINVAL;
-    }
-
-    /**
-     * The one mapping from a failed operation to the code sent to the client. It honours the flags that change
-     * the answer: ENOTSUP only for a FAST_ZERO request and EOVERFLOW only for a DF read (proto.md says neither
-     * should be returned otherwise); both narrow to EINVAL.
-     */
-    public static NbdError of(Throwable failure, int commandFlags) {
-        NbdError error = classify(unwrap(failure));
-        if (error == ENOTSUP && (commandFlags & NbdProtocol.CMD_FLAG_FAST_ZERO) == 0) {
-            return EINVAL;
-        }
-        if (error == EOVERFLOW && (commandFlags & NbdProtocol.CMD_FLAG_DF) == 0) {
-            return EINVAL;
-        }
-        return error;
-    }
-
-    private static Throwable unwrap(Throwable failure) {
-        Throwable cause = failure;
-        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
-                && cause.getCause() != null) {
-            cause = cause.getCause();
-        }
-        return cause;
-    }
-
-    private static NbdError classify(Throwable cause) {
-        return switch (cause) {
-            case NbdErrorException e -> e.error();
-            case BackingIoException e -> switch (e.reason()) {
-                case IO_ERROR -> EIO;
-                case OUT_OF_RANGE, MISALIGNED -> EINVAL;
-                case STOPPED -> ESHUTDOWN;
-            };
-            case IllegalArgumentException e -> EINVAL;
-            case IndexOutOfBoundsException e -> EINVAL;
-            case UnsupportedOperationException e -> ENOTSUP;
-            case RejectedExecutionException e -> ESHUTDOWN;
-            case CancellationException e -> ESHUTDOWN;
-            case CacheClosedException e -> ESHUTDOWN;
-            case IOException e -> EIO;
-            default -> EIO;
-        };
     }
 }

@@ -14,7 +14,7 @@ import java.util.concurrent.CompletableFuture;
  * requests and shortens BLOCK_STATUS ones), and the range lies inside {@link #size()}. A buffer passed in
  * belongs to the export until the returned future completes; the future may complete on any thread, including
  * the caller's. A failure should be an {@link NbdErrorException} when a particular NBD error is meant;
- * anything else is mapped by {@link NbdError#of}.
+ * anything else is mapped by the server ({@code ErrorTranslation}).
  *
  * <p>Threading: operations are called concurrently from every connection's reader thread.
  */

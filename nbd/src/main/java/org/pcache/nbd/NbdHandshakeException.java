@@ -7,15 +7,7 @@ public class NbdHandshakeException extends IOException {
 
     private static final long serialVersionUID = 1L;
 
-    private final OptionReply reply;
-
-    public NbdHandshakeException(String message, OptionReply reply) {
+    public NbdHandshakeException(String message) {
         super(message);
-        this.reply = reply;
-    }
-
-    /** The option error the server answered with. */
-    public OptionReply reply() {
-        return reply;
     }
 }

@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Serves one {@link NbdExport} over NBD (fixed newstyle, structured replies, base:allocation) on TCP and
  * unix sockets. Each connection gets a reader thread and a reply-writer thread; many requests are in flight
- * per connection and replies may come back out of order.
+ * per connection and replies may come back out of order. Every command handed to the export is timed into the
+ * server's {@link #statistics()}.
  *
  * <pre>{@code
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
@@ -109,6 +110,7 @@ public final class NbdServer implements AutoCloseable {
 
     private final NbdExport export;
     private final Options options;
+    private final RequestStatistics statistics = new RequestStatistics();
     private final AtomicInteger connectionIds = new AtomicInteger();
     private final Map<Integer, Running> connections = new ConcurrentHashMap<>();
     // Written by start() and stop() only.
@@ -154,6 +156,11 @@ public final class NbdServer implements AutoCloseable {
             LOG.info("nbd server listening export={} uri={}", export.name(),
                     NbdUri.of(bound.get(i), export.name()));
         }
+    }
+
+    /** The latency of the commands every connection handed the export, since the server was made. */
+    public RequestStatistics statistics() {
+        return statistics;
     }
 
     /** The addresses actually bound, in the order of {@link Options#addresses()}; TCP ports are resolved. */
@@ -261,7 +268,8 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         int id = connectionIds.incrementAndGet();
-        NbdConnection connection = new NbdConnection(id, channel, export, options, () -> connections.remove(id));
+        NbdConnection connection = new NbdConnection(id, channel, export, options, statistics,
+                () -> connections.remove(id));
         // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
         // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).
         Thread reader = Thread.ofPlatform().name("pcache-nbd-conn-" + id).unstarted(connection);

@@ -12,8 +12,11 @@ import org.HdrHistogram.Recorder;
  * <p>Recording is one {@link Recorder#recordValue} (wait-free, about 30-45 ns here); a Micrometer timer with
  * percentiles costs about 240 ns, since it records into three time-windowed histograms (docs/performance.md,
  * {@code PcacheExportBench}).
+ *
+ * <p>Threading: {@link #record} from any thread, never blocking; {@link #snapshot} from any thread, serialised on
+ * this.
  */
-final class RequestLatency {
+public final class RequestLatency {
 
     /*
      * Implementation notes. A read moves the samples recorded since the previous read into the current slot, a
@@ -37,7 +40,7 @@ final class RequestLatency {
      * @param p99Nanos  99th percentile over the window
      * @param maxNanos  largest over the window
      */
-    record Snapshot(long count, long p50Nanos, long p99Nanos, long maxNanos) {
+    public record Snapshot(long count, long p50Nanos, long p99Nanos, long maxNanos) {
     }
 
     private final Recorder recorder = new Recorder(HIGHEST_NANOS, SIGNIFICANT_DIGITS);
@@ -61,7 +64,7 @@ final class RequestLatency {
     }
 
     /** The count so far and the percentiles of the window, now. */
-    synchronized Snapshot snapshot() {
+    public synchronized Snapshot snapshot() {
         rotate(nanoClock.getAsLong());
         interval = recorder.getIntervalHistogram(interval);
         current.add(interval);

@@ -17,6 +17,8 @@ final class ServerRequest implements BiConsumer<Object, Throwable> {
     private final NbdRequest request;
     /** Bytes counted against the connection's window. */
     private final long windowBytes;
+    /** When the export was called ({@link System#nanoTime()}). */
+    private long startNanos;
     private BufferPool.Buffer buffer;
     private List<NbdExport.Extent> extents;
     private NbdError error;
@@ -57,6 +59,11 @@ final class ServerRequest implements BiConsumer<Object, Throwable> {
         return message;
     }
 
+    /** The export is being called now, at {@code nanos}. */
+    void executing(long nanos) {
+        startNanos = nanos;
+    }
+
     /** Records a refusal decided before the export was called. */
     ServerRequest reject(NbdError error, String message) {
         this.error = error;
@@ -68,6 +75,7 @@ final class ServerRequest implements BiConsumer<Object, Throwable> {
     @Override
     @SuppressWarnings("unchecked")
     public void accept(Object result, Throwable failure) {
+        connection.executed(request, startNanos);
         if (failure != null) {
             error = connection.mapFailure(request, failure);
             message = String.valueOf(failure.getMessage());

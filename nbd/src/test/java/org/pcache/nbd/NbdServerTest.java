@@ -111,6 +111,31 @@ class NbdServerTest {
     }
 
     @Test
+    void everyCommandHandedToTheExportIsTimedOnceUnderItsOwnCommand() throws Exception {
+        start(memory, NbdServer.Options.defaults());
+        NbdClient client = connect(0);
+        client.write(0, pattern(8192, 3), Durability.BUFFERED).get(5, TimeUnit.SECONDS);
+        client.write(8192, pattern(8192, 4), Durability.FUA).get(5, TimeUnit.SECONDS);
+        client.read(0, arena.allocate(8192)).get(5, TimeUnit.SECONDS);
+        client.writeZeroes(16384, 4096, Durability.BUFFERED).get(5, TimeUnit.SECONDS);
+        client.trim(0, 64L << 20, Durability.BUFFERED).get(5, TimeUnit.SECONDS);
+        client.flush().get(5, TimeUnit.SECONDS);
+
+        RequestStatistics statistics = server.statistics();
+        assertThat(statistics.latency(NbdCommand.WRITE).snapshot().count()).isEqualTo(2);
+        assertThat(statistics.latency(NbdCommand.READ).snapshot().count()).isEqualTo(1);
+        assertThat(statistics.latency(NbdCommand.WRITE_ZEROES).snapshot().count()).isEqualTo(1);
+        assertThat(statistics.latency(NbdCommand.TRIM).snapshot().count())
+                .as("one command, though split in two on its way to the export").isEqualTo(1);
+        assertThat(statistics.latency(NbdCommand.FLUSH).snapshot().count()).isEqualTo(1);
+        assertThat(statistics.latency(NbdCommand.CACHE).snapshot().count()).isZero();
+        RequestLatency.Snapshot writes = statistics.latency(NbdCommand.WRITE).snapshot();
+        assertThat(writes.p50Nanos()).isPositive().isLessThanOrEqualTo(writes.maxNanos());
+        assertThatThrownBy(() -> statistics.latency(NbdCommand.BLOCK_STATUS))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void manyReadsInFlightAreAnsweredInCompletionOrder() throws Exception {
         GatedExport gated = new GatedExport(memory);
         start(gated, NbdServer.Options.defaults());

@@ -3,7 +3,6 @@ package org.pcache.nbd;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -36,7 +35,6 @@ class PcacheExportTest {
     private static final long TIMEOUT_SECONDS = 10;
 
     private final Arena arena = Arena.ofShared();
-    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private Path regionFile;
     private MappedPmemRegion region;
     private BackingDevice backing;
@@ -49,7 +47,7 @@ class PcacheExportTest {
         region = MappedPmemRegion.open(regionFile, CacheDeviceLayout.MIN_SIZE);
         backing = BackingDevice.start(engine);
         cache = Pcache.open(region, backing, CacheOptions.defaults());
-        export = new PcacheExport(cache, "disk", "a test cache", registry);
+        export = new PcacheExport(cache, "disk", "a test cache");
     }
 
     @AfterEach
@@ -96,31 +94,9 @@ class PcacheExportTest {
     }
 
     @Test
-    void everyCommandIsTimedUnderItsOwnOpAndPrefetchReadsAreNotCountedAsReads() throws Exception {
-        open(new MemoryEngine(BACKING_SIZE));
-        await(export.write(0, pattern(8192, 3), Durability.BUFFERED));
-        await(export.write(8192, pattern(8192, 4), Durability.FUA));
-        await(export.read(0, arena.allocate(8192)));
-        await(export.writeZeroes(16384, 4096, Durability.BUFFERED));
-        await(export.trim(16384, 4096, Durability.BUFFERED));
-        await(export.cache(1 << 20, 3L * PcacheExport.PREFETCH_PIECE));
-        await(export.flush());
-
-        assertThat(count("write")).isEqualTo(2);
-        assertThat(count("read")).as("the three prefetch reads belong to the cache command").isEqualTo(1);
-        assertThat(count("write_zeroes")).isEqualTo(1);
-        assertThat(count("trim")).isEqualTo(1);
-        assertThat(count("cache")).isEqualTo(1);
-        assertThat(count("flush")).isEqualTo(1);
-        double p50 = registry.get(PcacheExport.LATENCY_GAUGE).tags("op", "write", "quantile", "0.5").gauge().value();
-        double max = registry.get(PcacheExport.LATENCY_MAX_GAUGE).tag("op", "write").gauge().value();
-        assertThat(p50).as("seconds").isPositive().isLessThanOrEqualTo(max).isLessThan(TIMEOUT_SECONDS);
-    }
-
-    @Test
     void cacheCommandPrefetchesSoLaterReadsHit() throws Exception {
         open(new MemoryEngine(BACKING_SIZE));
-        long length = 3L * PcacheExport.PREFETCH_PIECE + 8192;
+        long length = 3L * PrefetchBuffers.SIZE + 8192;
         await(export.cache(512, length));
         CacheStatus.Counters before = cache.status().counters();
         assertThat(before.bytesFromBacking()).isEqualTo(length);
@@ -133,17 +109,17 @@ class PcacheExportTest {
 
     @Test
     void cacheCommandWithEveryBufferBusyIsAcknowledgedWithoutReading() throws Exception {
-        GateEngine gate = new GateEngine(new MemoryEngine(BACKING_SIZE), PcacheExport.PREFETCH_BUFFERS);
+        GateEngine gate = new GateEngine(new MemoryEngine(BACKING_SIZE), PrefetchBuffers.COUNT);
         open(gate);
         List<CompletableFuture<Void>> prefetches = new ArrayList<>();
-        for (int i = 0; i < PcacheExport.PREFETCH_BUFFERS; i++) {
+        for (int i = 0; i < PrefetchBuffers.COUNT; i++) {
             prefetches.add(export.cache(i * (1L << 20), 4096));
         }
         assertThat(gate.awaitHeld(TIMEOUT_SECONDS, TimeUnit.SECONDS)).isTrue();
 
         CompletableFuture<Void> extra = export.cache(8L << 20, 4096);
         assertThat(extra).isCompleted();
-        assertThat(gate.held()).as("the extra hint read nothing").isEqualTo(PcacheExport.PREFETCH_BUFFERS);
+        assertThat(gate.held()).as("the extra hint read nothing").isEqualTo(PrefetchBuffers.COUNT);
         assertThat(prefetches).allMatch(prefetch -> !prefetch.isDone());
 
         gate.open();
@@ -152,7 +128,7 @@ class PcacheExportTest {
         }
         await(export.cache(8L << 20, 4096));
         assertThat(cache.status().counters().bytesFromBacking()).as("buffers came back: the hint now reads")
-                .isEqualTo((PcacheExport.PREFETCH_BUFFERS + 1) * 4096L);
+                .isEqualTo((PrefetchBuffers.COUNT + 1) * 4096L);
     }
 
     @Test
@@ -165,9 +141,9 @@ class PcacheExportTest {
 
         assertThatThrownBy(() -> await(export.read(1 << 20, arena.allocate(4096))))
                 .isInstanceOf(ExecutionException.class)
-                .satisfies(e -> assertThat(NbdError.of(e, 0)).isEqualTo(NbdError.EIO));
+                .satisfies(e -> assertThat(ErrorTranslation.of(e, 0)).isEqualTo(NbdError.EIO));
         assertThatThrownBy(() -> await(export.cache(1 << 20, 4096))).isInstanceOf(ExecutionException.class)
-                .satisfies(e -> assertThat(NbdError.of(e, 0)).isEqualTo(NbdError.EIO));
+                .satisfies(e -> assertThat(ErrorTranslation.of(e, 0)).isEqualTo(NbdError.EIO));
         MemorySegment back = arena.allocate(8192);
         await(export.read(0, back));
         assertThat(back.mismatch(data)).isEqualTo(-1);
@@ -183,12 +159,8 @@ class PcacheExportTest {
                 export.cache(0, 512));
         for (CompletableFuture<Void> request : refused) {
             assertThatThrownBy(() -> await(request)).isInstanceOf(ExecutionException.class)
-                    .satisfies(e -> assertThat(NbdError.of(e, 0)).isEqualTo(NbdError.ESHUTDOWN));
+                    .satisfies(e -> assertThat(ErrorTranslation.of(e, 0)).isEqualTo(NbdError.ESHUTDOWN));
         }
-    }
-
-    private double count(String op) {
-        return registry.get(PcacheExport.REQUEST_COUNTER).tag("op", op).functionCounter().count();
     }
 
     private MemorySegment pattern(long length, int seed) {

@@ -11,7 +11,7 @@ import org.pcache.cache.WorkerState;
 
 /**
  * The cache's counters and gauges as Micrometer meters, read from {@link Pcache#status()} when the registry is
- * scraped. With the NBD latency timers ({@code PcacheExport}) they make {@code GET /metrics}; docs/cli.md lists every
+ * scraped. With the NBD latency meters ({@link NbdMetrics}) they make {@code GET /metrics}; docs/cli.md lists every
  * name as Prometheus prints it ({@code pcache.read.hits} becomes {@code pcache_read_hits_total}).
  *
  * <p>Threading: the meters call {@link Pcache#status()}, which any thread may call.

@@ -7,7 +7,6 @@ import io.micrometer.core.instrument.search.Search;
 import java.util.Map;
 import java.util.TreeMap;
 import org.pcache.cache.CacheStatus;
-import org.pcache.nbd.PcacheExport;
 import org.pcache.pmem.CacheInfo;
 
 /**
@@ -128,15 +127,15 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
         return code < CACHE_MODES.length ? CACHE_MODES[code] : "unknown (" + code + ")";
     }
 
-    /** The latency meters {@code PcacheExport} publishes, per {@code op}; values in seconds become microseconds. */
+    /** The latency meters {@link NbdMetrics} publishes, per {@code op}; values in seconds become microseconds. */
     private static Map<String, Latency> latencies(MeterRegistry registry) {
         Map<String, Latency> latencies = new TreeMap<>();
-        for (FunctionCounter requests : registry.find(PcacheExport.REQUEST_COUNTER).functionCounters()) {
+        for (FunctionCounter requests : registry.find(NbdMetrics.REQUEST_COUNTER).functionCounters()) {
             String op = requests.getId().getTag("op");
             latencies.put(op, new Latency((long) requests.count(),
-                    micros(registry.find(PcacheExport.LATENCY_GAUGE).tag("op", op).tag("quantile", "0.5")),
-                    micros(registry.find(PcacheExport.LATENCY_GAUGE).tag("op", op).tag("quantile", "0.99")),
-                    micros(registry.find(PcacheExport.LATENCY_MAX_GAUGE).tag("op", op))));
+                    micros(registry.find(NbdMetrics.LATENCY_GAUGE).tag("op", op).tag("quantile", "0.5")),
+                    micros(registry.find(NbdMetrics.LATENCY_GAUGE).tag("op", op).tag("quantile", "0.99")),
+                    micros(registry.find(NbdMetrics.LATENCY_MAX_GAUGE).tag("op", op))));
         }
         return latencies;
     }

@@ -12,9 +12,12 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 import org.pcache.admin.AdminServer;
+import org.pcache.admin.NbdMetrics;
 import org.pcache.admin.PcacheMetrics;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
@@ -39,11 +42,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Lifecycle: {@link #start} checks that the listening addresses (NBD and admin) are free, so a busy port fails
  * before the cache is touched, then opens backing device, region, cache lock, cache, export, server and admin
- * endpoint in that order; a failure at any step undoes the steps before it and leaves one {@link CommandException}.
- * {@link #stop} undoes everything in reverse: the admin endpoint stops, the server stops accepting and answers the
- * requests in flight, the cache closes its ksets (dirty data stays in the region; nothing is written back), the
- * backing device stops (before the unmap, since a request in flight may point into the region), the region is
- * unmapped and the lock released.
+ * endpoint in that order, each step putting how to undo it on {@code opened}; {@link #stop} undoes them from the
+ * top, so {@link #open} is the one place that orders the parts, both ways, and a failure at any step undoes the steps
+ * before it and leaves one {@link CommandException}. Stopping: the admin endpoint stops, the server stops accepting
+ * and answers the requests in flight, the export frees its buffers, the cache closes its ksets (dirty data stays in
+ * the region; nothing is written back) and its backing device stops with it, the lock is released and the region
+ * unmapped. The backing device is the one part that does not wait for its own turn: it opens first, so a bad one
+ * fails before the cache file is created, yet it stops right after the cache, since a request still in flight may
+ * point into the region and another process may take the cache once the lock goes.
  *
  * <p>Threading: start and stop are synchronized; stop may come from a shutdown hook while start still runs, and then
  * waits for it.
@@ -56,15 +62,13 @@ final class PcacheTarget {
     private static final int S_IFSOCK = 0140000;
 
     private final ServeSettings settings;
-    /** The NBD timers and the cache's meters, scraped by the admin endpoint. */
+    /** The NBD latencies and the cache's meters, scraped by the admin endpoint. */
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    // Set by start() in this order, cleared by stop() in reverse (except that the backing device stops before the
-    // region is unmapped); guarded by this.
+    /** How to undo each step {@link #open} took, the latest on top; guarded by this. */
+    private final Deque<Runnable> opened = new ArrayDeque<>();
+    // Set by open(); guarded by this.
     private BackingDevice backing;
     private MappedPmemRegion region;
-    private CacheFileLock lock;
-    private Pcache cache;
-    private PcacheExport export;
     private NbdServer server;
     private AdminServer admin;
 
@@ -86,17 +90,28 @@ final class PcacheTarget {
             long cacheSize = CacheRegionFile.size(settings.cacheFile(), settings.cacheSize());
             IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize());
             backing = BackingDevice.start(engine);
+            opened.push(backing::stop);
             region = CacheRegionFile.map(settings.cacheFile(), cacheSize);
-            lock = CacheFileLock.exclusive(settings.cacheFile()); // after mapping: see CacheFileLock
-            cache = openCache();
+            opened.push(region::close);
+            CacheFileLock lock = CacheFileLock.exclusive(settings.cacheFile()); // after mapping: see CacheFileLock
+            opened.push(lock::close);
+            Pcache cache = openCache();
+            opened.push(() -> {
+                cache.close();
+                backing.stop(); // before the lock goes and the region is unmapped: see the class comment
+            });
             long openedNanos = System.nanoTime();
-            export = new PcacheExport(cache, settings.exportName(), "pcache: cache " + settings.cacheFile()
-                    + ", backing " + settings.backing(), registry);
+            PcacheExport export = new PcacheExport(cache, settings.exportName(), "pcache: cache "
+                    + settings.cacheFile() + ", backing " + settings.backing());
+            opened.push(export::close);
             server = new NbdServer(export, NbdServer.Options.defaults()
                     .withAddresses(settings.addresses().toArray(SocketAddress[]::new)));
+            opened.push(server::stop);
             startServer();
+            new NbdMetrics(server.statistics()).bindTo(registry);
             new PcacheMetrics(cache, openedNanos).bindTo(registry);
             admin = new AdminServer(settings.admin(), cache, registry, openedNanos);
+            opened.push(admin::stop);
             startAdmin();
         } catch (CommandException | RuntimeException e) {
             stop();
@@ -120,42 +135,18 @@ final class PcacheTarget {
                 + ListenAddress.format(admin.boundAddress());
     }
 
-    /** Stops serving and closes everything, in reverse order of start. Idempotent. */
+    /** Stops serving and closes everything: undoes what {@link #open} did, latest first. Idempotent. */
     synchronized void stop() {
         long started = System.nanoTime();
         boolean serving = server != null;
         if (serving) {
             LOG.info("pcache stopping");
         }
-        if (admin != null) {
-            admin.stop();
-            admin = null;
+        while (!opened.isEmpty()) {
+            opened.pop().run();
         }
         if (serving) {
-            server.stop();
             server = null;
-        }
-        if (export != null) {
-            export.close();
-            export = null;
-        }
-        if (cache != null) {
-            cache.close();
-            cache = null;
-        }
-        if (backing != null) {
-            backing.stop(); // before the unmap: a request still in flight may point into the region
-            backing = null;
-        }
-        if (region != null) {
-            region.close();
-            region = null;
-        }
-        if (lock != null) {
-            lock.close();
-            lock = null;
-        }
-        if (serving) {
             LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
         }
     }

@@ -26,14 +26,17 @@ import org.pcache.backing.MemoryEngine;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.Durability;
+import org.pcache.nbd.NbdClient;
+import org.pcache.nbd.NbdServer;
+import org.pcache.nbd.NbdUri;
 import org.pcache.nbd.PcacheExport;
 import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
 
 /**
- * The admin endpoint on a real cache (a tmpfs-mapped region, an in-memory backing device) with writes made through
- * the NBD export, so the latency timers are the real ones: every route, every error answer, and that the endpoint
- * goes on after each.
+ * The admin endpoint on a real cache (a tmpfs-mapped region, an in-memory backing device) with writes made by an NBD
+ * client through the NBD server and export, so the latency meters are the real ones: every route, every error
+ * answer, and that the endpoint goes on after each.
  */
 class AdminServerTest {
 
@@ -48,6 +51,8 @@ class AdminServerTest {
     private BackingDevice backing;
     private Pcache cache;
     private PcacheExport export;
+    private NbdServer nbdServer;
+    private NbdClient nbd;
     private AdminServer server;
     private AdminClient client;
 
@@ -58,7 +63,12 @@ class AdminServerTest {
         region = MappedPmemRegion.open(regionFile, CacheDeviceLayout.MIN_SIZE);
         backing = BackingDevice.start(new MemoryEngine(BACKING_SIZE));
         cache = Pcache.open(region, backing, CacheOptions.defaults());
-        export = new PcacheExport(cache, "", "test", registry);
+        export = new PcacheExport(cache, "", "test");
+        nbdServer = new NbdServer(export, NbdServer.Options.defaults()
+                .withAddresses(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)));
+        nbdServer.start();
+        new NbdMetrics(nbdServer.statistics()).bindTo(registry);
+        nbd = NbdClient.connect(NbdUri.of(nbdServer.boundAddresses().getFirst(), ""));
         long opened = System.nanoTime();
         new PcacheMetrics(cache, opened).bindTo(registry);
         server = new AdminServer(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), cache, registry, opened);
@@ -71,6 +81,8 @@ class AdminServerTest {
         client.close();
         http.close();
         server.stop();
+        nbd.close();
+        nbdServer.stop();
         cache.close();
         export.close();
         backing.stop();
@@ -82,10 +94,10 @@ class AdminServerTest {
     @Test
     void statusCountsWhatClientsDidAndTimesEachCommand() throws Exception {
         for (int i = 0; i < 3; i++) {
-            export.write(i * 65536L, pattern(65536, i), Durability.BUFFERED).get(30, TimeUnit.SECONDS);
+            nbd.write(i * 65536L, pattern(65536, i), Durability.BUFFERED).get(30, TimeUnit.SECONDS);
         }
-        export.read(0, arena.allocate(65536)).get(30, TimeUnit.SECONDS);
-        export.flush().get(30, TimeUnit.SECONDS);
+        nbd.read(0, arena.allocate(65536)).get(30, TimeUnit.SECONDS);
+        nbd.flush().get(30, TimeUnit.SECONDS);
 
         StatusDocument status = client.status();
         assertThat(status.statusLine().split(" ")).hasSize(9);
@@ -151,7 +163,7 @@ class AdminServerTest {
 
     @Test
     void metricsAreValidPrometheusTextWithTheCacheAndLatencyMeters() throws Exception {
-        export.write(0, pattern(4096, 1), Durability.FUA).get(30, TimeUnit.SECONDS);
+        nbd.write(0, pattern(4096, 1), Durability.FUA).get(30, TimeUnit.SECONDS);
         HttpResponse<String> response = send(HttpRequest.newBuilder(uri("/metrics")).GET());
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(
@@ -174,7 +186,7 @@ class AdminServerTest {
     @Test
     void aDrainWritesEverythingBackAndStatusShowsItDone() throws Exception {
         for (int i = 0; i < 16; i++) {
-            export.write(i * (1L << 20), pattern(1 << 20, i), Durability.BUFFERED).get(30, TimeUnit.SECONDS);
+            nbd.write(i * (1L << 20), pattern(1 << 20, i), Durability.BUFFERED).get(30, TimeUnit.SECONDS);
         }
         Drain.Status started = client.startDrain();
         assertThat(started.id()).isEqualTo(1);
