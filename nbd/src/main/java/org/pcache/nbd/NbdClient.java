@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * An NBD client: fixed newstyle handshake with NBD_OPT_GO and structured replies, then READ, WRITE (with or
  * without FUA), FLUSH, TRIM and WRITE_ZEROES, up to {@link #MAX_IN_FLIGHT} requests in flight, each
  * identified by its handle. One reader thread ({@code pcache-nbd-client}) decodes replies and completes the
- * futures, so callbacks run on it.
+ * futures, so callbacks run on it. Every byte goes through the client's {@link NbdTransport} (a
+ * {@link SocketTransport} from {@link #connect(NbdUri)}).
  *
  * <pre>{@code
  * try (NbdClient client = NbdClient.connect(NbdUri.parse("nbd://127.0.0.1:10809/disk"))) {
