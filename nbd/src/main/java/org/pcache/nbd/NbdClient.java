@@ -3,13 +3,7 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.ConnectException;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.net.StandardProtocolFamily;
-import java.net.StandardSocketOptions;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
@@ -23,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * An NBD client: fixed newstyle handshake with NBD_OPT_GO and structured replies, then READ, WRITE (with or
  * without FUA), FLUSH, TRIM and WRITE_ZEROES, up to {@link #MAX_IN_FLIGHT} requests in flight, each
  * identified by its handle. One reader thread ({@code pcache-nbd-client}) decodes replies and completes the
- * futures, so callbacks run on it.
+ * futures, so callbacks run on it. Every byte goes through the client's {@link NbdTransport} (a
+ * {@link SocketTransport} from {@link #connect(NbdUri)}).
  *
  * <pre>{@code
  * try (NbdClient client = NbdClient.connect(NbdUri.parse("nbd://127.0.0.1:10809/disk"))) {
@@ -48,7 +43,7 @@ public final class NbdClient implements AutoCloseable {
     private static final ByteBuffer NO_PAYLOAD = ByteBuffer.allocate(0);
 
     private final NbdUri uri;
-    private final SocketChannel channel;
+    private final NbdTransport transport;
     private final long size;
     private final int transmissionFlags;
     private final boolean structuredReplies;
@@ -66,9 +61,9 @@ public final class NbdClient implements AutoCloseable {
     private final AtomicReference<IOException> failure = new AtomicReference<>();
     private volatile boolean closing;
 
-    private NbdClient(NbdUri uri, SocketChannel channel, ClientHandshake handshake) {
+    private NbdClient(NbdUri uri, NbdTransport transport, ClientHandshake handshake) {
         this.uri = uri;
-        this.channel = channel;
+        this.transport = transport;
         this.size = handshake.size();
         this.transmissionFlags = handshake.transmissionFlags();
         this.structuredReplies = handshake.structuredReplies();
@@ -86,61 +81,50 @@ public final class NbdClient implements AutoCloseable {
             }
         };
         this.reader = Thread.ofPlatform().name("pcache-nbd-client")
-                .unstarted(new ReplyReader(channel, table, structuredReplies, listener));
+                .unstarted(new ReplyReader(transport, table, structuredReplies, listener));
     }
 
     /** Connects, negotiates, and starts the reader thread. */
     public static NbdClient connect(NbdUri uri) throws IOException {
-        SocketChannel channel = open(uri);
+        NbdTransport transport;
+        try {
+            transport = SocketTransport.connect(uri.address());
+        } catch (IOException e) {
+            String reason = e instanceof ConnectException ? "connection refused or no server listening"
+                    : e.toString();
+            throw new IOException("cannot connect to NBD server " + uri + ": " + reason, e);
+        }
+        return connect(uri, transport);
+    }
+
+    /**
+     * Negotiates over {@code transport}, already connected to {@code uri}'s server, and starts the reader thread.
+     * The client owns the transport from now on (closed here if negotiation fails). Each handshake step writes and
+     * reads through the transport of that moment, so a step may replace it by a wrapper (STARTTLS).
+     */
+    static NbdClient connect(NbdUri uri, NbdTransport transport) throws IOException {
         try {
             ByteBuffer in = ByteBuffer.allocate(ClientHandshake.MIN_INPUT_CAPACITY).flip();
             ByteBuffer out = ByteBuffer.allocate(ClientHandshake.MAX_OUTPUT_BYTES);
             ClientHandshake handshake = new ClientHandshake(uri.exportName());
             while (handshake.decode(in, out) != ClientHandshake.State.TRANSMISSION) {
-                out.flip();
-                while (out.hasRemaining()) {
-                    channel.write(out);
-                }
+                transport.write(out.flip());
                 out.clear();
                 in.compact();
-                int read = channel.read(in);
+                int read = transport.read(in);
                 in.flip();
                 if (read < 0) {
                     throw new NbdProtocolException("server closed the connection during the handshake");
                 }
             }
-            NbdClient client = new NbdClient(uri, channel, handshake);
+            NbdClient client = new NbdClient(uri, transport, handshake);
             client.reader.start();
             LOG.debug("nbd client connected uri={} size={} flags=0x{}", uri, client.size,
                     Integer.toHexString(client.transmissionFlags));
             return client;
         } catch (IOException | RuntimeException e) {
-            channel.close();
+            transport.close();
             throw e;
-        }
-    }
-
-    private static SocketChannel open(NbdUri uri) throws IOException {
-        SocketAddress address = uri.address();
-        SocketChannel channel;
-        if (address instanceof UnixDomainSocketAddress) {
-            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
-        } else {
-            InetSocketAddress inet = (InetSocketAddress) address;
-            address = new InetSocketAddress(inet.getHostString(), inet.getPort());
-            channel = SocketChannel.open();
-        }
-        try {
-            channel.connect(address);
-            if (address instanceof InetSocketAddress) {
-                channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            }
-            return channel;
-        } catch (IOException e) {
-            channel.close();
-            String reason = e instanceof ConnectException ? "connection refused or no server listening"
-                    : e.toString();
-            throw new IOException("cannot connect to NBD server " + uri + ": " + reason, e);
         }
     }
 
@@ -212,13 +196,13 @@ public final class NbdClient implements AutoCloseable {
                 slots.release(MAX_IN_FLIGHT);
             }
             if (!reader.join(Duration.ofSeconds(CLOSE_TIMEOUT_SECONDS))) {
-                channel.close();
+                transport.close();
                 reader.join();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            channel.close();
+            transport.close();
         }
     }
 
@@ -226,11 +210,11 @@ public final class NbdClient implements AutoCloseable {
     private void disconnect() {
         try {
             send(NbdCommand.DISC.type(), 0, 0, 0, 0, null);
-            channel.shutdownOutput();
+            transport.shutdownOutput();
         } catch (IOException e) {
             LOG.debug("nbd client {}: disconnect failed: {}", uri, e.toString());
             try {
-                channel.close();
+                transport.close();
             } catch (IOException closeFailure) {
                 LOG.debug("nbd client {}: close: {}", uri, closeFailure.toString());
             }
@@ -294,10 +278,7 @@ public final class NbdClient implements AutoCloseable {
                     .putLong(handle).putLong(offset).putInt((int) length).flip();
             vector[0] = header;
             vector[1] = payload == null ? NO_PAYLOAD : payload.asByteBuffer();
-            long remaining = header.remaining() + vector[1].remaining();
-            while (remaining > 0) {
-                remaining -= channel.write(vector);
-            }
+            transport.write(vector, 0, vector.length);
         } finally {
             vector[1] = null;
             sendLock.unlock();
@@ -334,7 +315,7 @@ public final class NbdClient implements AutoCloseable {
             finish(request, failure.get());
         }
         try {
-            channel.close();
+            transport.close();
         } catch (IOException e) {
             LOG.debug("nbd client {}: close: {}", uri, e.toString());
         }

@@ -3,7 +3,6 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
-import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -24,9 +23,13 @@ import org.slf4j.LoggerFactory;
  * framing error closes this connection only; a request the validator refuses gets an error reply, its WRITE
  * payload is drained, and nothing is written.
  *
+ * <p>Transport: every byte goes through the connection's {@link NbdTransport}. The handshake reads and writes
+ * through the current one at each step, so a step may replace it by a wrapper (STARTTLS); the reply writer is made
+ * from the transport the handshake ended on.
+ *
  * <p>Threading: {@link #run} is the body of the connection's reader thread, which owns the decoders and the
- * input buffer. Completions arrive on export threads and go straight to the writer. {@link #stop} may be
- * called from any thread.
+ * input buffer and is the only one to replace the transport. Completions arrive on export threads and go
+ * straight to the writer. {@link #stop} may be called from any thread.
  */
 final class NbdConnection implements Runnable {
 
@@ -40,7 +43,8 @@ final class NbdConnection implements Runnable {
     }
 
     private final int id;
-    private final SocketChannel channel;
+    /** Replaced only by the reader thread, during the handshake; read by {@link #stop} from any thread. */
+    private volatile NbdTransport transport;
     private final NbdExport export;
     private final NbdServer.Options options;
     private final RequestStatistics statistics;
@@ -60,20 +64,20 @@ final class NbdConnection implements Runnable {
         NEGOTIATING,
         /** Reading requests and answering them. */
         TRANSMITTING,
-        /** Stopped during the handshake: the channel is closed, nothing is transmitted. */
+        /** Stopped during the handshake: the transport is closed, nothing is transmitted. */
         STOPPED_NEGOTIATING,
         /** Stopped while transmitting: no new request is read; those in flight are answered. */
         STOPPED_TRANSMITTING,
-        /** Finished: every reply sent or given up, the channel closed. */
+        /** Finished: every reply sent or given up, the transport closed. */
         CLOSED
     }
 
     private final AtomicReference<State> state = new AtomicReference<>(State.NEGOTIATING);
 
-    NbdConnection(int id, SocketChannel channel, NbdExport export, NbdServer.Options options,
+    NbdConnection(int id, NbdTransport transport, NbdExport export, NbdServer.Options options,
                   RequestStatistics statistics, Runnable onClosed) {
         this.id = id;
-        this.channel = channel;
+        this.transport = transport;
         this.export = export;
         this.options = options;
         this.statistics = statistics;
@@ -95,7 +99,7 @@ final class NbdConnection implements Runnable {
                 LOG.warn("nbd conn={} closing: client broke the protocol: {}", id, e.getMessage());
             }
         } catch (ClosedChannelException e) {
-            LOG.debug("nbd conn={} channel closed", id);
+            LOG.debug("nbd conn={} transport closed", id);
         } catch (IOException e) {
             LOG.debug("nbd conn={} i/o error: {}", id, e.toString());
         } catch (InterruptedException e) {
@@ -115,9 +119,9 @@ final class NbdConnection implements Runnable {
     void stop() {
         try {
             if (state.compareAndSet(State.NEGOTIATING, State.STOPPED_NEGOTIATING)) {
-                channel.close();
+                transport.close();
             } else if (state.compareAndSet(State.TRANSMITTING, State.STOPPED_TRANSMITTING)) {
-                channel.shutdownInput();
+                transport.shutdownInput();
             }
         } catch (IOException e) {
             LOG.debug("nbd conn={} stop: {}", id, e.toString());
@@ -141,6 +145,8 @@ final class NbdConnection implements Runnable {
         ByteBuffer out = ByteBuffer.allocate(OUTPUT_CAPACITY);
         ServerHandshake.encodeGreeting(out);
         ServerHandshake handshake = new ServerHandshake(export);
+        // One option per turn, its replies sent and the next bytes read through the transport of that moment: a
+        // step that replaces the transport (STARTTLS) takes effect from the next read on.
         while (true) {
             int consumed = in.position();
             ServerHandshake.State state = handshake.decode(in, out);
@@ -166,7 +172,7 @@ final class NbdConnection implements Runnable {
     }
 
     private void transmit() throws IOException, InterruptedException {
-        writer = new ReplyWriter(id, channel, settings, this::release, Thread.currentThread());
+        writer = new ReplyWriter(id, transport, settings, this::release, Thread.currentThread());
         writerThread = Thread.ofPlatform().name("pcache-nbd-reply-" + id).start(writer);
         RequestValidator validator = new RequestValidator(settings, export.size(),
                 export.capabilities().contains(NbdExport.Capability.FAST_ZERO));
@@ -219,7 +225,7 @@ final class NbdConnection implements Runnable {
     private void readPayload() throws IOException {
         writer.flushReaderReplies();
         ByteBuffer destination = decoder.payloadDestination();
-        if (channel.read(destination) < 0) {
+        if (transport.read(destination) < 0) {
             throw new NbdProtocolException("connection closed inside a write payload");
         }
     }
@@ -339,16 +345,14 @@ final class NbdConnection implements Runnable {
         }
         in.compact();
         try {
-            return channel.read(in) >= 0;
+            return transport.read(in) >= 0;
         } finally {
             in.flip();
         }
     }
 
     private void send(ByteBuffer out) throws IOException {
-        while (out.hasRemaining()) {
-            channel.write(out);
-        }
+        transport.write(out);
     }
 
     private void finish() {
@@ -379,7 +383,7 @@ final class NbdConnection implements Runnable {
             writer.close();
             writerThread.join(timeoutMillis);
             if (writerThread.isAlive()) {
-                // A client that stopped reading blocks the writer; closing the channel releases it.
+                // A client that stopped reading blocks the writer; closing the transport releases it.
                 closeQuietly();
                 writerThread.join();
             }
@@ -392,7 +396,7 @@ final class NbdConnection implements Runnable {
 
     private void closeQuietly() {
         try {
-            channel.close();
+            transport.close();
         } catch (IOException e) {
             LOG.debug("nbd conn={} close: {}", id, e.toString());
         }

@@ -26,9 +26,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Serves one {@link NbdExport} over NBD (fixed newstyle, structured replies, base:allocation) on TCP and
- * unix sockets. Each connection gets a reader thread and a reply-writer thread; many requests are in flight
- * per connection and replies may come back out of order. Every command handed to the export is timed into the
- * server's {@link #statistics()}.
+ * unix sockets. Each accepted socket becomes a connection over a {@link SocketTransport}, with a reader thread
+ * and a reply-writer thread; many requests are in flight per connection and replies may come back out of
+ * order. Every command handed to the export is timed into the server's {@link #statistics()}.
  *
  * <pre>{@code
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
@@ -252,6 +252,7 @@ public final class NbdServer implements AutoCloseable {
     }
 
     private void admit(SocketChannel channel) {
+        NbdTransport transport;
         try {
             if (stopping || connections.size() >= options.maxConnections()) {
                 LOG.warn("nbd server refusing connection from {}: {}", channel.getRemoteAddress(),
@@ -259,16 +260,13 @@ public final class NbdServer implements AutoCloseable {
                 channel.close();
                 return;
             }
-            if (channel.getLocalAddress() instanceof InetSocketAddress) {
-                // proto.md: both sides SHOULD disable Nagle's algorithm.
-                channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            }
+            transport = SocketTransport.over(channel);
         } catch (IOException e) {
             LOG.debug("nbd server dropping a connection at accept: {}", e.toString());
             return;
         }
         int id = connectionIds.incrementAndGet();
-        NbdConnection connection = new NbdConnection(id, channel, export, options, statistics,
+        NbdConnection connection = new NbdConnection(id, transport, export, options, statistics,
                 () -> connections.remove(id));
         // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
         // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).

@@ -3,12 +3,12 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.nio.channels.ReadableByteChannel;
 
 /**
  * The body of {@link NbdClient}'s reader thread: reads simple replies and structured chunks, checks each
  * against the request its handle names (chunk type, length, content inside the request's range, a READ
- * fully covered before DONE), puts read data straight into the caller's buffer and completes the request.
+ * fully covered before DONE), puts read data straight into the caller's buffer (read from the client's
+ * {@link NbdTransport}) and completes the request.
  * Any violation is a protocol error that ends the connection, as proto.md asks of clients.
  *
  * <p>Threading: runs on the client's reader thread, which owns the input buffer.
@@ -26,14 +26,14 @@ final class ReplyReader implements Runnable {
 
     private static final int INPUT_CAPACITY = 64 * 1024;
 
-    private final ReadableByteChannel channel;
+    private final NbdTransport transport;
     private final InFlightTable table;
     private final boolean structuredReplies;
     private final Listener listener;
     private final ByteBuffer in = ByteBuffer.allocateDirect(INPUT_CAPACITY).flip();
 
-    ReplyReader(ReadableByteChannel channel, InFlightTable table, boolean structuredReplies, Listener listener) {
-        this.channel = channel;
+    ReplyReader(NbdTransport transport, InFlightTable table, boolean structuredReplies, Listener listener) {
+        this.transport = transport;
         this.table = table;
         this.structuredReplies = structuredReplies;
         this.listener = listener;
@@ -143,7 +143,7 @@ final class ReplyReader implements Runnable {
         return at;
     }
 
-    /** Copies buffered bytes into {@code dst}, then reads the rest straight from the socket. */
+    /** Copies buffered bytes into {@code dst}, then reads the rest straight from the transport. */
     private void readInto(MemorySegment dst) throws IOException {
         ByteBuffer target = dst.asByteBuffer();
         int buffered = Math.min(in.remaining(), target.remaining());
@@ -151,7 +151,7 @@ final class ReplyReader implements Runnable {
         target.position(buffered);
         in.position(in.position() + buffered);
         while (target.hasRemaining()) {
-            if (channel.read(target) < 0) {
+            if (transport.read(target) < 0) {
                 throw new NbdProtocolException("connection closed inside read data");
             }
         }
@@ -169,7 +169,7 @@ final class ReplyReader implements Runnable {
             in.compact();
             int read;
             try {
-                read = channel.read(in);
+                read = transport.read(in);
             } finally {
                 in.flip();
             }

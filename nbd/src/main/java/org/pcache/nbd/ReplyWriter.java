@@ -2,7 +2,6 @@ package org.pcache.nbd;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.GatheringByteChannel;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,8 +13,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The one writer of a connection's replies: completions queue their request from any thread; the writer
- * thread takes the whole queue at once and sends it with gathering writes (headers from one buffer, read data
- * straight from the request buffers), so replies are never interleaved and a burst costs few system calls.
+ * thread takes the whole queue at once and sends it with gathering writes through the connection's
+ * {@link NbdTransport} (headers from one buffer, read data straight from the request buffers), so replies are never interleaved and a burst costs few system calls.
  * Replies go out in completion order, which proto.md allows to differ from request order.
  *
  * <p>Shortcut: replies completed on the connection's reader thread (an export that answers at once) are
@@ -38,7 +37,7 @@ final class ReplyWriter implements Runnable {
     private static final int MAX_VECTOR = 128;
 
     private final int connectionId;
-    private final GatheringByteChannel channel;
+    private final NbdTransport transport;
     private final TransmissionSettings settings;
     /** Returns a request's buffer and window share once its reply is sent or dropped. */
     private final Consumer<ServerRequest> release;
@@ -61,10 +60,10 @@ final class ReplyWriter implements Runnable {
     private final List<ServerRequest> sent = new ArrayList<>();
     private boolean broken;
 
-    ReplyWriter(int connectionId, GatheringByteChannel channel, TransmissionSettings settings,
+    ReplyWriter(int connectionId, NbdTransport transport, TransmissionSettings settings,
                 Consumer<ServerRequest> release, Thread readerThread) {
         this.connectionId = connectionId;
-        this.channel = channel;
+        this.transport = transport;
         this.settings = settings;
         this.release = release;
         this.readerThread = readerThread;
@@ -190,7 +189,7 @@ final class ReplyWriter implements Runnable {
             // A bug, not client input: end this connection, and still release every request of the batch.
             LOG.error("nbd conn={} reply writer failed, closing the connection", connectionId, e);
             broken = true;
-            closeChannel();
+            closeTransport();
             releaseBatch();
         } finally {
             passBaton();
@@ -250,13 +249,7 @@ final class ReplyWriter implements Runnable {
     private void send(int count) {
         try {
             if (!broken) {
-                long remaining = 0;
-                for (int i = 0; i < count; i++) {
-                    remaining += vector[i].remaining();
-                }
-                while (remaining > 0) {
-                    remaining -= channel.write(vector, 0, count);
-                }
+                transport.write(vector, 0, count);
             }
         } catch (IOException e) {
             // The client is gone or the connection is closing: keep draining so every request is released.
@@ -282,9 +275,9 @@ final class ReplyWriter implements Runnable {
         sent.clear();
     }
 
-    private void closeChannel() {
+    private void closeTransport() {
         try {
-            channel.close();
+            transport.close();
         } catch (IOException e) {
             LOG.debug("nbd conn={} close: {}", connectionId, e.toString());
         }

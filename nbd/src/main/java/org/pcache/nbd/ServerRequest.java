@@ -4,9 +4,9 @@ import java.util.List;
 import java.util.function.BiConsumer;
 
 /**
- * One request a connection has read and not yet answered: the decoded header, its buffer, and once the
- * export finishes, the outcome the reply writer encodes. It is its own completion callback, so the data path
- * allocates no lambda per request.
+ * One request a connection has read and not yet answered: the decoded header, its buffer, when the export was
+ * called, and once the export finishes, the outcome the reply writer encodes. It is its own completion callback
+ * (which also times the request), so the data path allocates no lambda per request.
  *
  * <p>Threading: filled by the reader thread, completed on whatever thread completes the export's future,
  * then handed to the reply writer; each field is written before that hand-off and read after it.
