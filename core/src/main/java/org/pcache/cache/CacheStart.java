@@ -5,6 +5,7 @@ import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheInfo;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.PmemRegion;
+import org.pcache.pmem.RegionFailedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,6 +20,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Persistence order: nothing is written to an existing region before it validated and its log replayed, so a
  * corrupt or mismatched cache is left as it was; init_done is persisted after replay and before the workers start.
+ * The region is wrapped fail-stop ({@link FailStopRegion}) before anything reads it; a region that fails during the
+ * open fails the open with an {@link IOException}.
  *
  * <p>Threading: runs on the opening thread; the cache is shared only once {@link #start} returns it.
  */
@@ -41,12 +44,22 @@ final class CacheStart {
     /** Opens the cache; see {@link Pcache#open} for what can go wrong. */
     static Pcache start(PmemRegion region, BackingDevice backing, CacheOptions options) throws IOException {
         BackingBlockSizeException.requireSectorIo(backing.alignment());
+        try {
+            return start(new FailStopRegion(region), backing, options);
+        } catch (RegionFailedException e) {
+            throw new IOException("cannot open the cache: " + e.getMessage(), e);
+        }
+    }
+
+    private static Pcache start(FailStopRegion region, BackingDevice backing, CacheOptions options)
+            throws IOException {
         CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(options.dataCrc(),
                 options.cacheMode().onMedia(), options.gcPercent(), options.format()));
         CacheMode mode = CacheMode.fromOnMedia(device.cacheInfo().cacheMode());
         ScheduledThreadPoolExecutor scheduler = scheduler();
         try {
-            Pcache cache = new Pcache(device, backing, options, mode, replay(device, backing, options, scheduler));
+            Pcache cache = new Pcache(device, region, backing, options, mode,
+                    replay(device, backing, options, scheduler));
             CacheInfo info = device.cacheInfo();
             if (!info.initDone()) {
                 device.writeCacheInfo(info.withInitDone());

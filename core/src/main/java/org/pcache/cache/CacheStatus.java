@@ -17,10 +17,11 @@ import org.pcache.pmem.CachePos;
  * @param counters         what the cache did since it was opened
  * @param writeback        what writeback is doing
  * @param gc               what garbage collection is doing
+ * @param health           healthy, or failed and why (nothing more is made durable; restart to replay)
  */
 public record CacheStatus(int sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent, int cacheFlags,
                           CachePos keyHead, CachePos dirtyTail, CachePos keyTail, Counters counters,
-                          WritebackStatus writeback, GcStatus gc) {
+                          WritebackStatus writeback, GcStatus gc, CacheHealth health) {
 
     /**
      * Counters since open.

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.pcache.pmem.CorruptMediaException;
+import org.pcache.pmem.RegionFailedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -12,9 +13,11 @@ import java.util.concurrent.TimeUnit;
  * otherwise after {@code idleNanos} or as soon as someone kicks it.
  *
  * <p>Failures: a step that meets media it cannot decode ({@link CorruptMediaException}) or throws unexpectedly stops
- * the worker for good; the cause is recorded once, logged, and shown in {@link #state()}, and nothing retries in a
- * tight loop. Errors a worker can retry (a failing backing device) it handles inside its step, with
- * {@link #backOff}.
+ * the worker for good and fails the cache ({@link FailStopRegion#fail}: logged once, shown in status, every later
+ * write refused), so a cache never looks healthy while its writeback or GC is dead; the worker's own cause is shown in
+ * {@link #state()}, and nothing retries in a tight loop. A worker also stops, after its current step, once the cache
+ * failed for any other reason ({@link #cacheFailed()} tells it). Errors a worker can retry (a failing backing device)
+ * it handles inside its step, with {@link #backOff}.
  *
  * <p>Threading: {@link #kick()}, {@link #stop()}, {@link #state()} and {@link #failure()} may be called from any
  * thread; kick only signals. Everything else runs on the worker thread.
@@ -25,6 +28,7 @@ abstract class CacheWorker {
     private static final long STOP_TIMEOUT_SECONDS = 60;
 
     private final Thread thread;
+    private final FailStopRegion failStop;
     private final long idleNanos;
     private final Object lock = new Object();
     /** Guarded by lock. */
@@ -33,7 +37,8 @@ abstract class CacheWorker {
     /** Why the worker stopped for good, or null; written once, by the worker thread. */
     private volatile String failure;
 
-    CacheWorker(String name, long idleNanos) {
+    CacheWorker(String name, FailStopRegion failStop, long idleNanos) {
+        this.failStop = failStop;
         this.idleNanos = idleNanos;
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);
@@ -43,10 +48,10 @@ abstract class CacheWorker {
     abstract boolean step() throws InterruptedException, CorruptMediaException;
 
     /**
-     * Called once on the worker thread right after the worker stopped for good on corrupt media, with the cause
-     * already recorded; nothing by default.
+     * Called once on the worker thread when it stopped because the cache failed (by this worker or otherwise), with the
+     * failure already recorded; nothing by default.
      */
-    void failed(CorruptMediaException cause) {
+    void cacheFailed() {
     }
 
     void start() {
@@ -75,8 +80,9 @@ abstract class CacheWorker {
         }
     }
 
+    /** Stopping: the cache is closing, or failed. */
     boolean stopping() {
-        return stopping;
+        return stopping || failStop.failed();
     }
 
     /** Why the worker stopped for good, or null while it has not. */
@@ -84,13 +90,13 @@ abstract class CacheWorker {
         return failure;
     }
 
-    /** The worker's state for status. */
+    /** The worker's state for status: failed when it failed the cache, stopped when the cache failed otherwise. */
     WorkerState state() {
         String cause = failure;
         if (cause != null) {
             return WorkerState.failed(cause);
         }
-        return stopping ? WorkerState.STOPPED : WorkerState.RUNNING;
+        return stopping() ? WorkerState.STOPPED : WorkerState.RUNNING;
     }
 
     /**
@@ -100,7 +106,7 @@ abstract class CacheWorker {
     void backOff(long nanos) throws InterruptedException {
         long deadline = System.nanoTime() + nanos;
         synchronized (lock) {
-            while (!stopping) {
+            while (!stopping()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     return;
@@ -114,7 +120,7 @@ abstract class CacheWorker {
     private void idle(long nanos) throws InterruptedException {
         long deadline = System.nanoTime() + nanos;
         synchronized (lock) {
-            while (!kicked && !stopping) {
+            while (!kicked && !stopping()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     return;
@@ -127,20 +133,24 @@ abstract class CacheWorker {
 
     private void loop() {
         try {
-            while (!stopping) {
+            while (!stopping()) {
                 if (!step()) {
                     idle(idleNanos);
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (RegionFailedException e) {
+            failStop.fail(thread.getName() + " met a region failure", e); // recorded already unless it is the first
         } catch (CorruptMediaException e) {
             failure = e.getMessage();
-            LOG.error("{} stopped for good: {}", thread.getName(), e.getMessage());
-            failed(e);
+            failStop.fail(thread.getName() + " stopped for good on corrupt media", e);
         } catch (RuntimeException | Error e) {
             failure = e.toString();
-            LOG.error("{} stopped by an unexpected error", thread.getName(), e);
+            failStop.fail(thread.getName() + " stopped by an unexpected error", e);
+        }
+        if (failStop.failed()) {
+            cacheFailed();
         }
     }
 }

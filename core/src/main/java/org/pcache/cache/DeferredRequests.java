@@ -36,8 +36,8 @@ final class DeferredRequests {
     private final Object lock = new Object();
     /** Guarded by lock. */
     private final ArrayDeque<Waiter> waiting = new ArrayDeque<>();
-    /** Guarded by lock. */
-    private boolean closed;
+    /** Why waiters are refused now (the cache is closing or failed), or null; guarded by lock. */
+    private IOException refusal;
     private final AtomicBoolean retryQueued = new AtomicBoolean();
     private final LongAdder deferrals = new LongAdder();
 
@@ -82,16 +82,16 @@ final class DeferredRequests {
      * waits, so the caller can ask for space; false when the cache is closing and {@code waiter} has been failed.
      */
     boolean defer(Waiter waiter, long epochSeen) {
-        boolean accepted;
+        IOException refused;
         synchronized (lock) {
-            accepted = !closed;
-            if (accepted) {
+            refused = refusal;
+            if (refused == null) {
                 waiting.add(waiter);
                 deferrals.increment();
             }
         }
-        if (!accepted) {
-            waiter.fail(new IOException("cache closed while the request waited for free space"));
+        if (refused != null) {
+            waiter.fail(refused);
             return false;
         }
         if (freeEpoch.get() != epochSeen) {
@@ -136,14 +136,23 @@ final class DeferredRequests {
 
     /** Refuses further waiters and fails those waiting (dm-pcache completes them with EIO at stop). */
     void close() {
+        fail(new IOException("cache closed while the request waited for free space"));
+    }
+
+    /** Refuses further waiters and fails those waiting with {@code error} (the cache failed, or is closing). */
+    void fail(IOException error) {
         List<Waiter> left;
+        IOException reason;
         synchronized (lock) {
-            closed = true;
+            if (refusal == null) {
+                refusal = error;
+            }
+            reason = refusal;
             left = List.copyOf(waiting);
             waiting.clear();
         }
         for (Waiter waiter : left) {
-            waiter.fail(new IOException("cache closed while the request waited for free space"));
+            waiter.fail(reason);
         }
     }
 }

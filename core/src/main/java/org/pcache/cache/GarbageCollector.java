@@ -23,7 +23,9 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <p>Only keys whose generation still matches hold a reference (stale keys were skipped by replay), so only those are
  * released, and only their data CRC is checked; a mismatch is counted, not fatal, since the data was written back
- * already. A kset that cannot be decoded stops GC for good, before any of its references is dropped.
+ * already. A kset that cannot be decoded stops GC for good, before any of its references is dropped, and fails the
+ * cache ({@link CacheWorker}), as does a failed generation or key_tail write: GC never goes on past a record it could
+ * not make durable.
  *
  * <p>Threading: all work runs on the worker thread {@code pcache-gc}.
  */
@@ -43,9 +45,9 @@ final class GarbageCollector extends CacheWorker {
     /** Log sequence number of key_tail ({@link KsetLogWriter}): 0 at open, one more per kset reclaimed. */
     private long keyTailSeq;
 
-    GarbageCollector(CacheDevice device, SegmentMap segments, KsetLogWriter logWriter, long backingSize,
-                     boolean dataCrc) {
-        super("pcache-gc", IDLE_NANOS);
+    GarbageCollector(CacheDevice device, FailStopRegion failStop, SegmentMap segments, KsetLogWriter logWriter,
+                     long backingSize, boolean dataCrc) {
+        super("pcache-gc", failStop, IDLE_NANOS);
         this.device = device;
         this.segments = segments;
         this.logWriter = logWriter;

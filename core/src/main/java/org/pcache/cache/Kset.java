@@ -23,13 +23,16 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Threading: guarded by this object's monitor; appends come from writers holding a subtree lock (lock order:
  * subtree, kset, log writer, segment map). The timer runs on the cache's scheduler. A timer that fires after its batch
- * was already closed only closes the next batch early, which is always safe, so timers are never cancelled.
+ * was already closed only closes the next batch early, which is always safe, so timers are never cancelled. A timer
+ * whose close finds the log full tries again {@link #RETRY_DELAY_NANOS} later; one whose close throws fails the cache
+ * ({@link FailStopRegion#fail}), since its keys would otherwise wait unwritten while the cache looks healthy.
  */
 final class Kset {
 
     private static final long RETRY_DELAY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     private final KsetLogWriter log;
+    private final FailStopRegion failStop;
     private final ScheduledExecutorService timer;
     private final long flushDelayNanos;
     private final MemorySegment staging = MemorySegment.ofArray(new byte[KsetOnMedia.MAX_SIZE]);
@@ -46,8 +49,9 @@ final class Kset {
     /** Guarded by this. */
     private boolean timerStopped;
 
-    Kset(KsetLogWriter log, ScheduledExecutorService timer, long flushDelayNanos) {
+    Kset(KsetLogWriter log, FailStopRegion failStop, ScheduledExecutorService timer, long flushDelayNanos) {
         this.log = log;
+        this.failStop = failStop;
         this.timer = timer;
         this.flushDelayNanos = flushDelayNanos;
     }
@@ -127,8 +131,12 @@ final class Kset {
 
     private synchronized void flushByTimer() {
         timerArmed = false;
-        if (keyNum > 0 && !closeLocked()) {
-            arm(RETRY_DELAY_NANOS);
+        try {
+            if (keyNum > 0 && !closeLocked()) {
+                arm(RETRY_DELAY_NANOS);
+            }
+        } catch (RuntimeException | Error e) {
+            failStop.fail("the kset timer's close of " + keyNum + " pending key(s) failed", e);
         }
     }
 }

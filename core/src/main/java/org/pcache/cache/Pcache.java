@@ -4,6 +4,7 @@ import org.pcache.backing.BackingDevice;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheInfo;
 import org.pcache.pmem.PmemRegion;
+import org.pcache.pmem.RegionFailedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,6 +39,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * acknowledged writes (see {@link #close(Duration)}). A request made once close has begun fails with {@link CacheClosedException}: the future of an
  * asynchronous call fails with it, a blocking call throws it.
  *
+ * <p>Failure: the first failed persistence operation of the region (an msync, a MAP_SYNC flush), a fault of a memory
+ * access of it (SIGBUS: a truncated cache file, a full file system under a sparse one, a poisoned page) and a
+ * background job that stops on something it cannot get past fail the cache for good ({@link CacheHealth}, in
+ * {@link #status()}): nothing more is written to the region, and every later write, flush and drain fails with
+ * {@link CacheFailedException}; reads go on. Close it, fix the cause and open it again: the open replays to the last
+ * durable state.
+ *
  * <p>Threading: every method may be called from any thread, concurrently. Futures complete on the calling thread
  * (hits, writes) or on the cache's worker threads (misses, requests that waited for space); callers must not block in
  * their continuations.
@@ -67,6 +75,7 @@ public final class Pcache implements AutoCloseable {
     }
 
     private final CacheDevice device;
+    private final FailStopRegion failStop;
     private final BackingDevice backing;
     private final ScheduledThreadPoolExecutor scheduler;
     private final RequestRouter router;
@@ -96,9 +105,10 @@ public final class Pcache implements AutoCloseable {
      * Builds the running cache's parts around an opened device and the memory {@code replayed} from its log. Reads and
      * writes no media and starts no thread: {@link CacheStart} does that, and calls {@link #start()}.
      */
-    Pcache(CacheDevice device, BackingDevice backing, CacheOptions options, CacheMode mode,
+    Pcache(CacheDevice device, FailStopRegion failStop, BackingDevice backing, CacheOptions options, CacheMode mode,
            CacheStart.Replayed replayed) {
         this.device = device;
+        this.failStop = failStop;
         this.backing = backing;
         this.scheduler = replayed.scheduler();
         this.router = new RequestRouter(mode);
@@ -106,11 +116,11 @@ public final class Pcache implements AutoCloseable {
         this.segments = replayed.segments();
         this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.keyHeadSeq(),
                 replayed.dirtyTailSeq(), replayed.dirtyBytes(), this::ksetWritten);
-        this.gc = new GarbageCollector(device, segments, logWriter, backing.size(), options.dataCrc());
-        this.writeback = new Writeback(device, backing, logWriter, segments, options.dataCrc(), gc::kick);
+        this.gc = new GarbageCollector(device, failStop, segments, logWriter, backing.size(), options.dataCrc());
+        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options.dataCrc(), gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
-            streams[i] = new Kset(logWriter, scheduler, options.ksetFlushDelay().toNanos());
+            streams[i] = new Kset(logWriter, failStop, scheduler, options.ksetFlushDelay().toNanos());
         }
         this.ksets = new Ksets(streams);
         DataHeads heads = new DataHeads(segments, options.dataHeadCount());
@@ -119,6 +129,7 @@ public final class Pcache implements AutoCloseable {
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, this::cacheFull,
                 options.dataCrc());
         this.reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, options.dataCrc());
+        failStop.onFailure(this::failed);
     }
 
     /**
@@ -170,6 +181,9 @@ public final class Pcache implements AutoCloseable {
         if (!enter()) {
             return refused();
         }
+        if (failStop.failed()) {
+            return failedRequest();
+        }
         Request done = new Request();
         stats.writes.increment();
         stats.bytesWritten.add(src.byteSize());
@@ -184,6 +198,9 @@ public final class Pcache implements AutoCloseable {
         checkRange(offset, length);
         if (!enter()) {
             return refused();
+        }
+        if (failStop.failed()) {
+            return failedRequest();
         }
         Request done = new Request();
         stats.writes.increment();
@@ -203,6 +220,9 @@ public final class Pcache implements AutoCloseable {
         if (state != State.RUNNING) {
             return refused();
         }
+        if (failStop.failed()) {
+            return CompletableFuture.failedFuture(failStop.exception());
+        }
         return CompletableFuture.completedFuture(null);
     }
 
@@ -210,6 +230,9 @@ public final class Pcache implements AutoCloseable {
     public CompletableFuture<Void> flushAsync() {
         if (!enter()) {
             return refused();
+        }
+        if (failStop.failed()) {
+            return failedRequest();
         }
         Request done = new Request();
         stats.flushes.increment();
@@ -274,21 +297,26 @@ public final class Pcache implements AutoCloseable {
         CacheInfo info = device.cacheInfo();
         return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
                 segments.usedCount(), info.gcPercent(), info.flags(), logWriter.position(), device.dirtyTail(),
-                device.keyTail(), counters(), writeback.status(), gc.status());
+                device.keyTail(), counters(), writeback.status(), gc.status(), failStop.health());
     }
 
     /**
      * Changes gc_percent (0..90) and persists it. Throws {@link IllegalArgumentException} for other values.
      *
      * @throws CacheClosedException if close has begun (nothing is written)
+     * @throws CacheFailedException if the cache failed (nothing is written)
      */
-    public void setGcPercent(int percent) throws CacheClosedException {
+    public void setGcPercent(int percent) throws CacheClosedException, CacheFailedException {
         CacheOptions.checkGcPercent(percent);
         synchronized (closeLock) {
             if (state != State.RUNNING) {
                 throw closedException();
             }
-            device.writeCacheInfo(device.cacheInfo().withGcPercent(percent));
+            try {
+                device.writeCacheInfo(device.cacheInfo().withGcPercent(percent));
+            } catch (RegionFailedException e) {
+                throw failStop.exception();
+            }
         }
         gc.kick();
     }
@@ -323,7 +351,7 @@ public final class Pcache implements AutoCloseable {
         writeback.cancelDrains();
         long inflightLeft = awaitInflight(deadline);
         lateCompletionsFail = true;
-        int unlogged = writeOutKeys(deadline);
+        int unlogged = failStop.failed() ? 0 : writeOutKeys(deadline);
         if (unlogged > 0) {
             synchronized (closeLock) {
                 closeRunning = false;
@@ -349,8 +377,14 @@ public final class Pcache implements AutoCloseable {
             state = State.CLOSED;
             closeRunning = false;
         }
-        LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", logWriter.position(), device.dirtyTail(),
-                device.keyTail());
+        if (failStop.failed()) {
+            LOG.warn("closed failed cache key_head={} dirty_tail={} key_tail={}, {} key(s) not written out; the next "
+                    + "open replays to the last durable state: {}", logWriter.position(), device.dirtyTail(),
+                    device.keyTail(), ksets.pendingKeys(), failStop.health().cause());
+        } else {
+            LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", logWriter.position(), device.dirtyTail(),
+                    device.keyTail());
+        }
         if (inflightLeft > 0) {
             String left = "closed after " + timeout.toMillis() + " ms" + inFlight(inflightLeft)
                     + "; they fail when they end";
@@ -370,6 +404,9 @@ public final class Pcache implements AutoCloseable {
     private int writeOutKeys(long deadline) {
         try {
             while (true) {
+                if (failStop.failed()) {
+                    return 0; // nothing more can be written; what was durable is what the next open replays
+                }
                 long epoch = deferred.freeEpoch();
                 if (ksets.closeAll()) {
                     return 0;
@@ -389,6 +426,13 @@ public final class Pcache implements AutoCloseable {
         writeback.kick();
     }
 
+    /** The cache just failed (on the failing thread): end what waits for progress that can no longer come. */
+    private void failed() {
+        deferred.fail(failStop.exception());
+        writeback.kick();
+        gc.kick();
+    }
+
     /**
      * A request is waiting for space. Writeback can only free what is in closed ksets, and a kset may hold enough keys
      * to pin most of the cache, so write out the pending keys now rather than when their timer fires.
@@ -406,7 +450,11 @@ public final class Pcache implements AutoCloseable {
 
     private void closeKsetsForSpace() {
         closeQueued.set(false);
-        ksets.closeAll();
+        try {
+            ksets.closeAll();
+        } catch (RegionFailedException e) {
+            // The cache failed (and said so); the requests that waited for this close were failed with it.
+        }
     }
 
     private CacheStatus.Counters counters() {
@@ -427,10 +475,14 @@ public final class Pcache implements AutoCloseable {
         @Override
         public void retry() {
             long epoch = deferred.freeEpoch();
-            if (ksets.closeAll()) {
-                done.complete(null);
-            } else if (deferred.defer(this, epoch)) {
-                cacheFull();
+            try {
+                if (ksets.closeAll()) {
+                    done.complete(null);
+                } else if (deferred.defer(this, epoch)) {
+                    cacheFull();
+                }
+            } catch (RegionFailedException e) {
+                done.completeExceptionally(e);
             }
         }
 
@@ -451,6 +503,13 @@ public final class Pcache implements AutoCloseable {
             return false;
         }
         return true;
+    }
+
+    /** The answer to a write-class request that reached a failed cache. */
+    private CompletableFuture<Void> failedRequest() {
+        Request done = new Request();
+        done.completeExceptionally(failStop.exception());
+        return done;
     }
 
     /** The answer to a request that {@link #enter()} refused. */
@@ -474,7 +533,8 @@ public final class Pcache implements AutoCloseable {
 
         @Override
         public boolean completeExceptionally(Throwable error) {
-            return ended(super.completeExceptionally(error));
+            Throwable typed = error instanceof RegionFailedException ? failStop.exception() : error;
+            return ended(super.completeExceptionally(typed));
         }
 
         @Override

@@ -15,8 +15,11 @@ import java.util.function.Consumer;
  * be extended to record the keys of data already written (otherwise a cache full of unlogged data could not make
  * progress). A segment is free only after its generation bump is durable.
  *
- * <p>Persistence order: rule 5 — invalidation bumps and persists the generation before the segment's bit is cleared,
- * so no key written before the reclaim can look valid once the segment is reused.
+ * <p>Persistence order: rule 5 — invalidation persists the next generation, then bumps it in memory, then clears the
+ * segment's bit, so no key written before the reclaim can look valid once the segment is reused. A generation write
+ * that fails leaves the segment in use at its old generation, in memory as on the media (it must not be reused with a
+ * generation that may not be durable), and throws: the region failed, so the cache fails ({@link FailStopRegion}) and
+ * the next open, which rebuilds this map from the log, frees it.
  *
  * <p>Threading: allocation and the bitmap are guarded by {@link #lock}; the lock is never held while calling out.
  * {@link #release} may be called from any thread.
@@ -115,9 +118,9 @@ final class SegmentMap {
     }
 
     private void invalidate(CacheSegment segment) {
+        device.writeSegmentGen(segment.id(), segment.gen() + 1); // rule 5: the new generation is durable before reuse
         long[] ranges = segment.takeReleased(); // before reuse, so no range of the next generation is taken
-        long gen = segment.bumpGen();
-        device.writeSegmentGen(segment.id(), gen); // rule 5: the new generation is durable before reuse
+        segment.bumpGen();
         clear(segment.id(), ranges);
     }
 

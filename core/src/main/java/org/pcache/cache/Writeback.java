@@ -26,8 +26,8 @@ import java.util.concurrent.atomic.LongAdder;
  * a kset never mixes writes from before and after a flush.
  *
  * <p>Failures: a backing error is counted, shown in status and retried with a growing back-off, forever — a kset is
- * never skipped. A kset or key that cannot be decoded stops writeback for good with a clear error (the cache keeps
- * absorbing writes until it is full).
+ * never skipped. A kset or key that cannot be decoded stops writeback for good with a clear error and fails the cache
+ * ({@link CacheWorker}); so does a failure of the region, and every drain still waiting fails with it.
  *
  * <p>Threading: all work runs on the worker thread {@code pcache-writeback}; counters and {@link #drainTo} may be used
  * from any thread.
@@ -40,6 +40,7 @@ final class Writeback extends CacheWorker {
     private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     private final CacheDevice device;
+    private final FailStopRegion failStop;
     private final KsetLogWriter logWriter;
     private final KsetReader reader;
     private final Runnable onProgress;
@@ -57,10 +58,11 @@ final class Writeback extends CacheWorker {
     private record Drain(long target, CompletableFuture<Void> done) {
     }
 
-    Writeback(CacheDevice device, BackingDevice backing, KsetLogWriter logWriter, SegmentMap segments, boolean dataCrc,
-              Runnable onProgress) {
-        super("pcache-writeback", IDLE_NANOS);
+    Writeback(CacheDevice device, FailStopRegion failStop, BackingDevice backing, KsetLogWriter logWriter,
+              SegmentMap segments, boolean dataCrc, Runnable onProgress) {
+        super("pcache-writeback", failStop, IDLE_NANOS);
         this.device = device;
+        this.failStop = failStop;
         this.logWriter = logWriter;
         this.reader = new KsetReader(device, segments, backing.size());
         this.kset = new KsetWriteback(device.region(), backing, dataCrc);
@@ -85,11 +87,11 @@ final class Writeback extends CacheWorker {
      */
     void drainTo(long target, CompletableFuture<Void> done) {
         boolean reached;
-        String failure;
+        boolean failed;
         synchronized (drains) {
             reached = logWriter.dirtyTailSeq() >= target;
-            failure = failure();
-            if (!reached && failure == null) {
+            failed = failStop.failed();
+            if (!reached && !failed) {
                 drains.add(new Drain(target, done));
                 return;
             }
@@ -97,7 +99,7 @@ final class Writeback extends CacheWorker {
         if (reached) {
             done.complete(null);
         } else {
-            done.completeExceptionally(new CacheIoException("writeback stopped: " + failure));
+            done.completeExceptionally(failStop.exception());
         }
     }
 
@@ -132,10 +134,10 @@ final class Writeback extends CacheWorker {
         return true;
     }
 
-    /** A kset or key that cannot be decoded stopped writeback for good: no drain can complete any more. */
+    /** The cache failed: writeback stopped for good, and no drain can complete any more. */
     @Override
-    void failed(CorruptMediaException cause) {
-        failDrains(new CacheIoException("writeback stopped: " + cause.getMessage(), cause));
+    void cacheFailed() {
+        failDrains(failStop.exception());
     }
 
     /** Writes back the kset just read; returns its dirty bytes, or -1 when stopping interrupted the retries. */

@@ -1,12 +1,14 @@
 package org.pcache.pmem;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Objects;
@@ -25,6 +27,11 @@ import org.slf4j.LoggerFactory;
  * left to do. Where MAP_SYNC is not supported (tmpfs, ordinary files: no DAX) it falls back to a shared mapping
  * ({@link PersistenceMode#MSYNC}), logs that once at WARN, and then {@link #flush} only records the range while
  * {@link #drain} msyncs every range recorded so far, so that all the flushes of a kset close cost one msync pass.
+ *
+ * <p>Failures: a failed msync or MAP_SYNC flush, and a fault of a memory access of the mapping (SIGBUS, which the JVM
+ * reports as an {@link InternalError}: the file was truncated, its file system is full under a sparse file, a page is
+ * poisoned) throw {@link RegionFailedException} with what happened. A failed msync is never retried: every later
+ * drain fails too ({@link PendingFlushes}), since a later success would not prove the earlier stores durable.
  *
  * <p>Region files: a missing (or empty) file is created sparse at the requested size. An existing file keeps its size;
  * asking for a different one is refused with {@link RegionSizeMismatchException} rather than growing or truncating a
@@ -126,29 +133,49 @@ public final class MappedPmemRegion implements PmemRegion {
 
     @Override
     public void write(long offset, MemorySegment src, long srcOffset, long length) {
-        MemorySegment.copy(src, srcOffset, mapping, offset, length);
+        try {
+            MemorySegment.copy(src, srcOffset, mapping, offset, length);
+        } catch (InternalError e) {
+            throw faulted(e);
+        }
     }
 
     @Override
     public void read(long offset, MemorySegment dst, long dstOffset, long length) {
-        MemorySegment.copy(mapping, offset, dst, dstOffset, length);
+        try {
+            MemorySegment.copy(mapping, offset, dst, dstOffset, length);
+        } catch (InternalError e) {
+            throw faulted(e);
+        }
     }
 
     @Override
     public void zero(long offset, long length) {
-        mapping.asSlice(offset, length).fill((byte) 0);
+        try {
+            mapping.asSlice(offset, length).fill((byte) 0);
+        } catch (InternalError e) {
+            throw faulted(e);
+        }
     }
 
     @Override
     public long getLongAcquire(long offset) {
         checkAligned(offset);
-        return (long) ORDERED_LONG.getAcquire(mapping, offset);
+        try {
+            return (long) ORDERED_LONG.getAcquire(mapping, offset);
+        } catch (InternalError e) {
+            throw faulted(e);
+        }
     }
 
     @Override
     public void putLongRelease(long offset, long value) {
         checkAligned(offset);
-        ORDERED_LONG.setRelease(mapping, offset, value);
+        try {
+            ORDERED_LONG.setRelease(mapping, offset, value);
+        } catch (InternalError e) {
+            throw faulted(e);
+        }
     }
 
     @Override
@@ -157,7 +184,14 @@ public final class MappedPmemRegion implements PmemRegion {
         if (pending != null) {
             pending.record(offset, length);
         } else if (length > 0) {
-            mapping.asSlice(offset, length).force();
+            try {
+                mapping.asSlice(offset, length).force();
+            } catch (UncheckedIOException e) {
+                throw new RegionFailedException("flush of [" + offset + ", " + (offset + length) + ") of " + path
+                        + " failed: " + e.getMessage(), e.getCause());
+            } catch (InternalError e) {
+                throw faulted(e);
+            }
         }
     }
 
@@ -188,6 +222,22 @@ public final class MappedPmemRegion implements PmemRegion {
     @Override
     public String toString() {
         return "MappedPmemRegion[path=" + path + " size=" + mapping.byteSize() + " mode=" + mode + "]";
+    }
+
+    /** What a fault of a memory access of the mapping (SIGBUS) means, as far as the file tells. */
+    private RegionFailedException faulted(InternalError e) {
+        long fileSize;
+        try {
+            fileSize = Files.size(path);
+        } catch (IOException | UnsupportedOperationException sizeUnknown) {
+            fileSize = -1;
+        }
+        String what = fileSize >= 0 && fileSize < mapping.byteSize()
+                ? "cache file " + path + " was truncated to " + fileSize + " bytes under the running cache, which maps "
+                        + mapping.byteSize()
+                : "a memory access of cache file " + path + " faulted: its file system is full (a sparse cache file "
+                        + "on tmpfs) or a page is poisoned";
+        return new RegionFailedException(what + " (" + e.getMessage() + ")", e);
     }
 
     private void checkAligned(long offset) {

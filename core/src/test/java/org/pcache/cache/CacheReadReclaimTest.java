@@ -43,7 +43,7 @@ class CacheReadReclaimTest {
         tree = new KeyTree(BACKING_SIZE);
         CachePos head = new Replay(device, segments, tree, BACKING_SIZE, true).run();
         KsetLogWriter log = new KsetLogWriter(region, segments, head, 0, 0, 0, () -> { });
-        Ksets ksets = new Ksets(new Kset[] {new Kset(log, timer, Duration.ofHours(1).toNanos())});
+        Ksets ksets = new Ksets(new Kset[] {new Kset(log, new FailStopRegion(region), timer, Duration.ofHours(1).toNanos())});
         DataHeads heads = new DataHeads(segments, 1);
         backing = BackingDevice.start(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
         stats = new CacheStats();

@@ -2,6 +2,9 @@ package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
 import org.pcache.pmem.CorruptMediaException;
+import org.pcache.pmem.CrashSimPmemRegion;
+import org.pcache.pmem.PmemRegion;
+import org.pcache.pmem.RegionFailedException;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -10,7 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** The worker skeleton writeback and GC share: its states, and how a failure stops it for good. */
+/** The worker skeleton writeback and GC share: its states, and how a failure stops it for good and fails the cache. */
 class CacheWorkerTest {
 
     private static final long IDLE_NANOS = TimeUnit.HOURS.toNanos(1);
@@ -20,12 +23,18 @@ class CacheWorkerTest {
         final AtomicInteger steps = new AtomicInteger();
         final CompletableFuture<Integer> idle = new CompletableFuture<>();
         final CompletableFuture<Void> throwing = new CompletableFuture<>();
-        final CompletableFuture<CorruptMediaException> failedWith = new CompletableFuture<>();
+        final CompletableFuture<Void> cacheFailed = new CompletableFuture<>();
+        final FailStopRegion failStop;
         private final int busySteps;
         private final Exception failure;
 
         ScriptedWorker(int busySteps, Exception failure) {
-            super("pcache-test-worker", IDLE_NANOS);
+            this(busySteps, failure, new FailStopRegion(new CrashSimPmemRegion(PmemRegion.LINE_SIZE)));
+        }
+
+        private ScriptedWorker(int busySteps, Exception failure, FailStopRegion failStop) {
+            super("pcache-test-worker", failStop, IDLE_NANOS);
+            this.failStop = failStop;
             this.busySteps = busySteps;
             this.failure = failure;
         }
@@ -48,8 +57,8 @@ class CacheWorkerTest {
         }
 
         @Override
-        void failed(CorruptMediaException cause) {
-            failedWith.complete(cause);
+        void cacheFailed() {
+            cacheFailed.complete(null);
         }
     }
 
@@ -66,15 +75,18 @@ class CacheWorkerTest {
     }
 
     @Test
-    void corruptMediaStopsTheWorkerForGoodWithItsMessageAndTellsTheOwnerOnce() {
+    void corruptMediaStopsTheWorkerForGoodWithItsMessageAndFailsTheCache() {
         CorruptMediaException corrupt = new CorruptMediaException("kset at 3:4096", 3, 4096, "magic", "0x1", "0x2");
         ScriptedWorker worker = new ScriptedWorker(0, corrupt);
         worker.start();
         worker.idle.join();
         worker.kick();
-        assertThat(worker.failedWith.join()).isSameAs(corrupt);
+        worker.throwing.join();
         worker.kick();
         worker.stop();
+        assertThat(worker.cacheFailed).as("told once the cache failed").isDone();
+        assertThat(worker.failStop.health().cause()).isEqualTo("pcache-test-worker stopped for good on corrupt media: "
+                + corrupt.getMessage());
         assertThat(worker.state().phase()).isEqualTo(WorkerState.Phase.FAILED);
         assertThat(worker.state().cause()).isEqualTo(corrupt.getMessage());
         assertThat(worker.state().toString()).isEqualTo("failed: " + corrupt.getMessage());
@@ -83,15 +95,31 @@ class CacheWorkerTest {
     }
 
     @Test
-    void anUnexpectedErrorStopsTheWorkerForGoodWithoutCallingTheCorruptionHook() {
+    void anUnexpectedErrorStopsTheWorkerForGoodAndFailsTheCacheInsteadOfDyingSilently() {
         ScriptedWorker worker = new ScriptedWorker(0, new IllegalStateException("bug"));
         worker.start();
         worker.idle.join();
         worker.kick();
         worker.throwing.join();
         worker.stop();
+        assertThat(worker.cacheFailed).isDone();
         assertThat(worker.state()).isEqualTo(WorkerState.failed("java.lang.IllegalStateException: bug"));
-        assertThat(worker.failedWith).isNotDone();
+        assertThat(worker.failStop.health())
+                .isEqualTo(CacheHealth.failed("pcache-test-worker stopped by an unexpected error: bug"));
+        assertThatThrownBy(() -> worker.failStop.flush(0, 8)).as("nothing more is written")
+                .isInstanceOf(RegionFailedException.class);
+    }
+
+    @Test
+    void aWorkerStopsOnceTheCacheFailedElsewhere() {
+        ScriptedWorker worker = new ScriptedWorker(0, null);
+        worker.start();
+        worker.idle.join();
+        worker.failStop.fail("an msync", new IllegalStateException("EIO"));
+        worker.kick();
+        worker.cacheFailed.join();
+        assertThat(worker.state()).as("the cache failed, not the worker").isEqualTo(WorkerState.STOPPED);
+        worker.stop();
     }
 
     @Test

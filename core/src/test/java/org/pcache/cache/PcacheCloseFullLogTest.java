@@ -54,7 +54,7 @@ class PcacheCloseFullLogTest {
         Replay replay = new Replay(device, segments, tree, BACKING_SIZE, false);
         CachePos head = replay.run();
         assertThat(head).isEqualTo(nearEnd);
-        Pcache cache = new Pcache(device, backing, options, CacheMode.WRITEBACK, new CacheStart.Replayed(scheduler,
+        Pcache cache = new Pcache(device, new FailStopRegion(region), backing, options, CacheMode.WRITEBACK, new CacheStart.Replayed(scheduler,
                 tree, segments, deferred, cleaner, head, replay.keyHeadSeq(), replay.dirtyTailSeq(), 0));
         cache.start();
         List<CacheSegment> held = new ArrayList<>();

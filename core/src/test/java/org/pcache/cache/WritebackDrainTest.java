@@ -44,8 +44,9 @@ class WritebackDrainTest {
         backing = BackingDevice.start(new MemoryEngine(BACKING_SIZE));
         log = new KsetLogWriter(region, segments, head, replay.keyHeadSeq(), replay.dirtyTailSeq(), 0,
                 () -> writeback.kick());
-        writeback = new Writeback(device, backing, log, segments, false, () -> { });
-        ksets = new Ksets(new Kset[] {new Kset(log, timer, Duration.ofHours(1).toNanos())});
+        FailStopRegion failStop = new FailStopRegion(region);
+        writeback = new Writeback(device, failStop, backing, log, segments, false, () -> { });
+        ksets = new Ksets(new Kset[] {new Kset(log, failStop, timer, Duration.ofHours(1).toNanos())});
         writes = new CacheWrite(region, tree, new DataHeads(segments, 1), ksets, segments,
                 new DeferredRequests(timer), () -> { }, false);
     }

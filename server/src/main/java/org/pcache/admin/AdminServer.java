@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.pcache.cache.CacheClosedException;
+import org.pcache.cache.CacheFailedException;
 import org.pcache.cache.Pcache;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -187,6 +188,8 @@ public final class AdminServer implements AutoCloseable {
             message.apply(cache);
         } catch (CacheClosedException closed) {
             return Reply.text(503, "the cache is closing: " + closed.getMessage());
+        } catch (CacheFailedException failed) {
+            return Reply.text(503, failed.getMessage());
         }
         LOG.info("admin message applied: {}", message.text());
         return new Reply(204, TEXT, new byte[0], null);

@@ -3,6 +3,7 @@ package org.pcache.admin;
 import java.util.List;
 import java.util.Locale;
 import org.pcache.cache.CacheClosedException;
+import org.pcache.cache.CacheFailedException;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 
@@ -55,7 +56,7 @@ public record CacheMessage(int gcPercent) {
     }
 
     /** Sends the message to {@code cache}: the value is in effect and persisted when this returns. */
-    public void apply(Pcache cache) throws CacheClosedException {
+    public void apply(Pcache cache) throws CacheClosedException, CacheFailedException {
         cache.setGcPercent(gcPercent);
     }
 

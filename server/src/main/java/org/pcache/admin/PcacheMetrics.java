@@ -68,6 +68,8 @@ public final class PcacheMetrics implements MeterBinder {
                 s -> failed(s.writeback().state()));
         gauge(registry, "pcache.gc.failed", null, "1 when garbage collection stopped for good",
                 s -> failed(s.gc().state()));
+        gauge(registry, "pcache.failed", null, "1 when the cache failed: nothing more is made durable (status says why)",
+                s -> s.health().failed() ? 1 : 0);
         gauge(registry, "pcache.waiting.requests", null, "Requests waiting for free space now",
                 s -> s.counters().waiting());
         gauge(registry, "pcache.cache.segments", null, "Segments the cache uses (cache_segs)", CacheStatus::cacheSegs);

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.search.Search;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import org.pcache.cache.CacheStatus;
@@ -23,6 +24,8 @@ import org.pcache.pmem.CacheInfo;
  * @param keyHead           where the next kset goes, seg:off
  * @param dirtyTail         first kset not written back, seg:off
  * @param keyTail           first kset not reclaimed by GC, seg:off
+ * @param health            "healthy", or "failed": nothing more is made durable, writes and flushes get EIO
+ * @param failure           what failed the cache, or null while healthy
  * @param dataCrc           cache_flags bit 0
  * @param cacheMode         cache_flags bits 2-5, by name
  * @param uptimeSeconds     time since the cache was opened
@@ -49,7 +52,7 @@ import org.pcache.pmem.CacheInfo;
  */
 public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent,
                              String cacheFlags, String keyHead, String dirtyTail, String keyTail,
-                             boolean dataCrc, String cacheMode, double uptimeSeconds,
+                             String health, String failure, boolean dataCrc, String cacheMode, double uptimeSeconds,
                              long reads, long writes, long flushes, long readHitsFull, long readHitsPartial,
                              long readMisses, long missFills, long bytesRead, long bytesWritten, long bytesFromCache,
                              long bytesFromBacking, long bytesToBacking, long dirtyBytes, long deferredRequests,
@@ -100,7 +103,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
         return new StatusDocument(Integer.toHexString(status.sbFlags()), status.segTotal(), status.cacheSegs(),
                 status.segsUsed(), status.gcPercent(), Integer.toHexString(status.cacheFlags()),
                 status.keyHead().toString(), status.dirtyTail().toString(), status.keyTail().toString(),
-                flags.dataCrc(), cacheMode(flags.cacheMode()), uptimeSeconds, counters.reads(), counters.writes(),
+                status.health().phase().name().toLowerCase(Locale.ROOT), status.health().cause(), flags.dataCrc(), cacheMode(flags.cacheMode()), uptimeSeconds, counters.reads(), counters.writes(),
                 counters.flushes(), counters.readHitsFull(), counters.readHitsPartial(), counters.readMisses(),
                 counters.missFills(), counters.bytesRead(), counters.bytesWritten(), counters.bytesFromCache(),
                 counters.bytesFromBacking(), status.writeback().bytesWritten(), status.writeback().dirtyBytes(),
@@ -116,6 +119,11 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
     public String statusLine() {
         return String.join(" ", sbFlags, Integer.toString(segTotal), Integer.toString(cacheSegs),
                 Integer.toString(segsUsed), Integer.toString(gcPercent), cacheFlags, keyHead, dirtyTail, keyTail);
+    }
+
+    /** Whether the cache failed ({@link #failure()} says why). */
+    public boolean failed() {
+        return failure != null;
     }
 
     /** Whether everything the log held when this was taken has been written back. */

@@ -23,6 +23,7 @@ import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
 import org.pcache.cache.BackingBlockSizeException;
 import org.pcache.cache.CacheClosedException;
+import org.pcache.cache.CacheFailedException;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdServer;
@@ -175,7 +176,7 @@ final class PcacheTarget {
         if (settings.gcPercent().isPresent() && opened.status().gcPercent() != settings.gcPercent().getAsInt()) {
             try {
                 opened.setGcPercent(settings.gcPercent().getAsInt());
-            } catch (CacheClosedException e) {
+            } catch (CacheClosedException | CacheFailedException e) {
                 throw CommandException.of("cannot set gc_percent of cache " + settings.cacheFile(), e);
             }
         }

@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import org.pcache.admin.AdminClient;
 import org.pcache.admin.AdminException;
+import org.pcache.admin.StatusDocument;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -19,7 +20,8 @@ import picocli.CommandLine.Spec;
         sortOptions = false,
         description = {"Print the status of the running cache: dm-pcache's nine fields on one line, in order:",
                 "sb_flags seg_total cache_segs segs_used gc_percent cache_flags key_head dirty_tail key_tail",
-                "(flags in hex, positions as seg:off). --json prints them by name, with request counters, bytes, "
+                "(flags in hex, positions as seg:off), then, only when the cache failed, a second line",
+                "'failed: ' and the cause. --json prints them by name, with health, request counters, bytes, "
                         + "writeback, GC, per-command latency and uptime."},
         footer = {"", "Exit status: 0 printed, 1 the admin endpoint cannot be reached, 2 wrong command line."})
 final class StatusCommand implements Callable<Integer> {
@@ -37,7 +39,15 @@ final class StatusCommand implements Callable<Integer> {
     public Integer call() throws CommandException {
         PrintWriter out = spec.commandLine().getOut();
         try (AdminClient client = admin.client()) {
-            out.println(json ? client.statusJson().strip() : client.status().statusLine());
+            if (json) {
+                out.println(client.statusJson().strip());
+            } else {
+                StatusDocument status = client.status();
+                out.println(status.statusLine());
+                if (status.failed()) {
+                    out.println("failed: " + status.failure());
+                }
+            }
         } catch (AdminException e) {
             throw AdminOption.failure(e);
         }

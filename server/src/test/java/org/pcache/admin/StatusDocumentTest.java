@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.pcache.cache.CacheHealth;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.GcStatus;
 import org.pcache.cache.WorkerState;
@@ -20,7 +21,7 @@ class StatusDocumentTest {
             new CachePos(3, 5144), new CachePos(2, 0),
             new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
             new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
-            new GcStatus(WorkerState.failed("bad kset"), 8, 1));
+            new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"));
 
     @Test
     void theStatusLineIsDmPcachesLineTokenForToken() {
@@ -42,12 +43,15 @@ class StatusDocumentTest {
         List<String> names = new ArrayList<>();
         tree.fieldNames().forEachRemaining(names::add);
         assertThat(names).startsWith("sb_flags", "seg_total", "cache_segs", "segs_used", "gc_percent", "cache_flags",
-                "key_head", "dirty_tail", "key_tail").contains("data_crc", "cache_mode", "uptime_seconds", "reads",
+                "key_head", "dirty_tail", "key_tail", "health", "failure").contains("data_crc", "cache_mode", "uptime_seconds", "reads",
                 "writes", "flushes", "read_hits_full", "read_hits_partial", "read_misses", "miss_fills",
                 "bytes_read", "bytes_written", "bytes_from_cache", "bytes_from_backing", "bytes_to_backing",
                 "dirty_bytes", "deferred_requests", "waiting_requests", "data_crc_errors", "writeback", "gc",
                 "latency", "drain");
         assertThat(tree.get("cache_flags").asText()).isEqualTo("dc3");
+        assertThat(tree.get("health").asText()).isEqualTo("failed");
+        assertThat(tree.get("failure").asText()).isEqualTo("msync failed: EIO");
+        assertThat(document.failed()).isTrue();
         assertThat(tree.get("key_head").asText()).isEqualTo("12:4096");
         assertThat(tree.get("bytes_to_backing").asLong()).isEqualTo(1 << 20);
         assertThat(tree.get("dirty_bytes").asLong()).isEqualTo(4096);
