@@ -103,7 +103,6 @@ class MappedPmemRegionFailureTest {
                     .isInstanceOf(RegionFailedException.class).hasMessageContaining("truncated");
             assertThatThrownBy(() -> region.getLongAcquire(2 * MIB)).isInstanceOf(RegionFailedException.class);
             assertThatThrownBy(() -> region.putLongRelease(2 * MIB, 1)).isInstanceOf(RegionFailedException.class);
-            assertThatThrownBy(() -> region.zero(2 * MIB, 64)).isInstanceOf(RegionFailedException.class);
         }
     }
 }
