@@ -83,26 +83,4 @@ class MappedPmemRegionFailureTest {
             assertThatThrownBy(() -> region.persist(0, 512)).isInstanceOf(RegionFailedException.class);
         }
     }
-
-    @Test
-    void aStoreOrReadPastTheEndOfATruncatedFileFailsTheRegionWithWhatHappened() throws IOException {
-        Path file = dir.resolve("region");
-        try (MappedPmemRegion region = MappedPmemRegion.open(file, 4 * MIB)) {
-            MemorySegment data = MemorySegment.ofArray(new byte[4096]);
-            region.write(3 * MIB, data, 0, 4096);
-            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
-                raf.setLength(MIB);
-            }
-            region.write(0, data, 0, 4096);
-
-            assertThatThrownBy(() -> region.write(3 * MIB, data, 0, 4096))
-                    .isInstanceOf(RegionFailedException.class)
-                    .hasMessageContaining("cache file " + file + " was truncated to " + MIB + " bytes")
-                    .hasRootCauseInstanceOf(InternalError.class);
-            assertThatThrownBy(() -> region.read(3 * MIB, data, 0, 4096))
-                    .isInstanceOf(RegionFailedException.class).hasMessageContaining("truncated");
-            assertThatThrownBy(() -> region.getLongAcquire(2 * MIB)).isInstanceOf(RegionFailedException.class);
-            assertThatThrownBy(() -> region.putLongRelease(2 * MIB, 1)).isInstanceOf(RegionFailedException.class);
-        }
-    }
 }
