@@ -16,34 +16,32 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region, gaps are read from the
- * backing device straight into the caller's buffer, and what a miss read brings back is kept as a CLEAN key.
+ * backing device straight into the caller's buffer, and what a miss read brings back is kept as a CLEAN key by
+ * {@link MissFills}.
  *
- * <p>A gap gets an EMPTY placeholder key for the duration of its backing read. A write that overlaps the placeholder
- * cuts or removes it ({@link KeySubtree#insert}); the completing read fills only what is still EMPTY and in the index,
- * so backing data never shadows a newer write. A gap already covered by another read's placeholder is read again
- * without a placeholder of its own.
+ * <p>A gap gets an EMPTY placeholder key until its fill lands. A write that overlaps the placeholder cuts or removes it
+ * ({@link KeySubtree#insert}); the fill lands only into what is still EMPTY and in the index, so backing data never
+ * shadows a newer write. A gap already covered by another read's placeholder is copied from that read's fill when its
+ * data arrived, otherwise read again without a placeholder of its own.
  *
  * <p>Threading: the walk runs on the caller's thread under the subtree lock; backing reads are queued (never issued
- * under the lock) and complete on the backing device's completion worker, which fills the cache under the subtree lock.
+ * under the lock) and complete on the backing device's completion worker, which hands the data to {@link MissFills}
+ * (taking no cache lock) before the reader's reply goes out.
  */
 final class CacheRead {
 
     private final PmemRegion region;
     private final KeyTree tree;
-    private final DataHeads heads;
-    private final Ksets ksets;
-    private final SegmentMap segments;
+    private final MissFills fills;
     private final BackingDevice backing;
     private final CacheStats stats;
     private final boolean dataCrc;
 
-    CacheRead(PmemRegion region, KeyTree tree, DataHeads heads, Ksets ksets, SegmentMap segments,
-              BackingDevice backing, CacheStats stats, boolean dataCrc) {
+    CacheRead(PmemRegion region, KeyTree tree, MissFills fills, BackingDevice backing, CacheStats stats,
+              boolean dataCrc) {
         this.region = region;
         this.tree = tree;
-        this.heads = heads;
-        this.ksets = ksets;
-        this.segments = segments;
+        this.fills = fills;
         this.backing = backing;
         this.stats = stats;
         this.dataCrc = dataCrc;
@@ -124,7 +122,7 @@ final class CacheRead {
                     return;
                 }
                 CacheKey key = subtree.keyAt(i);
-                if (key.isStale()) {
+                if (key.isStale() || (key.isEmpty() && fills.abandoned(key))) {
                     subtree.removeAt(i);
                     continue;
                 }
@@ -135,7 +133,11 @@ final class CacheRead {
                 }
                 long partEnd = Math.min(key.end(), end);
                 if (key.isEmpty()) {
-                    rereadBehindPlaceholder(cursor, partEnd);
+                    if (fills.copyPending(key, cursor, partEnd, dst, cursor - off)) {
+                        hitBytes += partEnd - cursor;
+                    } else {
+                        rereadBehindPlaceholder(cursor, partEnd);
+                    }
                 } else if (!copyHit(key, cursor, partEnd)) {
                     subtree.removeAt(i);
                     continue;
@@ -150,7 +152,8 @@ final class CacheRead {
             CacheKey placeholder = CacheKey.placeholder(from, (int) (to - from));
             subtree.insertPlaceholder(placeholder);
             UpperRequest request = upper();
-            BackingCompletion fill = (backingRequest, error) -> fillMiss(placeholder, request, error);
+            BackingCompletion fill = (backingRequest, error) ->
+                    fills.completed(placeholder, (SliceRequest) backingRequest, error);
             misses.add(new SliceRequest(BackingOp.READ, request, from - off, to - from, fill));
             missBytes += to - from;
         }
@@ -237,48 +240,6 @@ final class CacheRead {
             throw new CacheIoException("data CRC mismatch reading backing offset " + key.off + " from seg="
                     + key.seg.id() + " seg_off=" + crc.segOff() + " len=" + crc.len() + ": expected 0x"
                     + Integer.toHexString(crc.value()) + ", found 0x" + Integer.toHexString(actual));
-        }
-    }
-
-    /**
-     * A miss read finished (on the backing completion worker): keep what is still wanted as a CLEAN key. Anything that
-     * goes wrong here only means the data is not cached; the reader gets its data from the backing read regardless.
-     */
-    private void fillMiss(CacheKey placeholder, UpperRequest upper, BackingIoException error) {
-        KeySubtree subtree = tree.subtree(placeholder.off);
-        CacheSegment unused = null;
-        synchronized (subtree) {
-            if (!placeholder.inTree() || !placeholder.isEmpty()) {
-                return;
-            }
-            if (error != null) {
-                subtree.remove(placeholder);
-                return;
-            }
-            int placed = heads.allocate(placeholder, placeholder.len);
-            if (placed == 0) {
-                subtree.remove(placeholder);
-                return;
-            }
-            if (placed < placeholder.len) {
-                subtree.cutBack(placeholder, placeholder.len - placed);
-            }
-            long at = placeholder.dataRegionOffset();
-            region.write(at, upper.data(), placeholder.off - upper.offset(), placed); // rule 1: flushed by the kset
-            if (dataCrc) {
-                placeholder.crc = new DataCrc(placeholder.segOff, placed,
-                        Crc32c.crc(region.view(at, placed), 0, placed));
-            }
-            placeholder.becomeClean();
-            if (ksets.append(placeholder, Durability.BUFFERED)) {
-                stats.missFills.increment();
-            } else {
-                unused = placeholder.seg;
-                subtree.remove(placeholder);
-            }
-        }
-        if (unused != null) {
-            segments.release(unused);
         }
     }
 }

@@ -152,6 +152,13 @@ final class CacheHarness implements AutoCloseable {
         }
     }
 
+    /** Waits until every miss fill of the reads completed so far landed (or was dropped), at most {@link #TIMEOUT}. */
+    void awaitMissFills() throws InterruptedException {
+        if (!cache.awaitMissFills(TIMEOUT)) {
+            throw new AssertionError("miss fills still waiting after " + TIMEOUT);
+        }
+    }
+
     /** Waits until the cache's status satisfies {@code condition}, polling, at most {@link #TIMEOUT}. */
     CacheStatus awaitStatus(String what, Predicate<CacheStatus> condition) {
         long deadline = System.nanoTime() + TIMEOUT.toNanos();

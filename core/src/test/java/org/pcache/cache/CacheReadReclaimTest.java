@@ -34,6 +34,7 @@ class CacheReadReclaimTest {
     private KeyTree tree;
     private CacheStats stats;
     private CacheWrite writes;
+    private MissFills fills;
     private CacheRead reads;
 
     @BeforeEach
@@ -48,11 +49,14 @@ class CacheReadReclaimTest {
         backing = BackingDevice.start(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
         stats = new CacheStats();
         writes = new CacheWrite(region, tree, heads, ksets, segments, new DeferredRequests(timer), () -> { }, true);
-        reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, true);
+        fills = new MissFills(new FailStopRegion(region), tree, heads, ksets, segments, stats, true);
+        fills.start();
+        reads = new CacheRead(region, tree, fills, backing, stats, true);
     }
 
     @AfterEach
-    void closeParts() {
+    void closeParts() throws InterruptedException {
+        fills.stop(System.nanoTime() + CacheHarness.TIMEOUT.toNanos());
         backing.stop();
         timer.shutdownNow();
     }

@@ -47,7 +47,7 @@ class PcacheMissPathTest {
             fault.clear();
             assertThat(harness.readIds(MISS_OFF, MISS_LEN)).as("read after the disk came back")
                     .containsOnly(BACKING_ID);
-            assertThat(harness.cache.status().counters().missFills()).as("the retry filled the cache").isEqualTo(1);
+            harness.awaitStatus("the retry filled the cache", status -> status.counters().missFills() == 1);
             long backingReads = fault.seen(EngineOp.READ);
             long hits = harness.cache.status().counters().readHitsFull();
             assertThat(harness.readIds(MISS_OFF, MISS_LEN)).containsOnly(BACKING_ID);
