@@ -155,7 +155,8 @@ public final class CacheImage {
             throw new IllegalArgumentException("backing device of " + backing.size() + " bytes is smaller than "
                     + backingSize);
         }
-        KsetWriteback writer = new KsetWriteback(device.region(), backing, device.cacheInfo().dataCrc());
+        KsetWriteback writer = new KsetWriteback(device.region(), backing, device.cacheInfo().dataCrc(),
+                CacheOptions.WRITEBACK_TIMEOUT_DEFAULT);
         long[] done = new long[3];
         KsetLog.walk(device, reader, device.dirtyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.NORMAL) {

@@ -19,9 +19,15 @@ import org.pcache.pmem.CacheFormat;
  * @param ksetFlushDelay how long a kset may hold keys before it is written out (dm-pcache: 1 s)
  * @param format         when the open may write a new, empty cache over the region: only a blank one (the default),
  *                       or whatever it holds
+ * @param writebackTimeout how long writeback waits for a kset's writes to the backing device before it reports them
+ *                       stalled (default 60 s); it goes on waiting for them and never sends them again while they are
+ *                       in flight
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
-                           Duration ksetFlushDelay, CacheFormat format) {
+                           Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout) {
+
+    /** The default {@link #writebackTimeout}. */
+    public static final Duration WRITEBACK_TIMEOUT_DEFAULT = Duration.ofSeconds(60);
 
     /** Highest gc_percent dm-pcache accepts. */
     public static final int GC_PERCENT_MAX = 90;
@@ -39,6 +45,9 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         if (ksetFlushDelay.isNegative() || ksetFlushDelay.isZero()) {
             throw new IllegalArgumentException("ksetFlushDelay=" + ksetFlushDelay + " (expected: > 0)");
         }
+        if (writebackTimeout.isNegative() || writebackTimeout.isZero()) {
+            throw new IllegalArgumentException("writebackTimeout=" + writebackTimeout + " (expected: > 0)");
+        }
     }
 
     /**
@@ -48,32 +57,32 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
     public static CacheOptions defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
         return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1),
-                CacheFormat.IF_BLANK);
+                CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT);
     }
 
     /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
-        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format);
+        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
     }
 
     /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
-        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format);
+        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
     }
 
     /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
     }
 
     /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format, writebackTimeout);
     }
 
     /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format, writebackTimeout);
     }
 
     /**
@@ -82,7 +91,13 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
      */
     public CacheOptions withFormat(boolean always) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay,
-                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK);
+                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout);
+    }
+
+    /** These options with writeback timeout {@code timeout}. */
+    public CacheOptions withWritebackTimeout(Duration timeout) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                timeout);
     }
 
     /** Throws unless {@code percent} is a valid gc_percent (0..90). */

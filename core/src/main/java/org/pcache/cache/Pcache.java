@@ -118,7 +118,8 @@ public final class Pcache implements AutoCloseable {
         this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.keyHeadSeq(),
                 replayed.dirtyTailSeq(), replayed.dirtyBytes(), this::ksetWritten);
         this.gc = new GarbageCollector(device, failStop, segments, logWriter, backing.size(), options.dataCrc());
-        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options.dataCrc(), gc::kick);
+        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options.dataCrc(),
+                options.writebackTimeout(), gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
             streams[i] = new Kset(logWriter, failStop, scheduler, options.ksetFlushDelay().toNanos());

@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -26,7 +27,8 @@ import java.util.concurrent.atomic.LongAdder;
  * a kset never mixes writes from before and after a flush.
  *
  * <p>Failures: a backing error is counted, shown in status and retried with a growing back-off, forever — a kset is
- * never skipped. A kset or key that cannot be decoded stops writeback for good with a clear error and fails the cache
+ * never skipped. Writes that outlive the writeback timeout are counted and shown the same way, and waited for again:
+ * they are never sent a second time while in flight. A kset or key that cannot be decoded stops writeback for good with a clear error and fails the cache
  * ({@link CacheWorker}); so does a failure of the region, and every drain still waiting fails with it.
  *
  * <p>Threading: all work runs on the worker thread {@code pcache-writeback}; counters and {@link #drainTo} may be used
@@ -59,13 +61,13 @@ final class Writeback extends CacheWorker {
     }
 
     Writeback(CacheDevice device, FailStopRegion failStop, BackingDevice backing, KsetLogWriter logWriter,
-              SegmentMap segments, boolean dataCrc, Runnable onProgress) {
+              SegmentMap segments, boolean dataCrc, Duration timeout, Runnable onProgress) {
         super("pcache-writeback", failStop, IDLE_NANOS);
         this.device = device;
         this.failStop = failStop;
         this.logWriter = logWriter;
         this.reader = new KsetReader(device, segments, backing.size());
-        this.kset = new KsetWriteback(device.region(), backing, dataCrc);
+        this.kset = new KsetWriteback(device.region(), backing, dataCrc, timeout);
         this.onProgress = onProgress;
     }
 
@@ -150,6 +152,14 @@ final class Writeback extends CacheWorker {
                 bytesWritten.add(bytes);
                 rate.record(bytes);
                 return kset.dirtyBytes();
+            } catch (KsetWriteback.WritesInFlightException e) {
+                errors.increment();
+                lastError = e.getMessage();
+                LOG.warn("writeback of kset at dirty_tail={} stalled: {}", device.dirtyTail(), e.getMessage());
+                if (stopping()) {
+                    return -1;
+                }
+                continue; // waiting for the writes in flight is the back-off: nothing is sent again
             } catch (IOException e) {
                 errors.increment();
                 lastError = e.getMessage();

@@ -45,7 +45,8 @@ class WritebackDrainTest {
         log = new KsetLogWriter(region, segments, head, replay.keyHeadSeq(), replay.dirtyTailSeq(), 0,
                 () -> writeback.kick());
         FailStopRegion failStop = new FailStopRegion(region);
-        writeback = new Writeback(device, failStop, backing, log, segments, false, () -> { });
+        writeback = new Writeback(device, failStop, backing, log, segments, false,
+                CacheOptions.WRITEBACK_TIMEOUT_DEFAULT, () -> { });
         ksets = new Ksets(new Kset[] {new Kset(log, failStop, timer, Duration.ofHours(1).toNanos())});
         writes = new CacheWrite(region, tree, new DataHeads(segments, 1), ksets, segments,
                 new DeferredRequests(timer), () -> { }, false);
