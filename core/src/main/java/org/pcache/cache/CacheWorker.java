@@ -5,6 +5,7 @@ import org.pcache.pmem.RegionFailedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -19,13 +20,12 @@ import java.util.concurrent.TimeUnit;
  * failed for any other reason ({@link #cacheFailed()} tells it). Errors a worker can retry (a failing backing device)
  * it handles inside its step, with {@link #backOff}.
  *
- * <p>Threading: {@link #kick()}, {@link #stop()}, {@link #state()} and {@link #failure()} may be called from any
+ * <p>Threading: {@link #kick()}, {@link #stop}, {@link #state()} and {@link #failure()} may be called from any
  * thread; kick only signals. Everything else runs on the worker thread.
  */
 abstract class CacheWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(CacheWorker.class);
-    private static final long STOP_TIMEOUT_SECONDS = 60;
 
     private final Thread thread;
     private final FailStopRegion failStop;
@@ -34,6 +34,8 @@ abstract class CacheWorker {
     /** Guarded by lock. */
     private boolean kicked;
     private volatile boolean stopping;
+    /** Set by a stop whose deadline passed while the worker was still in its step. */
+    private volatile boolean abandoned;
     /** Why the worker stopped for good, or null; written once, by the worker thread. */
     private volatile String failure;
 
@@ -66,18 +68,28 @@ abstract class CacheWorker {
         }
     }
 
-    /** Stops after the current step and joins the thread. */
-    void stop() {
+    /**
+     * Stops after the current step and waits for the thread until {@code deadline} ({@link System#nanoTime()}) at
+     * most; true when it ended. A worker still in its step then is abandoned: it ends after that step, and a step
+     * that checks {@link #abandoned()} writes nothing more to the region.
+     */
+    boolean stop(long deadline) throws InterruptedException {
         stopping = true;
         kick();
-        try {
-            thread.join(TimeUnit.SECONDS.toMillis(STOP_TIMEOUT_SECONDS));
-            if (thread.isAlive()) {
-                LOG.warn("{} did not stop within {} s", thread.getName(), STOP_TIMEOUT_SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        if (thread.getState() == Thread.State.NEW) {
+            return true;
         }
+        boolean ended = thread.join(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        if (!ended) {
+            abandoned = true;
+            LOG.warn("{} did not stop by close's deadline; it ends after its current step", thread.getName());
+        }
+        return ended;
+    }
+
+    /** The close that stopped this worker stopped waiting for it: what the step was doing is no longer wanted. */
+    boolean abandoned() {
+        return abandoned;
     }
 
     /** Stopping: the cache is closing, or failed. */

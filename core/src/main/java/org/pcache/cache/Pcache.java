@@ -11,6 +11,8 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -338,8 +340,14 @@ public final class Pcache implements AutoCloseable {
      * region and is written back after the next open. Returns at once when the cache is closed or another call is
      * closing it.
      *
+     * <p>Everything it waits for shares the one deadline: requests in flight, the miss fill landing, room in a full
+     * log, and GC, writeback and the scheduler finishing what they are doing (writeback may be waiting for a write
+     * to a stalled backing device).
+     *
      * @throws CacheCloseException when the timeout left something: requests still in flight (the cache is closed,
-     *         and they fail when they end), or keys of acknowledged writes the full log could not take (the cache
+     *         and they fail when they end), a miss fill, GC, writeback or a timer still running (the cache is closed;
+     *         they end after their current step and write nothing more: a kset writeback was working on is written
+     *         back again after the next open), or keys of acknowledged writes the full log could not take (the cache
      *         stays closing with writeback and GC running, so nothing acknowledged is lost; close again to finish)
      */
     public void close(Duration timeout) {
@@ -368,16 +376,14 @@ public final class Pcache implements AutoCloseable {
             throw new CacheCloseException(left);
         }
         ksets.stopTimers();
-        gc.stop();
-        writeback.stop();
-        scheduler.shutdown();
-        try {
-            if (!scheduler.awaitTermination(30, TimeUnit.SECONDS)) {
-                LOG.warn("scheduler did not stop within 30 s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        List<String> left = new ArrayList<>();
+        if (inflightLeft > 0) {
+            left.add(inflightLeft + " request(s) still in flight (they fail when they end)");
         }
+        if (!fillsStopped) {
+            left.add("a miss fill still storing its data (pcache-fill)");
+        }
+        stopThreads(deadline, left);
         synchronized (closeLock) {
             state = State.CLOSED;
             closeRunning = false;
@@ -390,12 +396,34 @@ public final class Pcache implements AutoCloseable {
             LOG.info("closed cache key_head={} dirty_tail={} key_tail={}", logWriter.position(), device.dirtyTail(),
                     device.keyTail());
         }
-        if (inflightLeft > 0 || !fillsStopped) {
-            String left = "closed after " + timeout.toMillis() + " ms" + inFlight(inflightLeft)
-                    + (fillsStopped ? "" : ", and a miss fill still storing its data (pcache-fill)")
-                    + "; they fail when they end";
-            LOG.warn("{}", left);
-            throw new CacheCloseException(left);
+        if (!left.isEmpty()) {
+            String message = "closed after " + timeout.toMillis() + " ms with " + String.join(", ", left)
+                    + "; every acknowledged write's key is in the kset log";
+            LOG.warn("{}", message);
+            throw new CacheCloseException(message);
+        }
+    }
+
+    /**
+     * Stops GC, writeback and the scheduler, waiting for them until {@code deadline} at most; adds to {@code left} each
+     * one still running then. A worker abandoned that way ends after its current step and writes nothing more.
+     */
+    private void stopThreads(long deadline, List<String> left) {
+        try {
+            if (!gc.stop(deadline)) {
+                left.add("GC still in its step (pcache-gc)");
+            }
+            if (!writeback.stop(deadline)) {
+                left.add("writeback still waiting for the backing device (pcache-writeback); it writes nothing "
+                        + "more, and the kset it was writing back is written back again after the next open");
+            }
+            scheduler.shutdown();
+            if (!scheduler.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                left.add("a kset timer or retry still running (pcache-scheduler)");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            left.add("close was interrupted while stopping its threads");
         }
     }
 

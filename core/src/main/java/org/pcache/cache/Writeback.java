@@ -71,11 +71,11 @@ final class Writeback extends CacheWorker {
         this.onProgress = onProgress;
     }
 
-    /** Stops after the kset in progress; fails drains still waiting. */
+    /** Stops after the kset in progress, waiting until {@code deadline} at most; fails drains still waiting. */
     @Override
-    void stop() {
+    boolean stop(long deadline) throws InterruptedException {
         cancelDrains();
-        super.stop();
+        return super.stop(deadline);
     }
 
     /** Fails every drain still waiting (the cache is closing). */
@@ -127,6 +127,9 @@ final class Writeback extends CacheWorker {
             if (dirty < 0) {
                 return false;
             }
+        }
+        if (abandoned()) {
+            return false; // closed meanwhile: the region may have a new owner; this kset is written back again
         }
         device.writeDirtyTail(next);
         logWriter.writtenBack(dirty);

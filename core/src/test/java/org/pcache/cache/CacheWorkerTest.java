@@ -63,19 +63,19 @@ class CacheWorkerTest {
     }
 
     @Test
-    void aWorkerRunsStepsWhileTheyFindWorkThenWaitsForAKickAndStopsWhenAsked() {
+    void aWorkerRunsStepsWhileTheyFindWorkThenWaitsForAKickAndStopsWhenAsked() throws InterruptedException {
         ScriptedWorker worker = new ScriptedWorker(3, null);
         assertThat(worker.state()).isEqualTo(WorkerState.RUNNING);
         worker.start();
         assertThat(worker.idle.join()).as("the step that found nothing").isEqualTo(4);
-        worker.stop();
+        assertThat(worker.stop(soon())).as("the worker ended").isTrue();
         assertThat(worker.state()).isEqualTo(WorkerState.STOPPED);
         assertThat(worker.state().toString()).isEqualTo("stopped");
         assertThat(worker.failure()).isNull();
     }
 
     @Test
-    void corruptMediaStopsTheWorkerForGoodWithItsMessageAndFailsTheCache() {
+    void corruptMediaStopsTheWorkerForGoodWithItsMessageAndFailsTheCache() throws InterruptedException {
         CorruptMediaException corrupt = new CorruptMediaException("kset at 3:4096", 3, 4096, "magic", "0x1", "0x2");
         ScriptedWorker worker = new ScriptedWorker(0, corrupt);
         worker.start();
@@ -83,7 +83,7 @@ class CacheWorkerTest {
         worker.kick();
         worker.throwing.join();
         worker.kick();
-        worker.stop();
+        assertThat(worker.stop(soon())).as("the worker ended").isTrue();
         assertThat(worker.cacheFailed).as("told once the cache failed").isDone();
         assertThat(worker.failStop.health().cause()).isEqualTo("pcache-test-worker stopped for good on corrupt media: "
                 + corrupt.getMessage());
@@ -95,13 +95,13 @@ class CacheWorkerTest {
     }
 
     @Test
-    void anUnexpectedErrorStopsTheWorkerForGoodAndFailsTheCacheInsteadOfDyingSilently() {
+    void anUnexpectedErrorStopsTheWorkerForGoodAndFailsTheCacheInsteadOfDyingSilently() throws InterruptedException {
         ScriptedWorker worker = new ScriptedWorker(0, new IllegalStateException("bug"));
         worker.start();
         worker.idle.join();
         worker.kick();
         worker.throwing.join();
-        worker.stop();
+        assertThat(worker.stop(soon())).as("the worker ended").isTrue();
         assertThat(worker.cacheFailed).isDone();
         assertThat(worker.state()).isEqualTo(WorkerState.failed("java.lang.IllegalStateException: bug"));
         assertThat(worker.failStop.health())
@@ -111,7 +111,7 @@ class CacheWorkerTest {
     }
 
     @Test
-    void aWorkerStopsOnceTheCacheFailedElsewhere() {
+    void aWorkerStopsOnceTheCacheFailedElsewhere() throws InterruptedException {
         ScriptedWorker worker = new ScriptedWorker(0, null);
         worker.start();
         worker.idle.join();
@@ -119,11 +119,11 @@ class CacheWorkerTest {
         worker.kick();
         worker.cacheFailed.join();
         assertThat(worker.state()).as("the cache failed, not the worker").isEqualTo(WorkerState.STOPPED);
-        worker.stop();
+        assertThat(worker.stop(soon())).as("the worker ended").isTrue();
     }
 
     @Test
-    void aCauseGoesWithFailedAndOnlyWithIt() {
+    void aCauseGoesWithFailedAndOnlyWithIt() throws InterruptedException {
         assertThat(WorkerState.RUNNING.toString()).isEqualTo("running");
         assertThat(WorkerState.failed("EIO").failed()).isTrue();
         assertThat(WorkerState.STOPPED.failed()).isFalse();
@@ -131,5 +131,34 @@ class CacheWorkerTest {
                 .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new WorkerState(WorkerState.Phase.RUNNING, "why"))
                 .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void aStopWhoseDeadlinePassesInAStepAbandonsTheWorkerWhichEndsAfterThatStep() throws InterruptedException {
+        CompletableFuture<Void> inStep = new CompletableFuture<>();
+        CompletableFuture<Void> release = new CompletableFuture<>();
+        CacheWorker worker = new CacheWorker("pcache-test-stuck", new FailStopRegion(
+                new CrashSimPmemRegion(PmemRegion.LINE_SIZE)), IDLE_NANOS) {
+            @Override
+            boolean step() {
+                inStep.complete(null);
+                release.join();
+                return false;
+            }
+        };
+        worker.start();
+        inStep.join();
+        long started = System.nanoTime();
+
+        assertThat(worker.stop(started + TimeUnit.MILLISECONDS.toNanos(100))).as("ended by the deadline").isFalse();
+
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started)).as("stop waited").isLessThan(5_000);
+        assertThat(worker.abandoned()).isTrue();
+        release.complete(null);
+        assertThat(worker.stop(soon())).as("ended after its step").isTrue();
+    }
+
+    private static long soon() {
+        return System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     }
 }

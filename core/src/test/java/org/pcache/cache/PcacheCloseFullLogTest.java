@@ -14,7 +14,9 @@ import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -96,6 +98,36 @@ class PcacheCloseFullLogTest {
             ((GateEngine) harness.engine).open();
             assertThat(catchThrowable(stuck::join)).as("a request that ends after close fails")
                     .hasCauseInstanceOf(CacheClosedException.class);
+        }
+    }
+
+    @Test
+    void closeIsBoundedByItsTimeoutWhenWritebackWaitsForTheBackingDevice() throws Exception {
+        GateEngine gate = new GateEngine(new MemoryEngine(BACKING_SIZE), 1);
+        CacheOptions options = CacheHarness.quietOptions().withWritebackTimeout(Duration.ofHours(1));
+        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), gate,
+                options)) {
+            Throwable left;
+            long closeMillis;
+            try {
+                harness.writePattern(0, 4096, 1, Durability.FUA);
+                assertThat(gate.awaitHeld(10, TimeUnit.SECONDS)).as("writeback's write is held").isTrue();
+
+                CompletableFuture<Throwable> closed = CompletableFuture.supplyAsync(
+                        () -> catchThrowable(() -> harness.cache.close(Duration.ofMillis(200))));
+                long started = System.nanoTime();
+                left = closed.get(10, TimeUnit.SECONDS);
+                closeMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+            } finally {
+                gate.open();
+            }
+            assertThat(closeMillis).as("close(200 ms) took").isLessThan(5_000);
+            assertThat(left).isInstanceOf(CacheCloseException.class).hasMessageContaining("pcache-writeback");
+            assertThat(CacheHarness.threadsStillAlive(Set.of(), Duration.ofSeconds(10)))
+                    .as("the stalled writeback ends once its write completes").doesNotContain("pcache-writeback");
+
+            harness.openAgain();
+            assertThat(harness.readIds(0, 4096)).as("the acknowledged write after reopen").containsOnly(1L);
         }
     }
 }

@@ -53,8 +53,8 @@ class WritebackDrainTest {
     }
 
     @AfterEach
-    void closeParts() {
-        writeback.stop();
+    void closeParts() throws InterruptedException {
+        writeback.stop(System.nanoTime() + CacheHarness.TIMEOUT.toNanos());
         backing.stop();
         timer.shutdownNow();
         region.close();
