@@ -35,7 +35,8 @@ class PcachePersistenceFailureTest {
             harness.writePattern(MIB, 4096, 2, Durability.BUFFERED);
             CachePos durableHead = harness.cache.status().keyHead();
 
-            faulty.failDrain(null, new UncheckedIOException(new IOException(EIO)));
+            // The kset close's drain, not one of writeback's, which may still be writing back the first kset.
+            faulty.failDrain("closeLocked", new UncheckedIOException(new IOException(EIO)));
             assertThatThrownBy(() -> harness.writePattern(2 * MIB, 4096, 3, Durability.FUA))
                     .isInstanceOf(CacheFailedException.class).hasMessageContaining(EIO);
             long stores = sim.storeCount();
