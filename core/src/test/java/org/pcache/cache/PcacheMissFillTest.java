@@ -13,8 +13,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Miss fills run off the backing device's completion worker: a fill that is slow to store its data into the region
- * holds up neither its own reader's reply nor any other request's completion, and a write that lands while a fill
- * waits its turn is never shadowed by the backing data that fill carries.
+ * holds up neither its own reader's reply nor any other request's completion, a write that lands while a fill
+ * waits its turn is never shadowed by the backing data that fill carries, and a miss that finds the fills waiting
+ * holding their 64 MiB is served but not kept.
  */
 class PcacheMissFillTest {
 
@@ -84,6 +85,48 @@ class PcacheMissFillTest {
             CacheHarness.await(harness.cache.flushAsync());
             harness.reopen();
             assertOtherRange(harness, "after reopen");
+        }
+    }
+
+    @Test
+    void aMissThatFindsTheFillQueueFullIsServedButNotKept() throws Exception {
+        long backingSize = 128L << 20;
+        int big = Pcache.MAX_IO_LENGTH;
+        HeldStoreRegion region = new HeldStoreRegion(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE));
+        GateEngine gate = new GateEngine(CacheHarness.patternedMemory(backingSize, BACKING_ID), 1);
+        try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
+            try {
+                CompletableFuture<Void> slow = harness.cache.readAsync(SLOW_OFF, MemorySegment.ofArray(new byte[LEN]));
+                assertThat(gate.awaitHeld(10, TimeUnit.SECONDS)).isTrue();
+                region.holdNextWrite();
+                gate.open();
+                assertThat(region.awaitHeld(10, TimeUnit.SECONDS)).as("the first fill is storing its data").isTrue();
+                CacheHarness.await(slow);
+                for (long off = 32L << 20; off < backingSize; off += big) {
+                    assertThat(harness.readIds(off, big)).as("32 MiB miss at " + off).containsOnly(BACKING_ID);
+                }
+            } finally {
+                region.release();
+            }
+            harness.awaitMissFills();
+            long queued = LEN;
+            long kept = 1;
+            for (long slice = 4L << 20; queued + slice <= MissFills.QUEUE_BYTES; queued += slice) {
+                kept++;
+            }
+            assertThat(harness.cache.status().counters().missFills()).as("fills that found room").isEqualTo(kept);
+
+            long lastKept = (32L << 20) + (kept - 2) * (4L << 20);
+            long firstSkipped = lastKept + (4L << 20);
+            long fromBacking = harness.cache.status().counters().bytesFromBacking();
+            assertThat(harness.readIds(lastKept, 4 << 20)).containsOnly(BACKING_ID);
+            assertThat(harness.cache.status().counters().bytesFromBacking()).as("a kept range hits")
+                    .isEqualTo(fromBacking);
+            assertThat(harness.readIds(firstSkipped, 4 << 20)).containsOnly(BACKING_ID);
+            assertThat(harness.cache.status().counters().bytesFromBacking()).as("a skipped range is read again")
+                    .isEqualTo(fromBacking + (4L << 20));
+            harness.awaitMissFills();
+            assertThat(harness.cache.status().counters().missFills()).as("and kept this time").isEqualTo(kept + 1);
         }
     }
 
