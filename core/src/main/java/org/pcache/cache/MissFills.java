@@ -5,10 +5,9 @@ import org.pcache.backing.SliceRequest;
 import org.pcache.pmem.Crc32c;
 import org.pcache.pmem.PmemRegion;
 import org.pcache.pmem.RegionFailedException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -41,8 +40,6 @@ final class MissFills {
 
     /** The most data the fills waiting may hold. */
     static final long QUEUE_BYTES = 64L << 20;
-
-    private static final Logger LOG = LoggerFactory.getLogger(MissFills.class);
 
     /** Where the worker is in its life; it only moves forward. */
     private enum State {
@@ -162,11 +159,7 @@ final class MissFills {
             }
         }
         dropped.forEach(this::forget);
-        long left = deadline - System.nanoTime();
-        if (left > 0) {
-            thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
-        }
-        return !thread.isAlive();
+        return thread.join(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
     }
 
     private void run() {
