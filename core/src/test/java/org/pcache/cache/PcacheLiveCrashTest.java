@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.FilterEngine;
@@ -18,7 +19,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.LongStream;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -29,11 +30,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  * the API, and two threads writing and reading at once.
  *
  * <p>One run per seed: two writers, each owning half of a 4 MiB device (plain and FUA writes of 512 B to 64 KiB,
- * flushes) and reading anywhere (so their misses race the other writer), push 640 MiB through a minimum-size
- * (512 MiB) cache, so the next-fit allocator wraps and reuses reclaimed segments; writer 0 moves gc_percent through
- * 0, 50, 10, 0, 30 on the way. Region and backing disk are traced ({@link TracedRegion}, {@link TracedDisk}) on one
- * clock ({@link PowerTrace}); at seeded random events (more often at the rare barriers) the clock stops every thread
- * that touches persistent state and checks one power cut there:
+ * flushes) and reading anywhere (so their misses race the other writer), push 400 MiB through a minimum-size
+ * (512 MiB) cache; writer 0 moves gc_percent through 0, 50, 10, 0, 30 on the way. Halfway the cache is closed and
+ * opened again: replay, writeback and GC resuming from the replayed tails, and next-fit allocation starting over at
+ * segment 0, so the second half reuses segments GC reclaimed. Every third seed keeps data CRCs (replay then verifies
+ * every live key's data), with fewer cuts. Region and backing disk are traced ({@link TracedRegion},
+ * {@link TracedDisk}) on one clock ({@link PowerTrace}); at seeded random events (more often at the rare barriers)
+ * the clock stops every thread that touches persistent state and checks one power cut there:
  * <ol>
  *   <li>build a crash image of the region (each line not durable: old, new or torn) and of the disk (each unflushed
  *       write kept, dropped or torn by sector);</li>
@@ -56,14 +59,14 @@ class PcacheLiveCrashTest {
 
     private static final long DEVICE_SIZE = 4L << 20;
     private static final int SECTOR = SectorPattern.SECTOR;
-    private static final long BYTES_PER_RUN = 640L << 20;
+    private static final long BYTES_PER_RUN = 400L << 20;
     private static final int CUTS_PER_RUN = 4000;
     private static final int WRITERS = 2;
     private static final int[] GC_PERCENTS = {0, 50, 10, 0, 30};
     private static final int DRAIN_CHECK_EVERY = 64;
     private static final Duration WAIT = Duration.ofSeconds(60);
 
-    /** Probability that an event of each kind becomes a cut. */
+    /** Probability that an event of each kind becomes a cut (scaled down, below 1, for a data-CRC run). */
     private static final Map<PowerTrace.Kind, Double> CHANCE = new EnumMap<>(Map.of(
             PowerTrace.Kind.DATA_STORE, 0.006,
             PowerTrace.Kind.FLUSH, 0.012,
@@ -75,14 +78,15 @@ class PcacheLiveCrashTest {
             PowerTrace.Kind.DISK_WRITE, 0.03,
             PowerTrace.Kind.DISK_FLUSH, 0.12));
 
-    static LongStream seeds() {
-        return SoakSeeds.or(1, 2);
+    /** Every third seed keeps data CRCs, which replay then verifies for every live key: fewer cuts, as each costs more. */
+    static Stream<Arguments> seeds() {
+        return SoakSeeds.or(1, 2, 3).mapToObj(seed -> Arguments.of(seed, seed % 3 == 0));
     }
 
-    @ParameterizedTest(name = "seed={0}")
+    @ParameterizedTest(name = "seed={0} dataCrc={1}")
     @MethodSource("seeds")
-    void everyCutAcrossBackgroundWorkKeepsWhatWasDurable(long seed) throws Exception {
-        Run run = new Run(seed);
+    void everyCutAcrossBackgroundWorkKeepsWhatWasDurable(long seed, boolean dataCrc) throws Exception {
+        Run run = new Run(seed, dataCrc);
         try {
             run.go();
         } finally {
@@ -90,7 +94,7 @@ class PcacheLiveCrashTest {
         }
         String where = "seed=" + seed + " cuts " + run.trace.cuts();
         assertThat(run.failure).as(where).isNull();
-        assertThat(run.trace.cutCount()).as(where).isGreaterThanOrEqualTo(2500);
+        assertThat(run.trace.cutCount()).as(where).isGreaterThanOrEqualTo(dataCrc ? 250 : 2000);
         Map<PowerTrace.Kind, Integer> cuts = run.trace.cuts();
         for (PowerTrace.Kind kind : List.of(PowerTrace.Kind.GEN_DRAIN, PowerTrace.Kind.DIRTY_TAIL_DRAIN,
                 PowerTrace.Kind.KEY_TAIL_DRAIN, PowerTrace.Kind.CACHE_INFO_DRAIN, PowerTrace.Kind.DISK_FLUSH,
@@ -111,8 +115,7 @@ class PcacheLiveCrashTest {
         final TracedDisk disk;
         final BackingDevice backing;
         final DurabilityModel model = new DurabilityModel(DEVICE_SIZE);
-        final CacheOptions options = CacheHarness.quietOptions().withGcPercent(GC_PERCENTS[0])
-                .withKsetFlushDelay(Duration.ofMillis(20));
+        final CacheOptions options;
         final AtomicLong written = new AtomicLong();
         /** A whole-disk buffer for the checks, which run one at a time. */
         final MemorySegment diskCopy = MemorySegment.ofArray(new byte[(int) DEVICE_SIZE]);
@@ -124,25 +127,42 @@ class PcacheLiveCrashTest {
         int cutsWithReusedSegments;
         int cutsWithFills;
         int drainChecks;
+        /** The next entry of GC_PERCENTS writer 0 sets; only writer 0 uses it. */
+        int gcStep = 1;
 
-        Run(long seed) {
+        Run(long seed, boolean dataCrc) {
             this.seed = seed;
-            this.trace = new PowerTrace(seed, CHANCE, CUTS_PER_RUN, this::check);
+            this.options = CacheHarness.quietOptions().withGcPercent(GC_PERCENTS[0])
+                    .withKsetFlushDelay(Duration.ofMillis(20)).withDataCrc(dataCrc);
+            double scale = dataCrc ? 0.2 : 1.4;
+            Map<PowerTrace.Kind, Double> chance = new EnumMap<>(PowerTrace.Kind.class);
+            CHANCE.forEach((kind, p) -> chance.put(kind, p >= 1 ? p : p * scale));
+            this.trace = new PowerTrace(seed, chance, CUTS_PER_RUN, this::check);
             this.region = new TracedRegion(trace, CacheDeviceLayout.MIN_SIZE);
             this.disk = new TracedDisk(trace, DEVICE_SIZE);
             this.backing = BackingDevice.start(disk);
         }
 
+        /** Two halves of the run, the second on a cache closed and opened again (cut as well). */
         void go() throws Exception {
             cache = Pcache.open(region, backing, options);
             trace.arm(true);
-            List<CompletableFuture<Void>> writers = new ArrayList<>();
-            for (int w = 0; w < WRITERS; w++) {
-                int writer = w;
-                writers.add(CompletableFuture.runAsync(() -> work(writer), runnable -> thread(writer, runnable)));
+            for (int half = 1; half <= 2; half++) {
+                long until = BYTES_PER_RUN / 2 * half;
+                List<CompletableFuture<Void>> writers = new ArrayList<>();
+                for (int w = 0; w < WRITERS; w++) {
+                    int writer = w;
+                    SplittableRandom random = new SplittableRandom(seed * 31 + half * WRITERS + writer);
+                    writers.add(CompletableFuture.runAsync(() -> work(writer, random, until),
+                            runnable -> thread(writer, runnable)));
+                }
+                CompletableFuture.allOf(writers.toArray(CompletableFuture[]::new))
+                        .get(WAIT.toMillis() * 3, TimeUnit.MILLISECONDS);
+                if (half == 1) {
+                    cache.close();
+                    cache = Pcache.open(region, backing, options);
+                }
             }
-            CompletableFuture.allOf(writers.toArray(CompletableFuture[]::new))
-                    .get(WAIT.toMillis() * 3, TimeUnit.MILLISECONDS);
             trace.arm(false);
         }
 
@@ -152,14 +172,12 @@ class PcacheLiveCrashTest {
 
         /**
          * Writer {@code writer}: plain and FUA writes and flushes in its half of the device, reads anywhere (so they
-         * race the other writer); writer 0 moves gc_percent.
+         * race the other writer), until {@code until} bytes were written in all; writer 0 moves gc_percent.
          */
-        private void work(int writer) {
-            SplittableRandom random = new SplittableRandom(seed * 31 + writer);
+        private void work(int writer, SplittableRandom random, long until) {
             long half = DEVICE_SIZE / WRITERS;
-            int gcStep = 1;
             try {
-                while (written.get() < BYTES_PER_RUN && failure == null) {
+                while (written.get() < until && failure == null) {
                     int dice = random.nextInt(100);
                     if (dice < 15) {
                         read(random);
@@ -287,7 +305,8 @@ class PcacheLiveCrashTest {
                 }
             });
             try {
-                Pcache booted = Pcache.open(image, imageBacking, CacheHarness.quietOptions());
+                Pcache booted = Pcache.open(image, imageBacking,
+                        CacheHarness.quietOptions().withDataCrc(options.dataCrc()));
                 try {
                     long[] read = readAll(booted);
                     for (int s = 0; s < read.length; s++) {
