@@ -10,7 +10,8 @@ import java.util.Arrays;
  * flush was submitted and that flush was acknowledged, or once it was acknowledged as FUA. After a cut a sector holds
  * its last durable write or a write submitted after it, never an older one and never garbage; a sector with no durable
  * write may also still hold its original content (zeroes). Writers own disjoint ranges, so the writes of one sector
- * are totally ordered (each acknowledged before the next is submitted) and their ids grow.
+ * are totally ordered (each acknowledged before the next is submitted) and their ids grow. A write-zeroes leaves
+ * {@link SectorPattern#ZERO}, like the original content.
  *
  * <p>Threading: every method with the trace's lock held.
  */
@@ -21,6 +22,8 @@ final class DurabilityModel {
 
     private long[] ackEvent = new long[1024];
     private boolean[] fua = new boolean[1024];
+    /** Per write: a write-zeroes, whose sectors read back as {@link SectorPattern#ZERO}, not as its id. */
+    private boolean[] zeroes = new boolean[1024];
     private int writes;
     /** Per sector, the writes that covered it (ids are index + 1), in order. */
     private final int[][] history;
@@ -38,15 +41,20 @@ final class DurabilityModel {
         Arrays.fill(lastDurable, -1);
     }
 
-    /** A write of {@code [off, off + len)} was submitted; returns its id (the pattern to write). */
-    long submitWrite(long off, int len, boolean isFua) {
+    /**
+     * A write of {@code [off, off + len)} (of zeroes when {@code isZeroes}) was submitted; returns its id (the pattern
+     * to write).
+     */
+    long submitWrite(long off, int len, boolean isFua, boolean isZeroes) {
         if (writes == ackEvent.length) {
             ackEvent = Arrays.copyOf(ackEvent, writes * 2);
             fua = Arrays.copyOf(fua, writes * 2);
+            zeroes = Arrays.copyOf(zeroes, writes * 2);
         }
         int w = writes++;
         ackEvent[w] = NOT_YET;
         fua[w] = isFua;
+        zeroes[w] = isZeroes;
         for (int s = (int) (off / SECTOR); s < (off + len) / SECTOR; s++) {
             int[] h = history[s];
             if (h == null) {
@@ -94,17 +102,23 @@ final class DurabilityModel {
             return true;
         }
         for (int i = Math.max(from, 0); i < historyLength[s]; i++) {
-            if (history[s][i] + 1L == id) {
+            if (value(history[s][i]) == id) {
                 return true;
             }
         }
         return false;
     }
 
+    /** What write {@code w} leaves in its sectors: its id, or zero. */
+    private long value(int w) {
+        return zeroes[w] ? SectorPattern.ZERO : w + 1L;
+    }
+
     /** Whether {@code id} is sector {@code s}'s original content (zeroes) or a write that covered it. */
     boolean written(int s, long id) {
         return id == SectorPattern.ZERO
-                || id > 0 && Arrays.binarySearch(history[s] == null ? new int[0] : history[s], 0, historyLength[s],
+                || id > 0 && id <= writes && !zeroes[(int) (id - 1)]
+                && Arrays.binarySearch(history[s] == null ? new int[0] : history[s], 0, historyLength[s],
                 (int) (id - 1)) >= 0;
     }
 
@@ -121,7 +135,7 @@ final class DurabilityModel {
             return true;
         }
         for (int i = Math.max(from, 0); i < historyLength[s]; i++) {
-            if (history[s][i] + 1L == id) {
+            if (value(history[s][i]) == id) {
                 return true;
             }
         }
@@ -135,7 +149,7 @@ final class DurabilityModel {
                 .append(flushHorizon).append(", writes [");
         for (int i = Math.max(0, historyLength[s] - 6); i < historyLength[s]; i++) {
             int w = history[s][i];
-            text.append(' ').append(w + 1).append(fua[w] ? "F" : "").append("@ack")
+            text.append(' ').append(w + 1).append(fua[w] ? "F" : "").append(zeroes[w] ? "Z" : "").append("@ack")
                     .append(ackEvent[w] == NOT_YET ? "-" : Long.toString(ackEvent[w]));
         }
         return text.append(" ]").toString();
