@@ -29,16 +29,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * CLEAN keys, writeback writing to and flushing the backing disk and advancing dirty_tail, gc_percent changed through
  * the API, and two threads writing and reading at once.
  *
- * <p>One run per seed: two writers push 400 MiB of plain and FUA writes and write-zeroes (512 B to 64 KiB) and flushes into the 4 MiB
- * window [2 MiB, 6 MiB) of a 6 MiB device, which straddles two 4 MiB stretches (so both kset streams fill and writes
- * cross the boundary); writer 0 owns [2 MiB, 5 MiB), writer 1 [5 MiB, 6 MiB), and both read anywhere in the window
- * (so their misses race the other writer). The cache is a minimum-size one (512 MiB); writer 0 moves gc_percent
- * through 0, 50, 10, 0, 30 on the way. Halfway the cache is closed and
- * opened again: replay, writeback and GC resuming from the replayed tails, and next-fit allocation starting over at
- * segment 0, so the second half reuses segments GC reclaimed. Every third seed keeps data CRCs (replay then verifies
- * every live key's data), with fewer cuts. Region and backing disk are traced ({@link TracedRegion},
- * {@link TracedDisk}) on one clock ({@link PowerTrace}); at seeded random events (more often at the rare barriers)
- * the clock stops every thread that touches persistent state and checks one power cut there:
+ * <p>One run per seed: two writers push 400 MiB of plain and FUA writes and write-zeroes (512 B to 64 KiB) and
+ * flushes into the 4 MiB window [2 MiB, 6 MiB) of a 6 MiB device, which straddles two 4 MiB stretches (so both kset
+ * streams fill and writes cross the boundary); writer 0 owns [2 MiB, 5 MiB), writer 1 [5 MiB, 6 MiB), and both read
+ * anywhere in the window (so their misses race the other writer). The cache is a minimum-size one (512 MiB); writer 0
+ * moves gc_percent through 0, 50, 10, 0, 30 on the way. Halfway the cache is closed and opened again: replay,
+ * writeback and GC resuming from the replayed tails, and next-fit allocation starting over at segment 0, so the second
+ * half reuses segments GC reclaimed. Every third seed keeps data CRCs (replay then verifies every live key's data),
+ * with fewer cuts. Region and backing disk are traced ({@link TracedRegion}, {@link TracedDisk}) on one clock
+ * ({@link PowerTrace}); at seeded random events (more often at the rare barriers) the clock stops every thread that
+ * touches persistent state and checks one power cut there:
  * <ol>
  *   <li>build a crash image of the region (each line not durable: old, new or torn) and of the disk (each unflushed
  *       write kept, dropped or torn by sector);</li>
@@ -66,13 +66,13 @@ class PcacheLiveCrashTest {
     private static final long[] OWNED = {WINDOW_FROM, 5L << 20, WINDOW_END};
     private static final int SECTOR = SectorPattern.SECTOR;
     private static final long BYTES_PER_RUN = 400L << 20;
-    private static final int CUTS_PER_RUN = 4000;
+    private static final int MAX_CUTS_PER_RUN = 4000;
     private static final int WRITERS = 2;
     private static final int[] GC_PERCENTS = {0, 50, 10, 0, 30};
     private static final int DRAIN_CHECK_EVERY = 64;
     private static final Duration WAIT = Duration.ofSeconds(60);
 
-    /** Probability that an event of each kind becomes a cut (scaled down, below 1, for a data-CRC run). */
+    /** Probability that an event of each kind becomes a cut; a run scales those below 1 (a data-CRC run down). */
     private static final Map<PowerTrace.Kind, Double> CHANCE = new EnumMap<>(Map.of(
             PowerTrace.Kind.DATA_STORE, 0.006,
             PowerTrace.Kind.FLUSH, 0.012,
@@ -84,7 +84,7 @@ class PcacheLiveCrashTest {
             PowerTrace.Kind.DISK_WRITE, 0.03,
             PowerTrace.Kind.DISK_FLUSH, 0.12));
 
-    /** Every third seed keeps data CRCs, which replay then verifies for every live key: fewer cuts, as each costs more. */
+    /** Every third seed keeps data CRCs, which replay verifies for every live key: fewer cuts, each costs more. */
     static Stream<Arguments> seeds() {
         return SoakSeeds.or(1, 2, 3).mapToObj(seed -> Arguments.of(seed, seed % 3 == 0));
     }
@@ -143,7 +143,7 @@ class PcacheLiveCrashTest {
             double scale = dataCrc ? 0.16 : 1.15;
             Map<PowerTrace.Kind, Double> chance = new EnumMap<>(PowerTrace.Kind.class);
             CHANCE.forEach((kind, p) -> chance.put(kind, p >= 1 ? p : p * scale));
-            this.trace = new PowerTrace(seed, chance, CUTS_PER_RUN, this::check);
+            this.trace = new PowerTrace(seed, chance, MAX_CUTS_PER_RUN, this::check);
             this.region = new TracedRegion(trace, CacheDeviceLayout.MIN_SIZE);
             this.disk = new TracedDisk(trace, DEVICE_SIZE);
             this.backing = BackingDevice.start(disk);
@@ -177,8 +177,9 @@ class PcacheLiveCrashTest {
         }
 
         /**
-         * Writer {@code writer}: plain and FUA writes, write-zeroes and flushes in the range it owns, reads anywhere (so they
-         * race the other writer), until {@code until} bytes were written in all; writer 0 moves gc_percent.
+         * Writer {@code writer}: plain and FUA writes, write-zeroes and flushes in the range it owns, reads anywhere in
+         * the window (so they race the other writer), until {@code until} bytes were written in all; writer 0 moves
+         * gc_percent.
          */
         private void work(int writer, SplittableRandom random, long until) {
             long from = OWNED[writer];
@@ -237,7 +238,7 @@ class PcacheLiveCrashTest {
             }
         }
 
-        /** Reads anywhere in the window, checking each sector against what was acknowledged before the read was submitted. */
+        /** Reads anywhere in the window, checking each sector against what was acknowledged before the read began. */
         private void read(SplittableRandom random) throws IOException {
             int len = (1 + random.nextInt(256)) * SECTOR;
             long off = WINDOW_FROM + random.nextLong((WINDOW_END - WINDOW_FROM - len) / SECTOR + 1) * SECTOR;
