@@ -18,6 +18,8 @@ final class ClientRequest {
     final MemorySegment dst;
     final CompletableFuture<Void> future = new CompletableFuture<>();
     long handle;
+    /** System.nanoTime() just before sending, for the request timeout. */
+    long sentNanos;
     /** Bytes of a READ covered by content chunks so far. */
     long received;
     /** First error chunk of a structured reply. */

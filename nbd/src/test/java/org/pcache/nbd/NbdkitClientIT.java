@@ -209,4 +209,20 @@ class NbdkitClientIT {
                 .cause().isInstanceOf(IOException.class);
         assertThatThrownBy(() -> client.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
     }
+
+    @Test
+    void aServerThatNeverAnswersARequestFailsItWithinTheRequestTimeout() throws Exception {
+        NbdClient client = NbdClient.connect(NbdUri.parse(nbdkit(0, "--filter=delay", "memory", "16M",
+                "rdelay=3600")), new NbdClient.Options(Duration.ofSeconds(5), Duration.ofSeconds(5),
+                Duration.ofSeconds(1)));
+        closeables.add(client);
+        long start = System.nanoTime();
+        CompletableFuture<Void> read = client.read(0, arena.allocate(4096));
+        assertThatThrownBy(() -> read.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(IOException.class)
+                .hasMessageContaining("did not answer READ offset=0 length=4096 within 1 s");
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(3));
+        assertThat(client.broken()).isCompletedWithValueMatching(cause -> cause.getMessage().contains("within 1 s"));
+        assertThatThrownBy(() -> client.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+    }
 }
