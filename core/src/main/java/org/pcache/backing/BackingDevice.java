@@ -139,6 +139,11 @@ public final class BackingDevice implements AutoCloseable {
         return engine.supportsWriteZeroes();
     }
 
+    /** Whether the engine can reach its store now (see {@link IoEngine#connection()}). */
+    public BackingConnection connection() {
+        return engine.connection();
+    }
+
     /** Where the device is in its lifecycle. */
     public State state() {
         return state;

@@ -68,6 +68,15 @@ public interface IoEngine extends AutoCloseable {
      */
     boolean supportsWriteZeroes();
 
+    /**
+     * Whether the store can be reached now ({@link BackingConnection#LOCAL} for a local one). While it is
+     * {@link BackingConnection.State#DISCONNECTED}, every operation fails at once with
+     * {@link BackingIoException.Reason#IO_ERROR}.
+     */
+    default BackingConnection connection() {
+        return BackingConnection.LOCAL;
+    }
+
     /** Releases the store. Called once, after every operation has completed. */
     @Override
     void close() throws IOException;

@@ -297,7 +297,8 @@ public final class Pcache implements AutoCloseable {
         CacheInfo info = device.cacheInfo();
         return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
                 segments.usedCount(), info.gcPercent(), info.flags(), logWriter.position(), device.dirtyTail(),
-                device.keyTail(), counters(), writeback.status(), gc.status(), failStop.health());
+                device.keyTail(), counters(), writeback.status(), gc.status(), failStop.health(),
+                backing.connection());
     }
 
     /**

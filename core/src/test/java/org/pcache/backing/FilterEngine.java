@@ -23,6 +23,11 @@ public abstract class FilterEngine implements IoEngine {
     }
 
     @Override
+    public BackingConnection connection() {
+        return next.connection();
+    }
+
+    @Override
     public int alignment() {
         return next.alignment();
     }

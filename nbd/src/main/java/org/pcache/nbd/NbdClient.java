@@ -386,7 +386,7 @@ public final class NbdClient implements AutoCloseable {
     /** Fails every request in flight and every later one; the first cause wins. */
     private void fail(IOException cause) {
         if (failure.compareAndSet(null, cause) && !closing) {
-            LOG.warn("nbd client {}: {}", uri, cause.getMessage());
+            LOG.debug("nbd client {}: {}", uri, cause.getMessage());
             broken.complete(cause);
         }
         for (ClientRequest request : table.snapshot()) {
