@@ -85,6 +85,11 @@ public final class NbdEngine implements IoEngine {
         return minimumBlockSize;
     }
 
+    /** Whether the server advertised NBD_FLAG_READ_ONLY: every write-type request would fail with EPERM. */
+    public boolean readOnly() {
+        return link.any().has(NbdProtocol.FLAG_READ_ONLY);
+    }
+
     @Override
     public BackingConnection connection() {
         return link.connection();

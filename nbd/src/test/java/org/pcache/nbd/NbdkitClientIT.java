@@ -225,4 +225,22 @@ class NbdkitClientIT {
         assertThat(client.broken()).isCompletedWithValueMatching(cause -> cause.getMessage().contains("within 1 s"));
         assertThatThrownBy(() -> client.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
     }
+
+    @Test
+    void engineSendsTrimAndZeroWhenNbdkitAdvertisesThemAndWritesZeroBlocksWhenNot() throws Exception {
+        Path log = dir.resolve("requests.log");
+        NbdEngine engine = NbdEngine.of(connect(nbdkit(1, "--filter=log", "memory", "16M", "logfile=" + log)));
+        assertThat(engine.supportsDiscard()).isTrue();
+        assertThat(engine.supportsWriteZeroes()).isTrue();
+        org.pcache.backing.BlockingIo.discard(engine, 0, 1 << 20);
+        org.pcache.backing.BlockingIo.writeZeroes(engine, 1 << 20, 1 << 20);
+        assertThat(Files.readString(log)).contains(" Trim id=").contains(" Zero id=").doesNotContain(" Write id=");
+
+        Path plainLog = dir.resolve("plain.log");
+        NbdEngine plain = NbdEngine.of(connect(nbdkit(1, "--filter=log", "--filter=nozero", "memory", "16M",
+                "logfile=" + plainLog)));
+        assertThat(plain.supportsWriteZeroes()).as("nozero hides NBD_FLAG_SEND_WRITE_ZEROES").isFalse();
+        org.pcache.backing.BlockingIo.writeZeroes(plain, 1 << 20, 1 << 20);
+        assertThat(Files.readString(plainLog)).contains(" Write id=").doesNotContain(" Zero id=");
+    }
 }

@@ -124,6 +124,14 @@ class ServeNbdBackingIT {
     }
 
     @Test
+    void aReadOnlyExportIsRefusedInOneLine() throws Exception {
+        String backing = nbdkit("-r", "memory", "64M");
+        ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--cache-size", ServeFiles.CACHE_SIZE,
+                "--backing", backing, "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                .assertRefused(1, "is a read-only NBD export");
+    }
+
+    @Test
     void sigtermAnswersAReadInFlightAndExitsZero() throws Exception {
         Path requests = dir.resolve("requests.log");
         String backing = nbdkit("--filter=log", "--filter=delay", "memory", "64M", "rdelay=1000ms",
