@@ -48,7 +48,7 @@ public final class NbdEngine implements IoEngine {
     /** Zero blocks to write when the server cannot zero a range itself, made when first needed; guarded by this. */
     private MemorySegment zeroes;
 
-    private NbdEngine(NbdClient client, NbdLink.Connector connector) {
+    private NbdEngine(NbdClient client, NbdLink.Connector connector) throws IOException {
         this.link = new NbdLink(client, connector);
         this.size = client.size();
         this.minimumBlockSize = client.minimumBlockSize();
@@ -71,7 +71,7 @@ public final class NbdEngine implements IoEngine {
      * An engine on an already connected client; closing the engine closes the client. It reconnects to the client's
      * URI with the default timeouts.
      */
-    public static NbdEngine of(NbdClient client) {
+    public static NbdEngine of(NbdClient client) throws IOException {
         return new NbdEngine(client, () -> NbdClient.connect(client.uri()));
     }
 
@@ -88,6 +88,11 @@ public final class NbdEngine implements IoEngine {
     /** Whether the server advertised NBD_FLAG_READ_ONLY: every write-type request would fail with EPERM. */
     public boolean readOnly() {
         return link.any().has(NbdProtocol.FLAG_READ_ONLY);
+    }
+
+    /** Connections open to the server: {@value NbdLink#MULTI_CONN} when it advertises multi-conn, else 1. */
+    public int connections() {
+        return link.connections();
     }
 
     @Override

@@ -1,19 +1,28 @@
 package org.pcache.nbd;
 
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.pcache.backing.BackingConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@link NbdEngine}'s connection to its server: the client in use while it works, and a new one made when it breaks.
- * When the client breaks (the server closed the connection or went away, a protocol error, a request timeout) the
+ * {@link NbdEngine}'s connections to its server: the clients in use while they work, and new ones made when one
+ * breaks. A server that advertises NBD_FLAG_CAN_MULTI_CONN gets {@link #MULTI_CONN} connections, used in turn
+ * (request by request), because a server that runs a bounded number of requests per connection (nbdkit: 16 threads)
+ * then runs more at once; its promise that a flush on one connection covers writes completed on every connection is
+ * what keeps {@code flush} correct. Any other server gets one.
+ *
+ * <p>When a client breaks (the server closed the connection or went away, a protocol error, a request timeout) the
  * link is {@link State#DISCONNECTED} and a reconnect thread ({@code pcache-nbd-reconnect}) connects again with a
  * growing back-off, 100 ms doubling up to 5 s, forever. A new connection is taken only if the export is the one the
  * engine opened: same size, same minimum block size, still writable if it was; otherwise it is closed and the link
- * keeps trying (and says why in {@link #connection()}).
+ * keeps trying (and says why in {@link #connection()}). One broken connection of several takes all of them down and
+ * they are made again together, so the link is either fully connected or disconnected.
  *
  * <p>Ordering: requests in flight when the connection broke fail to their callers (writeback writes the same data
  * again, which is idempotent); nothing is resent here. A request that failed may still have reached the server.
@@ -26,6 +35,8 @@ final class NbdLink implements AutoCloseable {
 
     private static final long BACKOFF_MIN_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** Connections to a server that advertises NBD_FLAG_CAN_MULTI_CONN. */
+    static final int MULTI_CONN = 4;
 
     enum State { CONNECTED, DISCONNECTED, CLOSED }
 
@@ -42,31 +53,42 @@ final class NbdLink implements AutoCloseable {
     private final AtomicLong reconnects = new AtomicLong();
     /** Guarded by this. */
     private State state = State.CONNECTED;
-    /** Guarded by this; the broken one while DISCONNECTED, until it is closed. */
-    private NbdClient client;
+    /** Guarded by this; never empty; the broken ones while DISCONNECTED, until they are closed. */
+    private List<NbdClient> clients;
+    /** Which client the next request goes to. */
+    private final AtomicInteger turn = new AtomicInteger();
     /** Why the link was last disconnected, or why a new connection was refused; guarded by this. */
     private String lastError;
     /** Guarded by this. */
     private Thread reconnector;
 
-    NbdLink(NbdClient first, Connector connector) {
+    /**
+     * A link on {@code first}, which it owns from now on, and the further connections a multi-conn server gets (if
+     * one of those fails, everything is closed and the failure thrown).
+     */
+    NbdLink(NbdClient first, Connector connector) throws IOException {
         this.connector = connector;
         this.uri = first.uri();
         this.size = first.size();
         this.minimumBlockSize = first.minimumBlockSize();
         this.writable = !first.has(NbdProtocol.FLAG_READ_ONLY);
-        this.client = first;
-        watch(first);
+        this.clients = withFurtherConnections(first);
+        clients.forEach(this::watch);
     }
 
-    /** The client to send on, or null while disconnected (then {@link #connection()} says why). */
+    /** A client to send on, each in turn, or null while disconnected (then {@link #connection()} says why). */
     synchronized NbdClient client() {
-        return state == State.CONNECTED ? client : null;
+        return state == State.CONNECTED ? clients.get(Math.floorMod(turn.getAndIncrement(), clients.size())) : null;
     }
 
-    /** The client made first, or in use now: for what does not change across reconnects. */
+    /** A client in use now or last: for what does not change across reconnects. */
     synchronized NbdClient any() {
-        return client;
+        return clients.getFirst();
+    }
+
+    /** Connections open to the server while connected. */
+    synchronized int connections() {
+        return clients.size();
     }
 
     synchronized BackingConnection connection() {
@@ -81,14 +103,14 @@ final class NbdLink implements AutoCloseable {
     /** Stops reconnecting and closes the client in use. */
     @Override
     public void close() throws IOException {
-        NbdClient current;
+        List<NbdClient> current;
         Thread running;
         synchronized (this) {
             if (state == State.CLOSED) {
                 return;
             }
             state = State.CLOSED;
-            current = client;
+            current = clients;
             running = reconnector;
         }
         if (running != null) {
@@ -99,7 +121,7 @@ final class NbdLink implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        current.close();
+        current.forEach(this::closeQuietly);
     }
 
     private void watch(NbdClient watched) {
@@ -108,7 +130,7 @@ final class NbdLink implements AutoCloseable {
 
     private void broke(NbdClient broken, IOException cause) {
         synchronized (this) {
-            if (state != State.CONNECTED || client != broken) {
+            if (state != State.CONNECTED || !clients.contains(broken)) {
                 return;
             }
             state = State.DISCONNECTED;
@@ -120,6 +142,11 @@ final class NbdLink implements AutoCloseable {
 
     /** The reconnect thread: connects until a connection to the same export is made or the link is closed. */
     private void reconnect() {
+        List<NbdClient> old;
+        synchronized (this) {
+            old = clients;
+        }
+        old.forEach(this::closeQuietly); // the healthy ones of several too: they are made again together
         long backoff = BACKOFF_MIN_NANOS;
         int attempts = 0;
         while (!Thread.currentThread().isInterrupted()) {
@@ -131,6 +158,7 @@ final class NbdLink implements AutoCloseable {
             backoff = Math.min(backoff * 2, BACKOFF_MAX_NANOS);
             attempts++;
             NbdClient fresh;
+            List<NbdClient> all;
             try {
                 fresh = connector.connect();
             } catch (IOException | RuntimeException e) {
@@ -146,30 +174,50 @@ final class NbdLink implements AutoCloseable {
                 }
                 continue;
             }
-            if (install(fresh)) {
+            try {
+                all = withFurtherConnections(fresh);
+            } catch (IOException e) {
+                LOG.debug("nbd backing {}: reconnect attempt {} failed: {}", uri, attempts, e.getMessage());
+                continue;
+            }
+            if (install(all)) {
                 LOG.info("nbd backing {} reconnected after {} attempt(s)", uri, attempts);
             }
             return;
         }
     }
 
-    /** Makes {@code fresh} the client in use; false (and {@code fresh} closed) if the link was closed meanwhile. */
-    private boolean install(NbdClient fresh) {
-        NbdClient old;
+    /** Makes {@code fresh} the clients in use; false (and {@code fresh} closed) if the link was closed meanwhile. */
+    private boolean install(List<NbdClient> fresh) {
         synchronized (this) {
             if (state == State.CLOSED) {
-                closeQuietly(fresh);
+                fresh.forEach(this::closeQuietly);
                 return false;
             }
-            old = client;
-            client = fresh;
+            clients = fresh;
             state = State.CONNECTED;
             reconnector = null;
             reconnects.incrementAndGet();
         }
-        closeQuietly(old);
-        watch(fresh);
+        fresh.forEach(this::watch);
         return true;
+    }
+
+    /**
+     * {@code first} and, when it advertises NBD_FLAG_CAN_MULTI_CONN, {@link #MULTI_CONN} - 1 more connections; on a
+     * failure every one is closed, {@code first} too.
+     */
+    private List<NbdClient> withFurtherConnections(NbdClient first) throws IOException {
+        List<NbdClient> all = new ArrayList<>(List.of(first));
+        try {
+            while (first.has(NbdProtocol.FLAG_CAN_MULTI_CONN) && all.size() < MULTI_CONN) {
+                all.add(connector.connect());
+            }
+        } catch (IOException | RuntimeException e) {
+            all.forEach(this::closeQuietly);
+            throw e;
+        }
+        return List.copyOf(all);
     }
 
     private String mismatch(NbdClient fresh) {

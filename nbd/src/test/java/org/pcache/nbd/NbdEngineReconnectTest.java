@@ -45,7 +45,11 @@ class NbdEngineReconnectTest {
     }
 
     private InetSocketAddress serve(long size, int port) throws Exception {
-        export = new MemoryExport("disk", size, EnumSet.of(Capability.FLUSH));
+        return serve(size, port, EnumSet.of(Capability.FLUSH));
+    }
+
+    private InetSocketAddress serve(long size, int port, EnumSet<Capability> capabilities) throws Exception {
+        export = new MemoryExport("disk", size, capabilities);
         server = new NbdServer(export, NbdServer.Options.defaults()
                 .withAddresses(new InetSocketAddress("127.0.0.1", port)));
         server.start();
@@ -97,6 +101,38 @@ class NbdEngineReconnectTest {
         assertThat(engine.connection().state()).isEqualTo(BackingConnection.State.DISCONNECTED);
         assertThatThrownBy(() -> BlockingIo.read(engine, 0, MemorySegment.ofArray(new byte[512])))
                 .isInstanceOf(IOException.class);
+    }
+
+    @Test
+    void aMultiConnServerGetsFourConnectionsUsedInTurnAndAllAreMadeAgainAfterALoss() throws Exception {
+        InetSocketAddress address = serve(SIZE, 0, EnumSet.of(Capability.FLUSH, Capability.MULTI_CONN));
+        engine = NbdEngine.open(NbdUri.of(address, "disk"), NbdClient.Options.defaults());
+        assertThat(engine.connections()).isEqualTo(NbdLink.MULTI_CONN);
+        for (int i = 0; i < 8; i++) {
+            BlockingIo.write(engine, i * 4096L, MemorySegment.ofArray(new byte[4096]).fill((byte) (i + 1)));
+        }
+        BlockingIo.flush(engine);
+
+        stopServer();
+        awaitState(BackingConnection.State.DISCONNECTED);
+        serve(SIZE, address.getPort(), EnumSet.of(Capability.FLUSH, Capability.MULTI_CONN));
+        awaitState(BackingConnection.State.CONNECTED);
+        assertThat(engine.connections()).isEqualTo(NbdLink.MULTI_CONN);
+        for (int i = 0; i < 8; i++) {
+            BlockingIo.write(engine, i * 4096L, MemorySegment.ofArray(new byte[4096]).fill((byte) (i + 1)));
+        }
+        BlockingIo.flush(engine);
+        for (int i = 0; i < 8; i++) {
+            assertThat(export.contents().asSlice(i * 4096L, 4096).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                    .containsOnly((byte) (i + 1));
+        }
+    }
+
+    @Test
+    void aServerWithoutMultiConnGetsOneConnection() throws Exception {
+        InetSocketAddress address = serve(SIZE, 0);
+        engine = NbdEngine.open(NbdUri.of(address, "disk"), NbdClient.Options.defaults());
+        assertThat(engine.connections()).isEqualTo(1);
     }
 
     /** Polls the engine's observable connection state until it is {@code expected}, with a deadline. */

@@ -230,6 +230,7 @@ class NbdkitClientIT {
     void engineSendsTrimAndZeroWhenNbdkitAdvertisesThemAndWritesZeroBlocksWhenNot() throws Exception {
         Path log = dir.resolve("requests.log");
         NbdEngine engine = NbdEngine.of(connect(nbdkit(1, "--filter=log", "memory", "16M", "logfile=" + log)));
+        closeables.add(engine);
         assertThat(engine.supportsDiscard()).isTrue();
         assertThat(engine.supportsWriteZeroes()).isTrue();
         org.pcache.backing.BlockingIo.discard(engine, 0, 1 << 20);
@@ -239,6 +240,7 @@ class NbdkitClientIT {
         Path plainLog = dir.resolve("plain.log");
         NbdEngine plain = NbdEngine.of(connect(nbdkit(1, "--filter=log", "--filter=nozero", "memory", "16M",
                 "logfile=" + plainLog)));
+        closeables.add(plain);
         assertThat(plain.supportsWriteZeroes()).as("nozero hides NBD_FLAG_SEND_WRITE_ZEROES").isFalse();
         org.pcache.backing.BlockingIo.writeZeroes(plain, 1 << 20, 1 << 20);
         assertThat(Files.readString(plainLog)).contains(" Write id=").doesNotContain(" Zero id=");
