@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.pcache.backing.BackingDevice;
+import org.pcache.backing.BackingExtent;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheInfo;
 import org.pcache.pmem.PmemRegion;
@@ -11,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -87,6 +89,7 @@ public final class Pcache implements AutoCloseable {
     private final GarbageCollector gc;
     private final CacheWrite writes;
     private final CacheRead reads;
+    private final CacheAllocation allocation;
     private final CacheStats stats = new CacheStats();
     private final AtomicLong inflight = new AtomicLong();
     private final AtomicBoolean closeQueued = new AtomicBoolean();
@@ -129,6 +132,7 @@ public final class Pcache implements AutoCloseable {
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, this::cacheFull,
                 options.dataCrc());
         this.reads = new CacheRead(region, tree, heads, ksets, segments, backing, stats, options.dataCrc());
+        this.allocation = new CacheAllocation(tree, backing);
         failStop.onFailure(this::failed);
     }
 
@@ -224,6 +228,22 @@ public final class Pcache implements AutoCloseable {
             return CompletableFuture.failedFuture(failStop.exception());
         }
         return CompletableFuture.completedFuture(null);
+    }
+
+    /**
+     * The allocation map of {@code [offset, offset + length)} (any offset and length inside the device): the backing
+     * device's holes, minus every range the cache holds, which is data. At least one run from {@code offset}; the runs
+     * may cover less than {@code length} (ask again for the rest). See {@link CacheAllocation}.
+     */
+    public CompletableFuture<List<BackingExtent>> allocationAsync(long offset, long length) {
+        if (offset < 0 || length <= 0 || offset > size() - length) {
+            throw new IllegalArgumentException("range offset=" + offset + " length=" + length + " outside the device of "
+                    + size() + " bytes");
+        }
+        if (state != State.RUNNING) {
+            return CompletableFuture.failedFuture(closedException());
+        }
+        return allocation.allocation(offset, length);
     }
 
     /** Makes every write completed before this call durable. */

@@ -23,6 +23,11 @@ public abstract class FilterEngine implements IoEngine {
     }
 
     @Override
+    public void allocation(long offset, long length, AllocationCallback done) {
+        next.allocation(offset, length, done);
+    }
+
+    @Override
     public BackingConnection connection() {
         return next.connection();
     }
