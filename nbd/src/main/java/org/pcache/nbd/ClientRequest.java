@@ -1,6 +1,7 @@
 package org.pcache.nbd;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -22,6 +23,8 @@ final class ClientRequest {
     long sentNanos;
     /** Bytes of a READ covered by content chunks so far. */
     long received;
+    /** The base:allocation runs of a BLOCK_STATUS reply; null for other commands and until the chunk came. */
+    List<NbdExport.Extent> extents;
     /** First error chunk of a structured reply. */
     NbdErrorException error;
 

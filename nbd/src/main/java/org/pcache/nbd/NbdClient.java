@@ -80,6 +80,8 @@ public final class NbdClient implements AutoCloseable {
     private final long size;
     private final int transmissionFlags;
     private final boolean structuredReplies;
+    /** The server's id of base:allocation, or -1 when it was not negotiated. */
+    private final long baseAllocationId;
     private final int minimumBlockSize;
     private final int maximumBlockSize;
     /** One permit per free place in {@link #table}. */
@@ -103,6 +105,7 @@ public final class NbdClient implements AutoCloseable {
         this.size = handshake.size();
         this.transmissionFlags = handshake.transmissionFlags();
         this.structuredReplies = handshake.structuredReplies();
+        this.baseAllocationId = handshake.baseAllocationId();
         this.minimumBlockSize = handshake.minimumBlockSize();
         this.maximumBlockSize = handshake.maximumBlockSize();
         ReplyReader.Listener listener = new ReplyReader.Listener() {
@@ -117,7 +120,7 @@ public final class NbdClient implements AutoCloseable {
             }
         };
         this.reader = Thread.ofPlatform().name("pcache-nbd-client")
-                .unstarted(new ReplyReader(transport, table, structuredReplies, listener));
+                .unstarted(new ReplyReader(transport, table, structuredReplies, baseAllocationId, listener));
     }
 
     /** Connects with the default {@link Options}, negotiates, and starts the reader thread. */
@@ -218,6 +221,11 @@ public final class NbdClient implements AutoCloseable {
         return structuredReplies;
     }
 
+    /** Whether the server agreed to the base:allocation metadata context, so {@link #blockStatus} may be used. */
+    public boolean hasBaseAllocation() {
+        return baseAllocationId >= 0;
+    }
+
     /** Required alignment of offsets and lengths; 1 when the server advertised none. */
     public int minimumBlockSize() {
         return minimumBlockSize;
@@ -252,6 +260,19 @@ public final class NbdClient implements AutoCloseable {
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
         checkRange(offset, length);
         return submit(NbdCommand.WRITE_ZEROES, fua(durability), offset, length, null, null);
+    }
+
+    /**
+     * NBD_CMD_BLOCK_STATUS with base:allocation: the runs from {@code offset}, at least one, at most {@code length}
+     * bytes (the server may answer less). Only when {@link #hasBaseAllocation()}.
+     */
+    public CompletableFuture<List<NbdExport.Extent>> blockStatus(long offset, long length) {
+        if (!hasBaseAllocation()) {
+            throw new IllegalStateException("the server " + uri + " did not agree to base:allocation");
+        }
+        checkRange(offset, length);
+        ClientRequest request = new ClientRequest(NbdCommand.BLOCK_STATUS, offset, length, null);
+        return submit(request, 0, null).thenApply(ignored -> request.extents);
     }
 
     /**
@@ -316,7 +337,13 @@ public final class NbdClient implements AutoCloseable {
 
     private CompletableFuture<Void> submit(NbdCommand command, int flags, long offset, long length,
                                            MemorySegment src, MemorySegment dst) {
-        ClientRequest request = new ClientRequest(command, offset, length, dst);
+        return submit(new ClientRequest(command, offset, length, dst), flags, src);
+    }
+
+    private CompletableFuture<Void> submit(ClientRequest request, int flags, MemorySegment src) {
+        NbdCommand command = request.command;
+        long offset = request.offset;
+        long length = request.length;
         IOException broken = failure.get();
         if (broken != null || closing) {
             request.future.completeExceptionally(broken != null ? broken : closedException());

@@ -3,11 +3,14 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.pcache.backing.BackingConnection;
+import org.pcache.backing.BackingExtent;
 import org.pcache.backing.BackingIoException;
 import org.pcache.backing.IoEngine;
 import org.slf4j.Logger;
@@ -147,6 +150,46 @@ public final class NbdEngine implements IoEngine {
                     Math.min(zeroBlocks.byteSize(), maximumPiece(client)), done, (at, pieceLength) ->
                     client.write(offset + at, zeroBlocks.asSlice(0, pieceLength), Durability.BUFFERED));
         }
+    }
+
+    /**
+     * The server's own NBD_CMD_BLOCK_STATUS with base:allocation when it agreed to the context (a HOLE descriptor is a
+     * hole; ZERO alone and DATA are data), at most 32 MiB per call; the default (all data) otherwise.
+     */
+    @Override
+    public void allocation(long offset, long length, AllocationCallback done) {
+        NbdClient client = check("allocation", offset, length, error -> done.completed(null, error));
+        if (client == null) {
+            return;
+        }
+        if (!client.hasBaseAllocation()) {
+            IoEngine.super.allocation(offset, length, done);
+            return;
+        }
+        long asked = Math.min(length, NbdProtocol.MAX_PAYLOAD_LENGTH);
+        CompletableFuture<List<NbdExport.Extent>> status;
+        try {
+            status = client.blockStatus(offset, asked);
+        } catch (RuntimeException e) {
+            status = CompletableFuture.failedFuture(e);
+        }
+        status.whenComplete((extents, failure) -> {
+            if (failure != null) {
+                done.completed(null, translate(client, "allocation", offset, asked, failure));
+                return;
+            }
+            List<BackingExtent> runs = new ArrayList<>(extents.size());
+            for (NbdExport.Extent extent : extents) {
+                BackingExtent.Kind kind = extent.allocation() == NbdExport.Allocation.HOLE ? BackingExtent.Kind.HOLE
+                        : BackingExtent.Kind.DATA;
+                if (!runs.isEmpty() && runs.getLast().kind() == kind) {
+                    runs.set(runs.size() - 1, new BackingExtent(runs.getLast().length() + extent.length(), kind));
+                } else {
+                    runs.add(new BackingExtent(extent.length(), kind));
+                }
+            }
+            done.completed(runs, null);
+        });
     }
 
     /** Whether the server advertised NBD_FLAG_SEND_TRIM. */

@@ -245,4 +245,32 @@ class NbdkitClientIT {
         org.pcache.backing.BlockingIo.writeZeroes(plain, 1 << 20, 1 << 20);
         assertThat(Files.readString(plainLog)).contains(" Write id=").doesNotContain(" Zero id=");
     }
+
+    @Test
+    void engineAllocationIsTheServersOwnBlockStatus() throws Exception {
+        NbdClient client = connect(nbdkit(1, "memory", "64M"));
+        assertThat(client.hasBaseAllocation()).isTrue();
+        NbdEngine engine = NbdEngine.of(client);
+        closeables.add(engine);
+        org.pcache.backing.BlockingIo.write(engine, 1 << 20, pattern(1 << 20, 5));
+        assertThat(org.pcache.backing.BlockingIo.allocation(engine, 0, 4 << 20)).containsExactly(
+                new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.HOLE),
+                new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.DATA),
+                new org.pcache.backing.BackingExtent(2 << 20, org.pcache.backing.BackingExtent.Kind.HOLE));
+        assertThat(org.pcache.backing.BlockingIo.allocation(engine, 0, 64L << 20))
+                .as("one call asks for at most 32 MiB; the caller asks again for the rest")
+                .containsExactly(
+                        new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.HOLE),
+                        new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.DATA),
+                        new org.pcache.backing.BackingExtent(30 << 20, org.pcache.backing.BackingExtent.Kind.HOLE));
+    }
+
+    @Test
+    void withoutBaseAllocationTheEngineReportsData() throws Exception {
+        NbdClient client = connect(nbdkit(1, "--filter=noextents", "memory", "64M"));
+        NbdEngine engine = NbdEngine.of(client);
+        closeables.add(engine);
+        assertThat(org.pcache.backing.BlockingIo.allocation(engine, 0, 4 << 20)).allSatisfy(extent ->
+                assertThat(extent.kind()).isEqualTo(org.pcache.backing.BackingExtent.Kind.DATA));
+    }
 }
