@@ -154,15 +154,18 @@ public final class NbdEngine implements IoEngine {
 
     /**
      * The server's own NBD_CMD_BLOCK_STATUS with base:allocation when it agreed to the context (a HOLE descriptor is a
-     * hole; ZERO alone and DATA are data), at most 32 MiB per call; the default (all data) otherwise.
+     * hole; ZERO alone and DATA are data), at most 32 MiB per call; the default (all data) otherwise, and while
+     * disconnected: data is always a true answer, and a client's block status need not fail for it.
      */
     @Override
     public void allocation(long offset, long length, AllocationCallback done) {
-        NbdClient client = check("allocation", offset, length, error -> done.completed(null, error));
-        if (client == null) {
+        BackingIoException invalid = invalid("allocation", offset, length);
+        if (invalid != null) {
+            done.completed(null, invalid);
             return;
         }
-        if (!client.hasBaseAllocation()) {
+        NbdClient client = link.client();
+        if (client == null || !client.hasBaseAllocation()) {
             IoEngine.super.allocation(offset, length, done);
             return;
         }
@@ -225,18 +228,24 @@ public final class NbdEngine implements IoEngine {
 
     /** The client to send a valid request on, or null when {@code done} was already given the error. */
     private NbdClient check(String operation, long offset, long length, IoCallback done) {
+        BackingIoException invalid = invalid(operation, offset, length);
+        if (invalid != null) {
+            done.completed(invalid);
+            return null;
+        }
+        return connected(operation, offset, length, done);
+    }
+
+    /** Why the range cannot be sent (outside the export, misaligned), or null. */
+    private BackingIoException invalid(String operation, long offset, long length) {
         BackingIoException.Reason reason = null;
         if (offset < 0 || length <= 0 || offset > size - length) {
             reason = BackingIoException.Reason.OUT_OF_RANGE;
         } else if (offset % minimumBlockSize != 0 || length % minimumBlockSize != 0) {
             reason = BackingIoException.Reason.MISALIGNED;
         }
-        if (reason != null) {
-            done.completed(new BackingIoException(reason, operation, offset, length, "export of " + size
-                    + " bytes, block size " + minimumBlockSize, null));
-            return null;
-        }
-        return connected(operation, offset, length, done);
+        return reason == null ? null : new BackingIoException(reason, operation, offset, length, "export of " + size
+                + " bytes, block size " + minimumBlockSize, null);
     }
 
     /** The client in use, or null (and {@code done} given the error) while the link is disconnected. */

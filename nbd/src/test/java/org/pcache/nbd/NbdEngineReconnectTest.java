@@ -75,6 +75,8 @@ class NbdEngineReconnectTest {
         assertThat(engine.connection().lastError()).contains("closed the connection");
         assertThatThrownBy(() -> BlockingIo.write(engine, 4096, MemorySegment.ofArray(new byte[4096])))
                 .isInstanceOf(BackingIoException.class).hasMessageContaining("disconnected, reconnecting");
+        assertThat(BlockingIo.allocation(engine, 0, 8192)).as("block status need not fail: data is always true")
+                .containsExactly(new org.pcache.backing.BackingExtent(8192, org.pcache.backing.BackingExtent.Kind.DATA));
 
         serve(SIZE, address.getPort());
         awaitState(BackingConnection.State.CONNECTED);
