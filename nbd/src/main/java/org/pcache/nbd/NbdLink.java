@@ -27,7 +27,9 @@ import org.slf4j.LoggerFactory;
  * <p>Ordering: requests in flight when the connection broke fail to their callers (writeback writes the same data
  * again, which is idempotent); nothing is resent here. A request that failed may still have reached the server.
  *
- * <p>Threading: {@link #client()} from any thread; the state moves under {@code this}.
+ * <p>Threading: {@link #client()} from any thread, without a lock (state and clients are volatile; install writes
+ * the clients before the state, so a reader that sees CONNECTED sees the clients that go with it); the state moves
+ * under {@code this}.
  */
 final class NbdLink implements AutoCloseable {
 
@@ -51,10 +53,10 @@ final class NbdLink implements AutoCloseable {
     private final int minimumBlockSize;
     private final boolean writable;
     private final AtomicLong reconnects = new AtomicLong();
-    /** Guarded by this. */
-    private State state = State.CONNECTED;
-    /** Guarded by this; never empty; the broken ones while DISCONNECTED, until they are closed. */
-    private List<NbdClient> clients;
+    /** Written under this, read without it. */
+    private volatile State state = State.CONNECTED;
+    /** Written under this, read without it; never empty; the broken ones while DISCONNECTED, until they are closed. */
+    private volatile List<NbdClient> clients;
     /** Which client the next request goes to. */
     private final AtomicInteger turn = new AtomicInteger();
     /** Why the link was last disconnected, or why a new connection was refused; guarded by this. */
@@ -77,17 +79,21 @@ final class NbdLink implements AutoCloseable {
     }
 
     /** A client to send on, each in turn, or null while disconnected (then {@link #connection()} says why). */
-    synchronized NbdClient client() {
-        return state == State.CONNECTED ? clients.get(Math.floorMod(turn.getAndIncrement(), clients.size())) : null;
+    NbdClient client() {
+        if (state != State.CONNECTED) {
+            return null;
+        }
+        List<NbdClient> current = clients;
+        return current.get(Math.floorMod(turn.getAndIncrement(), current.size()));
     }
 
     /** A client in use now or last: for what does not change across reconnects. */
-    synchronized NbdClient any() {
+    NbdClient any() {
         return clients.getFirst();
     }
 
     /** Connections open to the server while connected. */
-    synchronized int connections() {
+    int connections() {
         return clients.size();
     }
 
