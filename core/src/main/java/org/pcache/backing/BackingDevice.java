@@ -139,6 +139,19 @@ public final class BackingDevice implements AutoCloseable {
         return engine.supportsWriteZeroes();
     }
 
+    /**
+     * The engine's allocation map of {@code [offset, offset + length)} (see {@link IoEngine#allocation}), asked of the
+     * engine on the caller's thread; {@code done} runs on the engine's.
+     */
+    public void allocation(long offset, long length, IoEngine.AllocationCallback done) {
+        engine.allocation(offset, length, done);
+    }
+
+    /** Whether the engine can reach its store now (see {@link IoEngine#connection()}). */
+    public BackingConnection connection() {
+        return engine.connection();
+    }
+
     /** Where the device is in its lifecycle. */
     public State state() {
         return state;

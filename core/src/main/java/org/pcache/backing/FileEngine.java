@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -41,6 +43,9 @@ import com.sun.nio.file.ExtendedOpenOption;
  * turn false): discard does nothing from then on, and write-zeroes writes zero blocks, as it also does for a range a
  * block device cannot zero because it is not block-aligned. Both are durable after the next flush, like a write.
  *
+ * <p>The allocation map comes from {@code lseek(SEEK_DATA / SEEK_HOLE)} on the same descriptor: holes of a sparse
+ * file are reported as holes.
+ *
  * <p>Errors: a range past {@link #size()} fails with OUT_OF_RANGE before any I/O; a read that meets the end of
  * the file (it shrank after open) fails with OUT_OF_RANGE instead of waiting for bytes that will never come;
  * anything the file system reports fails with IO_ERROR and keeps the cause.
@@ -56,6 +61,8 @@ public final class FileEngine implements IoEngine {
     /** Largest piece given to one FileChannel call: a ByteBuffer holds less than 2 GiB. A multiple of any block
      *  size in use, so pieces of an aligned request stay aligned. */
     private static final long MAX_CHUNK = 1L << 30;
+    /** Most runs one {@link #allocation} call reports; the caller asks again for the rest. */
+    private static final int MAX_EXTENTS = 1024;
     /** Largest zero buffer a write-zeroes that writes zero blocks allocates; a multiple of any block size in use. */
     private static final long ZERO_CHUNK = 1L << 20;
 
@@ -194,6 +201,46 @@ public final class FileEngine implements IoEngine {
     @Override
     public void writeZeroes(long offset, long length, IoCallback done) {
         submit("write-zeroes", offset, length, () -> zeroRange(offset, length), done);
+    }
+
+    /**
+     * SEEK_DATA and SEEK_HOLE from {@code offset}, up to {@link #MAX_EXTENTS} runs, on a pool thread. A file system
+     * without them (EINVAL, EOPNOTSUPP) and a block device report DATA; a hole cut by the file's end (it shrank) too.
+     */
+    @Override
+    public void allocation(long offset, long length, AllocationCallback done) {
+        List<BackingExtent> extents = new ArrayList<>();
+        submit("allocation", offset, length, () -> extents.addAll(allocationMap(offset, length)),
+                error -> done.completed(error == null ? extents : null, error));
+    }
+
+    private List<BackingExtent> allocationMap(long offset, long length) throws IOException {
+        List<BackingExtent> extents = new ArrayList<>();
+        long end = offset + length;
+        long at = offset;
+        while (at < end && extents.size() < MAX_EXTENTS) {
+            long data;
+            try {
+                data = Math.min(end, linuxFile.seek(at, LinuxFile.SEEK_DATA));
+            } catch (LinuxFile.ErrnoException e) {
+                if (e.errno() == LinuxFile.ENXIO) {
+                    data = end; // no data from here to the end of the file: the rest is a hole
+                } else if (extents.isEmpty()) {
+                    return List.of(new BackingExtent(length, BackingExtent.Kind.DATA)); // no SEEK_DATA here
+                } else {
+                    throw e;
+                }
+            }
+            if (data > at) {
+                extents.add(new BackingExtent(data - at, BackingExtent.Kind.HOLE));
+                at = data;
+                continue;
+            }
+            long hole = Math.min(end, linuxFile.seek(at, LinuxFile.SEEK_HOLE));
+            extents.add(new BackingExtent(Math.max(hole, at + 1) - at, BackingExtent.Kind.DATA));
+            at = Math.max(hole, at + 1);
+        }
+        return extents;
     }
 
     @Override

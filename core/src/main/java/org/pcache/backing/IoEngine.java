@@ -68,9 +68,33 @@ public interface IoEngine extends AutoCloseable {
      */
     boolean supportsWriteZeroes();
 
+    /**
+     * The allocation map of {@code [offset, offset + length)}: consecutive runs from {@code offset}, at least one, that
+     * may cover less than {@code length} (ask again for the rest). A hole reads as zeroes; a run the engine cannot tell
+     * about is DATA. A range outside the store fails as other operations do. The default reports it all as DATA.
+     */
+    default void allocation(long offset, long length, AllocationCallback done) {
+        done.completed(java.util.List.of(new BackingExtent(length, BackingExtent.Kind.DATA)), null);
+    }
+
+    /**
+     * Whether the store can be reached now ({@link BackingConnection#LOCAL} for a local one). While it is
+     * {@link BackingConnection.State#DISCONNECTED}, every operation fails at once with
+     * {@link BackingIoException.Reason#IO_ERROR}.
+     */
+    default BackingConnection connection() {
+        return BackingConnection.LOCAL;
+    }
+
     /** Releases the store. Called once, after every operation has completed. */
     @Override
     void close() throws IOException;
+
+    /** The answer to {@link #allocation}: the runs, or null and the error. */
+    @FunctionalInterface
+    interface AllocationCallback {
+        void completed(java.util.List<BackingExtent> extents, IOException error);
+    }
 
     /** The completion of one engine operation. */
     @FunctionalInterface

@@ -13,7 +13,7 @@ import java.nio.file.Path;
 
 /**
  * The Linux calls {@link FileEngine} needs that {@code FileChannel} does not offer: {@code fallocate(2)} (punch a
- * hole, zero a range) and the block device ioctls {@code BLKDISCARD} and {@code BLKSSZGET}, on a descriptor of their
+ * hole, zero a range), {@code lseek(2)} with SEEK_DATA and SEEK_HOLE (the allocation map) and the block device ioctls {@code BLKDISCARD} and {@code BLKSSZGET}, on a descriptor of their
  * own opened on the same file, through FFM downcalls into libc with errno captured at the call. A failed call throws {@link ErrnoException}, so the engine
  * can tell "the file system cannot do this" (EOPNOTSUPP) from a real error.
  *
@@ -27,6 +27,12 @@ final class LinuxFile implements AutoCloseable {
     static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     /** fallocate: make the range read as zeroes, preferably without writing them. */
     static final int FALLOC_FL_ZERO_RANGE = 0x10;
+    /** lseek: the next offset at or after the given one that holds data. */
+    static final int SEEK_DATA = 3;
+    /** lseek: the next offset at or after the given one that starts a hole (the end of the file counts as one). */
+    static final int SEEK_HOLE = 4;
+    /** errno: lseek found no data (or hole) at or after the offset, or the offset is past the end. */
+    static final int ENXIO = 6;
     /** errno: the file system or device does not support the operation (ENOTSUP is the same number on Linux). */
     static final int EOPNOTSUPP = 95;
 
@@ -50,6 +56,9 @@ final class LinuxFile implements AutoCloseable {
     private static final MethodHandle FALLOCATE = downcall("fallocate",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), CAPTURE_ERRNO);
+    private static final MethodHandle LSEEK = downcall("lseek",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT), CAPTURE_ERRNO);
     private static final MethodHandle IOCTL = downcall("ioctl",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
                     ValueLayout.ADDRESS), Linker.Option.firstVariadicArg(2), CAPTURE_ERRNO);
@@ -107,6 +116,25 @@ final class LinuxFile implements AutoCloseable {
             throw e;
         } catch (Throwable e) {
             throw new AssertionError("fallocate downcall", e);
+        }
+    }
+
+    /**
+     * {@code lseek(fd, offset, whence)} with {@link #SEEK_DATA} or {@link #SEEK_HOLE}: the offset found. The position
+     * of this descriptor is not used by any other call, so moving it is harmless.
+     */
+    long seek(long offset, int whence) throws ErrnoException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            long result = (long) LSEEK.invokeExact(state, fd, offset, whence);
+            if (result < 0) {
+                throw new ErrnoException("lseek(offset=" + offset + ", whence=" + whence + ")", path, errno(state));
+            }
+            return result;
+        } catch (ErrnoException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new AssertionError("lseek downcall", e);
         }
     }
 

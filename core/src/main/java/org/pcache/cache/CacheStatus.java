@@ -1,5 +1,6 @@
 package org.pcache.cache;
 
+import org.pcache.backing.BackingConnection;
 import org.pcache.pmem.CachePos;
 
 /**
@@ -18,10 +19,12 @@ import org.pcache.pmem.CachePos;
  * @param writeback        what writeback is doing
  * @param gc               what garbage collection is doing
  * @param health           healthy, or failed and why (nothing more is made durable; restart to replay)
+ * @param backing          whether the backing device can be reached now (a remote one may be disconnected)
  */
 public record CacheStatus(int sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent, int cacheFlags,
                           CachePos keyHead, CachePos dirtyTail, CachePos keyTail, Counters counters,
-                          WritebackStatus writeback, GcStatus gc, CacheHealth health) {
+                          WritebackStatus writeback, GcStatus gc, CacheHealth health,
+                          BackingConnection backing) {
 
     /**
      * Counters since open.

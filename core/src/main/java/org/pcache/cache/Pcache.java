@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.pcache.backing.BackingDevice;
+import org.pcache.backing.BackingExtent;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheInfo;
 import org.pcache.pmem.PmemRegion;
@@ -90,6 +91,7 @@ public final class Pcache implements AutoCloseable {
     private final CacheWrite writes;
     private final CacheRead reads;
     private final MissFills fills;
+    private final CacheAllocation allocation;
     private final CacheStats stats = new CacheStats();
     private final AtomicLong inflight = new AtomicLong();
     private final AtomicBoolean closeQueued = new AtomicBoolean();
@@ -134,6 +136,7 @@ public final class Pcache implements AutoCloseable {
                 options.dataCrc());
         this.fills = new MissFills(failStop, tree, heads, ksets, segments, stats, options.dataCrc());
         this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc());
+        this.allocation = new CacheAllocation(tree, backing);
         failStop.onFailure(this::failed);
     }
 
@@ -232,6 +235,22 @@ public final class Pcache implements AutoCloseable {
         return CompletableFuture.completedFuture(null);
     }
 
+    /**
+     * The allocation map of {@code [offset, offset + length)} (any offset and length inside the device): the backing
+     * device's holes, minus every range the cache holds, which is data. At least one run from {@code offset}; the runs
+     * may cover less than {@code length} (ask again for the rest). See {@link CacheAllocation}.
+     */
+    public CompletableFuture<List<BackingExtent>> allocationAsync(long offset, long length) {
+        if (offset < 0 || length <= 0 || offset > size() - length) {
+            throw new IllegalArgumentException("range offset=" + offset + " length=" + length + " outside the device of "
+                    + size() + " bytes");
+        }
+        if (state != State.RUNNING) {
+            return CompletableFuture.failedFuture(closedException());
+        }
+        return allocation.allocation(offset, length);
+    }
+
     /** Makes every write completed before this call durable. */
     public CompletableFuture<Void> flushAsync() {
         if (!enter()) {
@@ -303,7 +322,8 @@ public final class Pcache implements AutoCloseable {
         CacheInfo info = device.cacheInfo();
         return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
                 segments.usedCount(), info.gcPercent(), info.flags(), logWriter.position(), device.dirtyTail(),
-                device.keyTail(), counters(), writeback.status(), gc.status(), failStop.health());
+                device.keyTail(), counters(), writeback.status(), gc.status(), failStop.health(),
+                backing.connection());
     }
 
     /**

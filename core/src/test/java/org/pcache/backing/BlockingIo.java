@@ -3,6 +3,7 @@ package org.pcache.backing;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -38,6 +39,19 @@ public final class BlockingIo {
 
     public static void flush(IoEngine engine) throws IOException {
         await(engine::flush, "flush");
+    }
+
+    /** The engine's allocation map of the range (one call: possibly a prefix). */
+    public static List<BackingExtent> allocation(IoEngine engine, long offset, long length) throws Exception {
+        CompletableFuture<List<BackingExtent>> done = new CompletableFuture<>();
+        engine.allocation(offset, length, (extents, error) -> {
+            if (error != null) {
+                done.completeExceptionally(error);
+            } else {
+                done.complete(extents);
+            }
+        });
+        return done.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
     private static void await(Consumer<IoEngine.IoCallback> operation, String what) throws IOException {

@@ -205,6 +205,26 @@ class FileEngineTest {
     }
 
     @Test
+    void allocationReportsTheHolesOfASparseFile() throws Exception {
+        Path file = sizedFile("sparse.img", 64 * BLOCK); // its last byte written: the last block is data
+        assumeTrue(HOLE_FILE_SYSTEMS.contains(Files.getFileStore(file).type()),
+                "SEEK_HOLE with block granularity needs ext4/xfs/btrfs/tmpfs");
+        try (FileEngine engine = FileEngine.open(file, OPTIONS)) {
+            BlockingIo.write(engine, 8 * BLOCK, MemorySegment.ofArray(new byte[4 * BLOCK]).fill((byte) 1));
+            assertThat(BlockingIo.allocation(engine, 0, 64 * BLOCK)).containsExactly(
+                    new BackingExtent(8 * BLOCK, BackingExtent.Kind.HOLE),
+                    new BackingExtent(4 * BLOCK, BackingExtent.Kind.DATA),
+                    new BackingExtent(51 * BLOCK, BackingExtent.Kind.HOLE),
+                    new BackingExtent(BLOCK, BackingExtent.Kind.DATA));
+            assertThat(BlockingIo.allocation(engine, 10 * BLOCK, 4 * BLOCK)).as("clipped to the range asked")
+                    .containsExactly(new BackingExtent(2 * BLOCK, BackingExtent.Kind.DATA),
+                            new BackingExtent(2 * BLOCK, BackingExtent.Kind.HOLE));
+            assertThatThrownBy(() -> BlockingIo.allocation(engine, 64 * BLOCK, BLOCK))
+                    .hasCauseInstanceOf(BackingIoException.class);
+        }
+    }
+
+    @Test
     void discardPunchesAHoleThatReadsBackAsZeroes() throws Exception {
         Path file = sizedFile("discard.img", 16 * BLOCK);
         assumeTrue(HOLE_FILE_SYSTEMS.contains(Files.getFileStore(file).type()),

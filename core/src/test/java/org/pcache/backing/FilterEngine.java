@@ -23,6 +23,16 @@ public abstract class FilterEngine implements IoEngine {
     }
 
     @Override
+    public void allocation(long offset, long length, AllocationCallback done) {
+        next.allocation(offset, length, done);
+    }
+
+    @Override
+    public BackingConnection connection() {
+        return next.connection();
+    }
+
+    @Override
     public int alignment() {
         return next.alignment();
     }

@@ -8,7 +8,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * The client side of fixed newstyle negotiation as a pure state machine: the server's bytes go in, the
- * client's options come out. It asks for structured replies, then selects the export with NBD_OPT_GO
+ * client's options come out. It asks for structured replies, then (when they were granted) for the
+ * {@code base:allocation} metadata context with NBD_OPT_SET_META_CONTEXT, then selects the export with NBD_OPT_GO
  * (requesting NBD_INFO_BLOCK_SIZE), falling back to NBD_OPT_EXPORT_NAME for a server without NBD_OPT_GO.
  *
  * <p>Limits on what the server may send: an option reply of more than {@link #MAX_REPLY_LENGTH} bytes is a
@@ -20,21 +21,28 @@ final class ClientHandshake {
     /*
      * Implementation notes.
      *
-     *   GREETING -> STRUCTURED_REPLY -> GO -----------> TRANSMISSION
-     *                                    \-> EXPORT_NAME -/
+     *   GREETING -> STRUCTURED_REPLY -> META_CONTEXT -> GO -----------> TRANSMISSION
+     *                            \---------------------/   \-> EXPORT_NAME -/
+     *
+     * META_CONTEXT is skipped without structured replies (block status needs them); a refused context only means
+     * the client never sends NBD_CMD_BLOCK_STATUS.
      *
      * Each state names the server message being waited for. A reply is only parsed once all of it is in the
      * input buffer; MAX_REPLY_LENGTH bounds that buffer.
      */
 
-    enum State { GREETING, STRUCTURED_REPLY, GO, EXPORT_NAME, TRANSMISSION }
+    enum State { GREETING, STRUCTURED_REPLY, META_CONTEXT, GO, EXPORT_NAME, TRANSMISSION }
 
     static final int MAX_REPLY_LENGTH = 16 * 1024;
     /** Bytes the caller's input buffer must be able to hold. */
     static final int MIN_INPUT_CAPACITY = OPTION_REPLY_HEADER_LENGTH + MAX_REPLY_LENGTH;
-    /** Output space one decode() call can need: the NBD_OPT_GO option with the longest name. */
+    /**
+     * Output space one decode() call can need: the client flags and two options, the longer of NBD_OPT_GO and
+     * NBD_OPT_SET_META_CONTEXT with the longest name.
+     */
     static final int MAX_OUTPUT_BYTES = NbdProtocol.CLIENT_FLAGS_LENGTH + 2 * OPTION_HEADER_LENGTH
-            + Integer.BYTES + NbdProtocol.MAX_STRING_LENGTH + 2 * Short.BYTES;
+            + 3 * Integer.BYTES + NbdProtocol.MAX_STRING_LENGTH + NbdProtocol.BASE_ALLOCATION.length();
+    private static final byte[] BASE_ALLOCATION = NbdProtocol.BASE_ALLOCATION.getBytes(StandardCharsets.UTF_8);
 
     private final String exportName;
     private final byte[] exportNameBytes;
@@ -42,6 +50,8 @@ final class ClientHandshake {
     private boolean noZeroes;
     private boolean structuredReplies;
     private long size = -1;
+    /** The server's id for base:allocation, or -1 when it was not negotiated. */
+    private long baseAllocationId = -1;
     private int transmissionFlags;
     private int minimumBlockSize = 1;
     private long maximumBlockSize = NbdProtocol.MAX_PAYLOAD_LENGTH;
@@ -68,6 +78,11 @@ final class ClientHandshake {
 
     long size() {
         return size;
+    }
+
+    /** The context id of base:allocation in BLOCK_STATUS replies, or -1 when the server did not agree to it. */
+    long baseAllocationId() {
+        return baseAllocationId;
     }
 
     int transmissionFlags() {
@@ -97,7 +112,7 @@ final class ClientHandshake {
                     }
                     decodeGreeting(in, out);
                 }
-                case STRUCTURED_REPLY, GO -> {
+                case STRUCTURED_REPLY, META_CONTEXT, GO -> {
                     ByteBuffer payload = nextReply(in);
                     if (payload == null) {
                         return state;
@@ -166,7 +181,11 @@ final class ClientHandshake {
     }
 
     private void decodeReply(ByteBuffer payload, ByteBuffer out) throws NbdProtocolException, NbdHandshakeException {
-        NbdOption expected = state == State.STRUCTURED_REPLY ? NbdOption.STRUCTURED_REPLY : NbdOption.GO;
+        NbdOption expected = switch (state) {
+            case STRUCTURED_REPLY -> NbdOption.STRUCTURED_REPLY;
+            case META_CONTEXT -> NbdOption.SET_META_CONTEXT;
+            default -> NbdOption.GO;
+        };
         if (replyOption != expected.code()) {
             throw new NbdProtocolException("reply to option " + replyOption + " (expected " + expected + ")");
         }
@@ -179,8 +198,17 @@ final class ClientHandshake {
                 throw new NbdProtocolException("NBD_OPT_STRUCTURED_REPLY: unexpected reply " + type);
             }
             structuredReplies = type == OptionReply.ACK;
-            go(out);
-            state = State.GO;
+            if (structuredReplies) {
+                setMetaContext(out);
+                state = State.META_CONTEXT;
+            } else {
+                go(out);
+                state = State.GO;
+            }
+            return;
+        }
+        if (state == State.META_CONTEXT) {
+            decodeMetaContextReply(type, payload, out);
             return;
         }
         if (type == null || type.isError()) {
@@ -249,6 +277,35 @@ final class ClientHandshake {
             throw new NbdProtocolException(what + " with " + payload.remaining() + " payload bytes (expected "
                     + length + ")");
         }
+    }
+
+    /** A context the server selected, then ACK (or an error: no context); GO follows either way. */
+    private void decodeMetaContextReply(OptionReply type, ByteBuffer payload, ByteBuffer out)
+            throws NbdProtocolException {
+        if (type == OptionReply.META_CONTEXT) {
+            if (payload.remaining() < Integer.BYTES) {
+                throw new NbdProtocolException("NBD_REP_META_CONTEXT of " + payload.remaining() + " bytes");
+            }
+            long id = Integer.toUnsignedLong(payload.getInt());
+            String name = StandardCharsets.UTF_8.decode(payload).toString();
+            if (name.equals(NbdProtocol.BASE_ALLOCATION)) {
+                baseAllocationId = id;
+            }
+        } else if (type == OptionReply.ACK || type == null || type.isError()) {
+            if (type != OptionReply.ACK) {
+                baseAllocationId = -1;
+            }
+            go(out);
+            state = State.GO;
+        } else {
+            throw new NbdProtocolException("NBD_OPT_SET_META_CONTEXT: unexpected reply " + type);
+        }
+    }
+
+    private void setMetaContext(ByteBuffer out) {
+        option(out, NbdOption.SET_META_CONTEXT, 3 * Integer.BYTES + exportNameBytes.length + BASE_ALLOCATION.length);
+        out.putInt(exportNameBytes.length).put(exportNameBytes).putInt(1).putInt(BASE_ALLOCATION.length)
+                .put(BASE_ALLOCATION);
     }
 
     private void go(ByteBuffer out) {

@@ -1,6 +1,7 @@
 package org.pcache.nbd;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -18,8 +19,12 @@ final class ClientRequest {
     final MemorySegment dst;
     final CompletableFuture<Void> future = new CompletableFuture<>();
     long handle;
+    /** System.nanoTime() just before sending, for the request timeout. */
+    long sentNanos;
     /** Bytes of a READ covered by content chunks so far. */
     long received;
+    /** The base:allocation runs of a BLOCK_STATUS reply; null for other commands and until the chunk came. */
+    List<NbdExport.Extent> extents;
     /** First error chunk of a structured reply. */
     NbdErrorException error;
 

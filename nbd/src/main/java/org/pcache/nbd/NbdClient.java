@@ -3,8 +3,10 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.ConnectException;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -27,7 +29,14 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p>A failed request completes its future with {@link NbdErrorException}; a broken connection fails every
- * request in flight and every later one with an {@link IOException} naming the cause.
+ * request in flight and every later one with an {@link IOException} naming the cause, and completes
+ * {@link #broken()}. A client never reconnects: {@link NbdEngine} replaces a broken one.
+ *
+ * <p>Timeouts ({@link Options}): the TCP connect, the whole handshake, and each request. A server that does not
+ * answer a request within the request timeout is treated as gone: the connection is closed and every request in
+ * flight fails with an error that names the request and the timeout, so nothing waits forever on a silent server.
+ * The request deadlines are checked by one timer task per client, every quarter of the timeout, on the JDK's shared
+ * delayed executor.
  *
  * <p>Threading: request methods may be called from any thread; they block only while the request is being
  * sent and while {@link #MAX_IN_FLIGHT} requests are already in flight. The send path is guarded by
@@ -38,15 +47,41 @@ public final class NbdClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NbdClient.class);
 
     public static final int MAX_IN_FLIGHT = 64;
+
+    /**
+     * How long the client waits.
+     *
+     * @param connectTimeout   for the TCP connection to be accepted (a unix socket connects at once or fails)
+     * @param handshakeTimeout for the whole negotiation, from the connection to the end of NBD_OPT_GO
+     * @param requestTimeout   for the reply to each request, from when it was sent
+     */
+    public record Options(Duration connectTimeout, Duration handshakeTimeout, Duration requestTimeout) {
+        public Options {
+            for (Duration timeout : List.of(connectTimeout, handshakeTimeout, requestTimeout)) {
+                if (timeout.isNegative() || timeout.isZero()) {
+                    throw new IllegalArgumentException("timeout " + timeout + " (expected > 0)");
+                }
+            }
+        }
+
+        /** 10 s to connect, 10 s to negotiate, 60 s per request. */
+        public static Options defaults() {
+            return new Options(Duration.ofSeconds(10), Duration.ofSeconds(10), Duration.ofSeconds(60));
+        }
+    }
+
     private static final long CLOSE_TIMEOUT_SECONDS = 30;
     /** Empty and never written: shared by every request without payload. */
     private static final ByteBuffer NO_PAYLOAD = ByteBuffer.allocate(0);
 
     private final NbdUri uri;
+    private final Options options;
     private final NbdTransport transport;
     private final long size;
     private final int transmissionFlags;
     private final boolean structuredReplies;
+    /** The server's id of base:allocation, or -1 when it was not negotiated. */
+    private final long baseAllocationId;
     private final int minimumBlockSize;
     private final int maximumBlockSize;
     /** One permit per free place in {@link #table}. */
@@ -59,14 +94,18 @@ public final class NbdClient implements AutoCloseable {
     private final Thread reader;
     /** Why the connection is unusable; null while it works. */
     private final AtomicReference<IOException> failure = new AtomicReference<>();
+    /** Completed with the failure when the connection breaks (not when it is closed). */
+    private final CompletableFuture<IOException> broken = new CompletableFuture<>();
     private volatile boolean closing;
 
-    private NbdClient(NbdUri uri, NbdTransport transport, ClientHandshake handshake) {
+    private NbdClient(NbdUri uri, Options options, NbdTransport transport, ClientHandshake handshake) {
         this.uri = uri;
+        this.options = options;
         this.transport = transport;
         this.size = handshake.size();
         this.transmissionFlags = handshake.transmissionFlags();
         this.structuredReplies = handshake.structuredReplies();
+        this.baseAllocationId = handshake.baseAllocationId();
         this.minimumBlockSize = handshake.minimumBlockSize();
         this.maximumBlockSize = handshake.maximumBlockSize();
         ReplyReader.Listener listener = new ReplyReader.Listener() {
@@ -81,28 +120,42 @@ public final class NbdClient implements AutoCloseable {
             }
         };
         this.reader = Thread.ofPlatform().name("pcache-nbd-client")
-                .unstarted(new ReplyReader(transport, table, structuredReplies, listener));
+                .unstarted(new ReplyReader(transport, table, structuredReplies, baseAllocationId, listener));
     }
 
-    /** Connects, negotiates, and starts the reader thread. */
+    /** Connects with the default {@link Options}, negotiates, and starts the reader thread. */
     public static NbdClient connect(NbdUri uri) throws IOException {
+        return connect(uri, Options.defaults());
+    }
+
+    /** Connects, negotiates, and starts the reader thread, each step bounded by its timeout in {@code options}. */
+    public static NbdClient connect(NbdUri uri, Options options) throws IOException {
         NbdTransport transport;
         try {
-            transport = SocketTransport.connect(uri.address());
+            transport = SocketTransport.connect(uri.address(), options.connectTimeout());
         } catch (IOException e) {
             String reason = e instanceof ConnectException ? "connection refused or no server listening"
+                    : e instanceof SocketTimeoutException ? "not accepted within " + seconds(options.connectTimeout())
                     : e.toString();
             throw new IOException("cannot connect to NBD server " + uri + ": " + reason, e);
         }
-        return connect(uri, transport);
+        return connect(uri, options, transport);
     }
 
     /**
      * Negotiates over {@code transport}, already connected to {@code uri}'s server, and starts the reader thread.
      * The client owns the transport from now on (closed here if negotiation fails). Each handshake step writes and
-     * reads through the transport of that moment, so a step may replace it by a wrapper (STARTTLS).
+     * reads through the transport of that moment, so a step may replace it by a wrapper (STARTTLS). When the
+     * handshake timeout passes first, the transport is closed under the blocked read.
      */
-    static NbdClient connect(NbdUri uri, NbdTransport transport) throws IOException {
+    static NbdClient connect(NbdUri uri, Options options, NbdTransport transport) throws IOException {
+        CompletableFuture<Void> negotiation = new CompletableFuture<Void>()
+                .orTimeout(options.handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        negotiation.whenComplete((ignored, timeout) -> {
+            if (timeout != null) {
+                closeQuietly(uri, transport);
+            }
+        });
         try {
             ByteBuffer in = ByteBuffer.allocate(ClientHandshake.MIN_INPUT_CAPACITY).flip();
             ByteBuffer out = ByteBuffer.allocate(ClientHandshake.MAX_OUTPUT_BYTES);
@@ -117,15 +170,31 @@ public final class NbdClient implements AutoCloseable {
                     throw new NbdProtocolException("server closed the connection during the handshake");
                 }
             }
-            NbdClient client = new NbdClient(uri, transport, handshake);
+            if (!negotiation.complete(null)) {
+                throw handshakeTimeout(uri, options, null);
+            }
+            NbdClient client = new NbdClient(uri, options, transport, handshake);
             client.reader.start();
+            client.scheduleDeadlineCheck();
             LOG.debug("nbd client connected uri={} size={} flags=0x{}", uri, client.size,
                     Integer.toHexString(client.transmissionFlags));
             return client;
         } catch (IOException | RuntimeException e) {
             transport.close();
+            if (negotiation.isCompletedExceptionally()) {
+                throw handshakeTimeout(uri, options, e);
+            }
             throw e;
         }
+    }
+
+    private static IOException handshakeTimeout(NbdUri uri, Options options, Exception cause) {
+        return new IOException("NBD server " + uri + " did not complete the handshake within "
+                + seconds(options.handshakeTimeout()) + " (it accepted the connection but does not answer)", cause);
+    }
+
+    private static String seconds(Duration duration) {
+        return duration.toMillis() % 1000 == 0 ? duration.toSeconds() + " s" : duration.toMillis() + " ms";
     }
 
     public NbdUri uri() {
@@ -136,12 +205,25 @@ public final class NbdClient implements AutoCloseable {
         return size;
     }
 
+    /**
+     * Completes with the failure once the connection breaks (the server closed it, a protocol error, a request
+     * timeout); never completes when the client is closed.
+     */
+    public CompletableFuture<IOException> broken() {
+        return broken;
+    }
+
     public boolean has(int transmissionFlag) {
         return (transmissionFlags & transmissionFlag) != 0;
     }
 
     public boolean structuredReplies() {
         return structuredReplies;
+    }
+
+    /** Whether the server agreed to the base:allocation metadata context, so {@link #blockStatus} may be used. */
+    public boolean hasBaseAllocation() {
+        return baseAllocationId >= 0;
     }
 
     /** Required alignment of offsets and lengths; 1 when the server advertised none. */
@@ -178,6 +260,19 @@ public final class NbdClient implements AutoCloseable {
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
         checkRange(offset, length);
         return submit(NbdCommand.WRITE_ZEROES, fua(durability), offset, length, null, null);
+    }
+
+    /**
+     * NBD_CMD_BLOCK_STATUS with base:allocation: the runs from {@code offset}, at least one, at most {@code length}
+     * bytes (the server may answer less). Only when {@link #hasBaseAllocation()}.
+     */
+    public CompletableFuture<List<NbdExport.Extent>> blockStatus(long offset, long length) {
+        if (!hasBaseAllocation()) {
+            throw new IllegalStateException("the server " + uri + " did not agree to base:allocation");
+        }
+        checkRange(offset, length);
+        ClientRequest request = new ClientRequest(NbdCommand.BLOCK_STATUS, offset, length, null);
+        return submit(request, 0, null).thenApply(ignored -> request.extents);
     }
 
     /**
@@ -242,7 +337,13 @@ public final class NbdClient implements AutoCloseable {
 
     private CompletableFuture<Void> submit(NbdCommand command, int flags, long offset, long length,
                                            MemorySegment src, MemorySegment dst) {
-        ClientRequest request = new ClientRequest(command, offset, length, dst);
+        return submit(new ClientRequest(command, offset, length, dst), flags, src);
+    }
+
+    private CompletableFuture<Void> submit(ClientRequest request, int flags, MemorySegment src) {
+        NbdCommand command = request.command;
+        long offset = request.offset;
+        long length = request.length;
         IOException broken = failure.get();
         if (broken != null || closing) {
             request.future.completeExceptionally(broken != null ? broken : closedException());
@@ -260,6 +361,7 @@ public final class NbdClient implements AutoCloseable {
             request.future.completeExceptionally(failure.get() != null ? failure.get() : closedException());
             return request.future;
         }
+        request.sentNanos = System.nanoTime();
         table.register(request);
         try {
             send(command.type(), flags, request.handle, offset, length, src);
@@ -310,10 +412,40 @@ public final class NbdClient implements AutoCloseable {
 
     /** Fails every request in flight and every later one; the first cause wins. */
     private void fail(IOException cause) {
-        failure.compareAndSet(null, cause);
+        if (failure.compareAndSet(null, cause) && !closing) {
+            LOG.debug("nbd client {}: {}", uri, cause.getMessage());
+            broken.complete(cause);
+        }
         for (ClientRequest request : table.snapshot()) {
             finish(request, failure.get());
         }
+        closeQuietly(uri, transport);
+    }
+
+    /** Checks the request deadlines every quarter of the request timeout, until the connection ends. */
+    private void scheduleDeadlineCheck() {
+        long tick = Math.max(1, options.requestTimeout().toNanos() / 4);
+        CompletableFuture.delayedExecutor(tick, TimeUnit.NANOSECONDS).execute(() -> {
+            if (failure.get() == null && !closing) {
+                checkDeadlines();
+                scheduleDeadlineCheck();
+            }
+        });
+    }
+
+    /** Fails the connection when a request has waited longer than the request timeout. */
+    private void checkDeadlines() {
+        long now = System.nanoTime();
+        for (ClientRequest request : table.snapshot()) {
+            if (now - request.sentNanos > options.requestTimeout().toNanos()) {
+                fail(new IOException("NBD server " + uri + " did not answer " + request + " within "
+                        + seconds(options.requestTimeout()) + "; connection closed"));
+                return;
+            }
+        }
+    }
+
+    private static void closeQuietly(NbdUri uri, NbdTransport transport) {
         try {
             transport.close();
         } catch (IOException e) {

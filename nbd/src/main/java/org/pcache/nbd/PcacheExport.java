@@ -1,9 +1,12 @@
 package org.pcache.nbd;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import org.pcache.backing.BackingExtent;
 import org.pcache.cache.Pcache;
 
 /**
@@ -22,7 +25,8 @@ import org.pcache.cache.Pcache;
  *     offered and the server answers it with ENOTSUP</td></tr>
  * <tr><td>CACHE</td><td>a {@link Prefetch} into one of the {@link PrefetchBuffers}, so missed ranges become clean
  *     cache keys; see {@link #cache}</td></tr>
- * <tr><td>BLOCK_STATUS</td><td>everything is data (the interface's default)</td></tr>
+ * <tr><td>BLOCK_STATUS</td><td>{@link Pcache#allocationAsync}: the backing device's holes (a sparse file's, an NBD
+ *     backing's own block status) as HOLE, everything the cache holds and everything else as DATA</td></tr>
  * </table>
  *
  * <p>What is not here: a failed request's future carries the cache's exception ({@code CacheIoException} for a data
@@ -101,6 +105,20 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     @Override
     public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
         return cache.writeZeroesAsync(offset, length, cacheDurability(durability));
+    }
+
+    @Override
+    public CompletableFuture<List<Extent>> blockStatus(long offset, long length) {
+        return cache.allocationAsync(offset, length).thenApply(extents -> {
+            List<Extent> mapped = new ArrayList<>(extents.size());
+            for (BackingExtent extent : extents) {
+                mapped.add(new Extent(extent.length(), switch (extent.kind()) {
+                    case DATA -> Allocation.DATA;
+                    case HOLE -> Allocation.HOLE;
+                }));
+            }
+            return mapped;
+        });
     }
 
     /**

@@ -13,6 +13,8 @@ import java.nio.charset.StandardCharsets;
 final class ReplyDecoder {
 
     /** An error chunk carries a 4096-byte message at most (proto.md), its prefix and an optional offset. */
+    /** Longest BLOCK_STATUS chunk a client takes: its context id and 4096 descriptors. */
+    static final int MAX_BLOCK_STATUS_CHUNK_LENGTH = Integer.BYTES + 4096 * 2 * Integer.BYTES;
     static final int MAX_ERROR_CHUNK_LENGTH = NbdProtocol.ERROR_PREFIX + NbdProtocol.MAX_STRING_LENGTH + Long.BYTES;
 
     /**
@@ -66,12 +68,22 @@ final class ReplyDecoder {
             case OFFSET_DATA -> length > NbdProtocol.OFFSET_DATA_PREFIX
                     && length - NbdProtocol.OFFSET_DATA_PREFIX <= requestLength;
             case OFFSET_HOLE -> length == Long.BYTES + Integer.BYTES;
-            case BLOCK_STATUS, ERROR, ERROR_OFFSET -> false;
+            case BLOCK_STATUS -> length >= 3 * Integer.BYTES && length <= MAX_BLOCK_STATUS_CHUNK_LENGTH
+                    && (length - Integer.BYTES) % (2 * Integer.BYTES) == 0;
+            case ERROR, ERROR_OFFSET -> false;
         };
         if (!valid) {
             throw new NbdProtocolException(chunk.type() + " chunk of " + length + " bytes with flags "
                     + chunk.flags() + " for a request of " + requestLength + " bytes");
         }
+    }
+
+    /** The allocation a base:allocation descriptor's status flags say. */
+    static NbdExport.Allocation allocation(int flags) {
+        if ((flags & NbdProtocol.STATE_HOLE) != 0) {
+            return NbdExport.Allocation.HOLE;
+        }
+        return (flags & NbdProtocol.STATE_ZERO) != 0 ? NbdExport.Allocation.ZERO : NbdExport.Allocation.DATA;
     }
 
     /** Decodes an error chunk payload (the whole {@code length} bytes of it). */

@@ -3,6 +3,8 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The body of {@link NbdClient}'s reader thread: reads simple replies and structured chunks, checks each
@@ -29,13 +31,17 @@ final class ReplyReader implements Runnable {
     private final NbdTransport transport;
     private final InFlightTable table;
     private final boolean structuredReplies;
+    /** The server's id of base:allocation, -1 when not negotiated. */
+    private final long baseAllocationId;
     private final Listener listener;
     private final ByteBuffer in = ByteBuffer.allocateDirect(INPUT_CAPACITY).flip();
 
-    ReplyReader(NbdTransport transport, InFlightTable table, boolean structuredReplies, Listener listener) {
+    ReplyReader(NbdTransport transport, InFlightTable table, boolean structuredReplies, long baseAllocationId,
+                Listener listener) {
         this.transport = transport;
         this.table = table;
         this.structuredReplies = structuredReplies;
+        this.baseAllocationId = baseAllocationId;
         this.listener = listener;
     }
 
@@ -66,6 +72,9 @@ final class ReplyReader implements Runnable {
             listener.completed(request, new NbdErrorException(NbdError.decode(code), request.toString()));
             return;
         }
+        if (request.command == NbdCommand.BLOCK_STATUS) {
+            throw new NbdProtocolException("simple reply to a BLOCK_STATUS (it needs a BLOCK_STATUS chunk)");
+        }
         if (request.command == NbdCommand.READ) {
             if (structuredReplies) {
                 throw new NbdProtocolException("simple reply to a READ after structured replies were negotiated");
@@ -83,7 +92,8 @@ final class ReplyReader implements Runnable {
             readError(chunk, request);
         } else {
             ReplyDecoder.checkChunkLength(chunk, request.length);
-            if (chunk.type() != ReplyChunk.NONE && request.command != NbdCommand.READ) {
+            NbdCommand expected = chunk.type() == ReplyChunk.BLOCK_STATUS ? NbdCommand.BLOCK_STATUS : NbdCommand.READ;
+            if (chunk.type() != ReplyChunk.NONE && request.command != expected) {
                 throw new NbdProtocolException(chunk.type() + " chunk in the reply to " + request.command);
             }
             readContent(chunk, request);
@@ -92,6 +102,9 @@ final class ReplyReader implements Runnable {
             if (request.error == null && request.command == NbdCommand.READ && request.received != request.length) {
                 throw new NbdProtocolException("READ reply covered " + request.received + " of " + request.length
                         + " bytes");
+            }
+            if (request.error == null && request.command == NbdCommand.BLOCK_STATUS && request.extents == null) {
+                throw new NbdProtocolException("BLOCK_STATUS reply without base:allocation extents");
             }
             listener.completed(request, request.error);
         }
@@ -126,11 +139,44 @@ final class ReplyReader implements Runnable {
                 request.dst.asSlice(at, holeLength).fill((byte) 0);
                 request.received += holeLength;
             }
+            case BLOCK_STATUS -> readBlockStatus(chunk, request);
             case NONE -> {
                 // Nothing follows the header.
             }
-            case BLOCK_STATUS, ERROR, ERROR_OFFSET -> throw new IllegalStateException("checked by checkChunkLength");
+            case ERROR, ERROR_OFFSET -> throw new IllegalStateException("checked by checkChunkLength");
         }
+    }
+
+    /** The descriptors of the base:allocation context, each inside the request; other contexts are skipped. */
+    private void readBlockStatus(ReplyDecoder.Chunk chunk, ClientRequest request) throws IOException {
+        int length = (int) chunk.length();
+        require(length);
+        long context = Integer.toUnsignedLong(in.getInt());
+        int descriptors = (length - Integer.BYTES) / (2 * Integer.BYTES);
+        if (context != baseAllocationId) {
+            in.position(in.position() + length - Integer.BYTES);
+            return;
+        }
+        if (request.extents != null) {
+            throw new NbdProtocolException("two base:allocation chunks in the reply to " + request);
+        }
+        List<NbdExport.Extent> extents = new ArrayList<>(descriptors);
+        long covered = 0;
+        for (int i = 0; i < descriptors; i++) {
+            long extentLength = Integer.toUnsignedLong(in.getInt());
+            int flags = in.getInt();
+            if (extentLength == 0) {
+                throw new NbdProtocolException("block status extent of length 0 in the reply to " + request);
+            }
+            // proto.md: the last extent may reach past the request; it is clipped here.
+            long clipped = Math.min(extentLength, request.length - covered);
+            if (clipped <= 0) {
+                continue;
+            }
+            extents.add(new NbdExport.Extent(clipped, ReplyDecoder.allocation(flags)));
+            covered += clipped;
+        }
+        request.extents = extents;
     }
 
     /** Offset inside the request's buffer of a content chunk, which must lie inside the request. */

@@ -8,6 +8,7 @@ import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.time.Duration;
 
 /**
  * The plain {@link NbdTransport}: a blocking TCP or unix {@link SocketChannel}, each call passed straight to it (no
@@ -37,8 +38,11 @@ final class SocketTransport implements NbdTransport {
         }
     }
 
-    /** Connects to {@code address}, a TCP address (its host name resolved now) or a unix socket. */
-    static SocketTransport connect(SocketAddress address) throws IOException {
+    /**
+     * Connects to {@code address}, a TCP address (its host name resolved now, the connection accepted within
+     * {@code timeout} or a {@link java.net.SocketTimeoutException}) or a unix socket (which connects at once or fails).
+     */
+    static SocketTransport connect(SocketAddress address, Duration timeout) throws IOException {
         SocketChannel channel;
         SocketAddress target = address;
         if (address instanceof UnixDomainSocketAddress) {
@@ -49,7 +53,11 @@ final class SocketTransport implements NbdTransport {
             channel = SocketChannel.open();
         }
         try {
-            channel.connect(target);
+            if (target instanceof InetSocketAddress) {
+                channel.socket().connect(target, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+            } else {
+                channel.connect(target);
+            }
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;

@@ -40,7 +40,7 @@ class NbdTransportTest {
         try (ServerSocketChannel listener = ServerSocketChannel.open()
                 .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             SocketAddress address = listener.getLocalAddress();
-            SocketTransport clientPlain = SocketTransport.connect(address);
+            SocketTransport clientPlain = SocketTransport.connect(address, java.time.Duration.ofSeconds(10));
             Scrambling server = new Scrambling(SocketTransport.over(listener.accept()));
             CountDownLatch closed = new CountDownLatch(1);
             Thread reader = Thread.ofPlatform().name("transport-test-conn").start(new NbdConnection(1, server,
@@ -50,7 +50,7 @@ class NbdTransportTest {
             // request's buffer, and the read data goes out of it in a gathering write.
             MemorySegment data = pattern(1 << 20);
             MemorySegment back = arena.allocate(data.byteSize());
-            try (NbdClient client = NbdClient.connect(NbdUri.of(address, "disk"), new Scrambling(clientPlain))) {
+            try (NbdClient client = NbdClient.connect(NbdUri.of(address, "disk"), NbdClient.Options.defaults(), new Scrambling(clientPlain))) {
                 assertThat(client.size()).isEqualTo(SIZE);
                 client.write(8192, data, Durability.FUA).get(10, TimeUnit.SECONDS);
                 client.read(8192, back).get(10, TimeUnit.SECONDS);

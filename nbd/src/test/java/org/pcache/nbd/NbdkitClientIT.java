@@ -209,4 +209,68 @@ class NbdkitClientIT {
                 .cause().isInstanceOf(IOException.class);
         assertThatThrownBy(() -> client.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
     }
+
+    @Test
+    void aServerThatNeverAnswersARequestFailsItWithinTheRequestTimeout() throws Exception {
+        NbdClient client = NbdClient.connect(NbdUri.parse(nbdkit(0, "--filter=delay", "memory", "16M",
+                "rdelay=3600")), new NbdClient.Options(Duration.ofSeconds(5), Duration.ofSeconds(5),
+                Duration.ofSeconds(1)));
+        closeables.add(client);
+        long start = System.nanoTime();
+        CompletableFuture<Void> read = client.read(0, arena.allocate(4096));
+        assertThatThrownBy(() -> read.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(IOException.class)
+                .hasMessageContaining("did not answer READ offset=0 length=4096 within 1 s");
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(3));
+        assertThat(client.broken()).isCompletedWithValueMatching(cause -> cause.getMessage().contains("within 1 s"));
+        assertThatThrownBy(() -> client.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+    }
+
+    @Test
+    void engineSendsTrimAndZeroWhenNbdkitAdvertisesThemAndWritesZeroBlocksWhenNot() throws Exception {
+        Path log = dir.resolve("requests.log");
+        NbdEngine engine = NbdEngine.of(connect(nbdkit(1, "--filter=log", "memory", "16M", "logfile=" + log)));
+        closeables.add(engine);
+        assertThat(engine.supportsDiscard()).isTrue();
+        assertThat(engine.supportsWriteZeroes()).isTrue();
+        org.pcache.backing.BlockingIo.discard(engine, 0, 1 << 20);
+        org.pcache.backing.BlockingIo.writeZeroes(engine, 1 << 20, 1 << 20);
+        assertThat(Files.readString(log)).contains(" Trim id=").contains(" Zero id=").doesNotContain(" Write id=");
+
+        Path plainLog = dir.resolve("plain.log");
+        NbdEngine plain = NbdEngine.of(connect(nbdkit(1, "--filter=log", "--filter=nozero", "memory", "16M",
+                "logfile=" + plainLog)));
+        closeables.add(plain);
+        assertThat(plain.supportsWriteZeroes()).as("nozero hides NBD_FLAG_SEND_WRITE_ZEROES").isFalse();
+        org.pcache.backing.BlockingIo.writeZeroes(plain, 1 << 20, 1 << 20);
+        assertThat(Files.readString(plainLog)).contains(" Write id=").doesNotContain(" Zero id=");
+    }
+
+    @Test
+    void engineAllocationIsTheServersOwnBlockStatus() throws Exception {
+        NbdClient client = connect(nbdkit(1, "memory", "64M"));
+        assertThat(client.hasBaseAllocation()).isTrue();
+        NbdEngine engine = NbdEngine.of(client);
+        closeables.add(engine);
+        org.pcache.backing.BlockingIo.write(engine, 1 << 20, pattern(1 << 20, 5));
+        assertThat(org.pcache.backing.BlockingIo.allocation(engine, 0, 4 << 20)).containsExactly(
+                new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.HOLE),
+                new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.DATA),
+                new org.pcache.backing.BackingExtent(2 << 20, org.pcache.backing.BackingExtent.Kind.HOLE));
+        assertThat(org.pcache.backing.BlockingIo.allocation(engine, 0, 64L << 20))
+                .as("one call asks for at most 32 MiB; the caller asks again for the rest")
+                .containsExactly(
+                        new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.HOLE),
+                        new org.pcache.backing.BackingExtent(1 << 20, org.pcache.backing.BackingExtent.Kind.DATA),
+                        new org.pcache.backing.BackingExtent(30 << 20, org.pcache.backing.BackingExtent.Kind.HOLE));
+    }
+
+    @Test
+    void withoutBaseAllocationTheEngineReportsData() throws Exception {
+        NbdClient client = connect(nbdkit(1, "--filter=noextents", "memory", "64M"));
+        NbdEngine engine = NbdEngine.of(client);
+        closeables.add(engine);
+        assertThat(org.pcache.backing.BlockingIo.allocation(engine, 0, 4 << 20)).allSatisfy(extent ->
+                assertThat(extent.kind()).isEqualTo(org.pcache.backing.BackingExtent.Kind.DATA));
+    }
 }

@@ -25,7 +25,7 @@ class SocketTransportTest {
     @BeforeEach
     void connect() throws Exception {
         listener = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-        near = SocketTransport.connect(listener.getLocalAddress());
+        near = SocketTransport.connect(listener.getLocalAddress(), java.time.Duration.ofSeconds(10));
         farChannel = listener.accept();
         far = SocketTransport.over(farChannel);
     }

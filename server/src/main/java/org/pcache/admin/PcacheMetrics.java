@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.function.ToDoubleFunction;
+import org.pcache.backing.BackingConnection;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Pcache;
 import org.pcache.cache.WorkerState;
@@ -70,6 +71,11 @@ public final class PcacheMetrics implements MeterBinder {
                 s -> failed(s.gc().state()));
         gauge(registry, "pcache.failed", null, "1 when the cache failed: nothing more is made durable (status says why)",
                 s -> s.health().failed() ? 1 : 0);
+        gauge(registry, "pcache.backing.disconnected", null,
+                "1 while the backing device's server cannot be reached (status says why)",
+                s -> s.backing().state() == BackingConnection.State.DISCONNECTED ? 1 : 0);
+        counter(registry, "pcache.backing.reconnects", null, "Connections to the backing server made again",
+                s -> s.backing().reconnects());
         gauge(registry, "pcache.waiting.requests", null, "Requests waiting for free space now",
                 s -> s.counters().waiting());
         gauge(registry, "pcache.cache.segments", null, "Segments the cache uses (cache_segs)", CacheStatus::cacheSegs);

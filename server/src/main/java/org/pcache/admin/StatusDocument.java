@@ -49,6 +49,7 @@ import org.pcache.pmem.CacheInfo;
  * @param gc                what garbage collection is doing
  * @param latency           per NBD command: count and p50/p99/max in microseconds
  * @param drain             the latest drain asked for through the endpoint
+ * @param backing           whether the backing device can be reached now
  */
 public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent,
                              String cacheFlags, String keyHead, String dirtyTail, String keyTail,
@@ -57,7 +58,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                              long readMisses, long missFills, long bytesRead, long bytesWritten, long bytesFromCache,
                              long bytesFromBacking, long bytesToBacking, long dirtyBytes, long deferredRequests,
                              int waitingRequests, long dataCrcErrors, Writeback writeback, Gc gc,
-                             Map<String, Latency> latency, Drain.Status drain) {
+                             Map<String, Latency> latency, Drain.Status drain, Backing backing) {
 
     /** Cache modes by their cache_info code (dm-pcache's; only writeback is implemented). */
     private static final String[] CACHE_MODES = {"writeback", "writethrough", "writearound", "writeonly"};
@@ -72,6 +73,23 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
      * @param rateBytesPerSecond recent throughput
      */
     public record Writeback(String state, long ksets, long errors, String lastError, double rateBytesPerSecond) {
+    }
+
+    /**
+     * The backing device's connection.
+     *
+     * @param state      "local" (a file or block device), "connected" or "disconnected" (an NBD backing whose server
+     *                   went away: pcache reconnects in the background; reads of uncached data fail meanwhile, writes
+     *                   are absorbed while the cache has room, writeback waits)
+     * @param lastError  why the connection was lost last, or null
+     * @param reconnects connections made again since start
+     */
+    public record Backing(String state, String lastError, long reconnects) {
+
+        /** Whether the backing cannot be reached now. */
+        public boolean disconnected() {
+            return "disconnected".equals(state);
+        }
     }
 
     /**
@@ -112,7 +130,8 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                         status.writeback().errors(), status.writeback().lastError(),
                         status.writeback().bytesPerSecond()),
                 new Gc(status.gc().state().toString(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
-                latencies(registry), drain);
+                latencies(registry), drain, new Backing(status.backing().state().name().toLowerCase(Locale.ROOT),
+                        status.backing().lastError(), status.backing().reconnects()));
     }
 
     /** dm-pcache's status line: the nine fields in order, separated by one space. */

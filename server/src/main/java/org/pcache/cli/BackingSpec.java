@@ -48,9 +48,18 @@ final class BackingSpec {
         return open(spec, OptionalLong.empty());
     }
 
+    /** Connects to the NBD backing {@code uri}, refusing a read-only export: writeback could never write to it. */
     private static IoEngine connect(String uri) throws CommandException {
         try {
-            return NbdEngine.open(uri);
+            NbdEngine engine = NbdEngine.open(uri);
+            if (engine.readOnly()) {
+                CommandException refused = new CommandException("backing " + uri + " is a read-only NBD export "
+                        + "(the server advertises NBD_FLAG_READ_ONLY); pcache writes dirty data back to its backing, "
+                        + "so it needs a writable export");
+                closeQuietly(engine, refused);
+                throw refused;
+            }
+            return engine;
         } catch (IllegalArgumentException e) {
             throw new CommandException("--backing " + e.getMessage(), e);
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package org.pcache.cli;
 
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.concurrent.Callable;
 import org.pcache.admin.AdminClient;
 import org.pcache.admin.AdminException;
@@ -18,7 +19,8 @@ import picocli.CommandLine.Spec;
  * another round follows, until a status taken after a drain shows nothing dirty.
  *
  * <p>Progress comes from polling {@code GET /status} every {@link #POLL_INTERVAL}: a display refresh, not a wait on
- * the drain, whose end is the drain state in the same document.
+ * the drain, whose end is the drain state in the same document. When writeback cannot progress (the backing device's
+ * server is disconnected, or backing writes keep failing) a line says why, once each time the reason changes.
  */
 @Command(name = "drain",
         mixinStandardHelpOptions = true,
@@ -69,7 +71,20 @@ final class DrainCommand implements Callable<Integer> {
     private static StatusDocument await(AdminClient client, long id, Progress progress)
             throws AdminException, CommandException {
         StatusDocument status = client.status();
+        String stalled = null;
+        long errorsAtProgress = status.writeback().errors();
+        long written = status.bytesToBacking();
         while (status.drain().id() == id && !status.drain().ended()) {
+            if (status.bytesToBacking() != written) {
+                written = status.bytesToBacking();
+                errorsAtProgress = status.writeback().errors();
+            }
+            String reason = stallReason(status, errorsAtProgress);
+            if (!Objects.equals(reason, stalled)) {
+                progress.finish(reason != null ? "drain: not progressing: " + reason
+                        : "drain: writeback progressing again");
+                stalled = reason;
+            }
             progress.update(status.dirtyBytes());
             try {
                 Thread.sleep(POLL_INTERVAL);
@@ -80,5 +95,19 @@ final class DrainCommand implements Callable<Integer> {
             status = client.status();
         }
         return status;
+    }
+
+    /**
+     * Why writeback is not progressing, or null: the backing is disconnected, or writeback met backing errors since it
+     * last wrote anything back (when it had met {@code errorsAtProgress}).
+     */
+    static String stallReason(StatusDocument status, long errorsAtProgress) {
+        if (status.backing().disconnected()) {
+            return "backing disconnected, reconnecting (" + status.backing().lastError() + ")";
+        }
+        if (status.writeback().errors() > errorsAtProgress) {
+            return "backing writes fail, writeback retrying (" + status.writeback().lastError() + ")";
+        }
+        return null;
     }
 }

@@ -47,6 +47,9 @@ final class StatusCommand implements Callable<Integer> {
                 if (status.failed()) {
                     out.println("failed: " + status.failure());
                 }
+                if (status.backing().disconnected()) {
+                    out.println("backing disconnected, reconnecting: " + status.backing().lastError());
+                }
             }
         } catch (AdminException e) {
             throw AdminOption.failure(e);

@@ -12,6 +12,7 @@ import org.pcache.cache.CacheStatus;
 import org.pcache.cache.GcStatus;
 import org.pcache.cache.WorkerState;
 import org.pcache.cache.WritebackStatus;
+import org.pcache.backing.BackingConnection;
 import org.pcache.pmem.CachePos;
 
 /** The status document: the nine fields hold the status line's tokens, and the JSON names are the contract's. */
@@ -21,7 +22,8 @@ class StatusDocumentTest {
             new CachePos(3, 5144), new CachePos(2, 0),
             new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
             new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
-            new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"));
+            new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"),
+            new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2));
 
     @Test
     void theStatusLineIsDmPcachesLineTokenForToken() {
@@ -47,7 +49,10 @@ class StatusDocumentTest {
                 "writes", "flushes", "read_hits_full", "read_hits_partial", "read_misses", "miss_fills",
                 "bytes_read", "bytes_written", "bytes_from_cache", "bytes_from_backing", "bytes_to_backing",
                 "dirty_bytes", "deferred_requests", "waiting_requests", "data_crc_errors", "writeback", "gc",
-                "latency", "drain");
+                "latency", "drain", "backing");
+        assertThat(tree.get("backing").get("state").asText()).isEqualTo("disconnected");
+        assertThat(tree.get("backing").get("last_error").asText()).isEqualTo("server closed the connection");
+        assertThat(tree.get("backing").get("reconnects").asLong()).isEqualTo(2);
         assertThat(tree.get("cache_flags").asText()).isEqualTo("dc3");
         assertThat(tree.get("health").asText()).isEqualTo("failed");
         assertThat(tree.get("failure").asText()).isEqualTo("msync failed: EIO");

@@ -124,6 +124,28 @@ class ServeNbdBackingIT {
     }
 
     @Test
+    void blockStatusShowsTheNbdBackingsHolesAndWhatTheCacheHolds() throws Exception {
+        ExternalTool.require("nbdinfo");
+        String backing = nbdkit("memory", "64M");
+        ExternalTool.run(TIMEOUT, ExternalTool.SYSTEM_PYTHON, "nbdsh", "-u", backing, "-c",
+                "h.pwrite(b'b' * (1 << 20), 4 << 20)").assertSuccess();
+        server = serve(backing);
+        nbdsh(server.uri(), "h.pwrite(b'c' * 65536, 32 << 20)", "h.flush()");
+        List<String> map = ExternalTool.run(TIMEOUT, "nbdinfo", "--map", server.uri()).assertSuccess().stdout()
+                .lines().map(line -> line.trim().replaceAll("\\s+", " ")).toList();
+        assertThat(map).containsExactly("0 4194304 3 hole,zero", "4194304 1048576 0 data",
+                "5242880 28311552 3 hole,zero", "33554432 65536 0 data", "33619968 33488896 3 hole,zero");
+    }
+
+    @Test
+    void aReadOnlyExportIsRefusedInOneLine() throws Exception {
+        String backing = nbdkit("-r", "memory", "64M");
+        ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--cache-size", ServeFiles.CACHE_SIZE,
+                "--backing", backing, "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
+                .assertRefused(1, "is a read-only NBD export");
+    }
+
+    @Test
     void sigtermAnswersAReadInFlightAndExitsZero() throws Exception {
         Path requests = dir.resolve("requests.log");
         String backing = nbdkit("--filter=log", "--filter=delay", "memory", "64M", "rdelay=1000ms",
