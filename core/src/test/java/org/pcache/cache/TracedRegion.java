@@ -18,11 +18,12 @@ import java.util.SplittableRandom;
  * and builds such an image ({@link #crashImage}) without disturbing the run.
  *
  * <p>Model, as {@code CrashSimPmemRegion}'s, at a coarser grain of bookkeeping: the program reads and writes a
- * volatile view; a store marks its 4 KiB pages pending (keeping their durable content); {@link #flush} captures the
+ * volatile view (a {@link SparseRegion}, or a {@link CrashImageRegion} when a cut's recovery is traced in turn); a
+ * store marks its 4 KiB pages pending (keeping their durable content); {@link #flush} captures the
  * current content of the 64-byte lines in its range; {@link #drain} makes every captured line durable. In a crash
  * image each line whose durable content differs from the view independently keeps the durable content, takes the
  * latest, or is torn (each 8-byte word old or new). Only durable and latest contents are candidates, as in the
- * simulator. Bookkeeping per page, not per line, keeps a 600 MiB run cheap.
+ * simulator. Bookkeeping per page, not per line, keeps a 400 MiB run cheap.
  *
  * <p>Every store, flush and drain is an event of the run's {@link PowerTrace}, taken under its lock; drains are
  * classified by the metadata they make durable (a segment generation, dirty_tail, key_tail, cache_info) so the trace
