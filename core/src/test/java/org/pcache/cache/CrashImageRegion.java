@@ -14,7 +14,8 @@ import java.util.Objects;
 /**
  * The region a power cut left, as {@link TracedRegion#crashImage} builds it: the traced region's view, with the pages
  * whose lines the cut changed replaced, and copy on write for everything the cache that boots on it stores. Stores are
- * durable at once (this boot is not cut again). The traced region's view must not change while this image is used.
+ * durable at once; to cut the boot as well, trace this image ({@link TracedRegion}). The traced region's view must not
+ * change while this image is used.
  *
  * <p>Threading: any thread; one lock guards the copied pages.
  */
@@ -24,11 +25,11 @@ final class CrashImageRegion implements PmemRegion {
     private static final VarHandle ORDERED_LONG =
             ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
-    private final MemorySegment base;
+    private final PmemRegion base;
     /** Pages that differ from base, by page index; guarded by itself. */
     private final Map<Long, MemorySegment> pages = new HashMap<>();
 
-    CrashImageRegion(MemorySegment base, Map<Long, byte[]> crashPages) {
+    CrashImageRegion(PmemRegion base, Map<Long, byte[]> crashPages) {
         this.base = base;
         crashPages.forEach((page, content) -> {
             MemorySegment own = newPage();
@@ -39,7 +40,7 @@ final class CrashImageRegion implements PmemRegion {
 
     @Override
     public long size() {
-        return base.byteSize();
+        return base.size();
     }
 
     @Override
@@ -66,7 +67,7 @@ final class CrashImageRegion implements PmemRegion {
                 if (own != null) {
                     MemorySegment.copy(own, at - page * PAGE, dst, dstOffset + (at - offset), end - at);
                 } else {
-                    MemorySegment.copy(base, at, dst, dstOffset + (at - offset), end - at);
+                    base.read(at, dst, dstOffset + (at - offset), end - at);
                 }
                 at = end;
             }
@@ -83,7 +84,7 @@ final class CrashImageRegion implements PmemRegion {
         synchronized (pages) {
             MemorySegment own = pages.get(offset / PAGE);
             return own != null ? (long) ORDERED_LONG.getAcquire(own, offset % PAGE)
-                    : (long) ORDERED_LONG.getAcquire(base, offset);
+                    : base.getLongAcquire(offset);
         }
     }
 
@@ -114,7 +115,7 @@ final class CrashImageRegion implements PmemRegion {
                 }
             }
         }
-        return base.asSlice(offset, length).asReadOnly();
+        return base.view(offset, length);
     }
 
     @Override
@@ -136,7 +137,7 @@ final class CrashImageRegion implements PmemRegion {
         MemorySegment own = pages.get(page);
         if (own == null) {
             own = newPage();
-            MemorySegment.copy(base, page * PAGE, own, 0, PAGE);
+            base.read(page * PAGE, own, 0, PAGE);
             pages.put(page, own);
         }
         return own;

@@ -5,8 +5,10 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.FilterEngine;
+import org.pcache.backing.IoEngine;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDeviceLayout;
+import org.pcache.pmem.PmemRegion;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -50,7 +52,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  *       log says clean, the backing disk alone holds exactly what the cache returns (writeback never let dirty_tail
  *       pass data the disk could lose, a fill never recorded data the disk no longer holds);</li>
  *   <li>every {@value #DRAIN_CHECK_EVERY}th cut, drain that cache: the backing disk alone then holds what the cache
- *       returned.</li>
+ *       returned;</li>
+ *   <li>one cut in {@value #CUT_THE_BOOT_EVERY} boots its images traced as well, so its replay, drain (writeback, GC)
+ *       and close are cut in turn, up to {@value #MAX_CUTS_PER_BOOT} times, each checked as above: a power cut during
+ *       recovery.</li>
  * </ol>
  * Live reads are checked too: a read returns the last write acknowledged before it was submitted, or a later one.
  * Sectors are checked by {@link SectorPattern#idOfSampled}. A failure names the seed, the cut's event and the sector;
@@ -70,6 +75,18 @@ class PcacheLiveCrashTest {
     private static final int WRITERS = 2;
     private static final int[] GC_PERCENTS = {0, 50, 10, 0, 30};
     private static final int DRAIN_CHECK_EVERY = 64;
+    /** One cut in this many boots its image traced, cuts that boot (replay, a drain, close) too, and checks each. */
+    private static final int CUT_THE_BOOT_EVERY = 512;
+    private static final int MAX_CUTS_PER_BOOT = 10;
+    private static final Map<PowerTrace.Kind, Double> BOOT_CHANCE = new EnumMap<>(Map.of(
+            PowerTrace.Kind.DATA_STORE, 0.0002,
+            PowerTrace.Kind.DRAIN, 0.002,
+            PowerTrace.Kind.GEN_DRAIN, 0.5,
+            PowerTrace.Kind.DIRTY_TAIL_DRAIN, 0.004,
+            PowerTrace.Kind.KEY_TAIL_DRAIN, 0.004,
+            PowerTrace.Kind.CACHE_INFO_DRAIN, 1.0,
+            PowerTrace.Kind.DISK_WRITE, 0.001,
+            PowerTrace.Kind.DISK_FLUSH, 0.004));
     private static final Duration WAIT = Duration.ofSeconds(60);
 
     /** Probability that an event of each kind becomes a cut; a run scales those below 1 (a data-CRC run down). */
@@ -111,6 +128,22 @@ class PcacheLiveCrashTest {
                 .isPositive();
         assertThat(run.cutsWithFills).as(where + " cuts whose dirty log holds miss fills").isPositive();
         assertThat(run.drainChecks).as(where + " drain checks").isPositive();
+        if (!dataCrc) {
+            assertThat(run.cutsInBoots).as(where + " cuts during the replay, writeback and GC of a cut's image")
+                    .isPositive();
+        }
+    }
+
+    /** How a cut's image is booted and checked. */
+    private enum Boot {
+        /** Open, read everything, close. */
+        CHECK,
+        /** Also drain, then compare the backing disk alone. */
+        DRAIN,
+        /** As DRAIN, on a traced copy of the images whose own cuts are checked too: a power cut during recovery. */
+        CUT_THE_BOOT,
+        /** A cut of a CUT_THE_BOOT boot: as CHECK, counted apart. */
+        INNER
     }
 
     /** One seeded run: the traced media, the cache on them, the model, and the checks of every cut. */
@@ -127,6 +160,15 @@ class PcacheLiveCrashTest {
         final MemorySegment diskCopy = MemorySegment.ofArray(new byte[(int) (WINDOW_END - WINDOW_FROM)]);
         /** The disk each cut boots on, overwritten with the cut's crash image. */
         final MemoryEngine imageDisk = new MemoryEngine(DEVICE_SIZE);
+        /** The same two for the cuts of a traced boot, which run while an outer cut's buffers are in use. */
+        final MemorySegment bootCopy = MemorySegment.ofArray(new byte[(int) (WINDOW_END - WINDOW_FROM)]);
+        final MemoryEngine bootImageDisk = new MemoryEngine(DEVICE_SIZE);
+        /** The traced boot of a {@link Boot#CUT_THE_BOOT} cut, and the first problem its cuts found. */
+        TracedRegion bootRegion;
+        TracedDisk bootDisk;
+        volatile String bootFailure;
+        int cutBoots;
+        int cutsInBoots;
         Pcache cache;
         /** The first failed check; guarded by the trace's lock. */
         volatile String failure;
@@ -144,7 +186,7 @@ class PcacheLiveCrashTest {
             Map<PowerTrace.Kind, Double> chance = new EnumMap<>(PowerTrace.Kind.class);
             CHANCE.forEach((kind, p) -> chance.put(kind, p >= 1 ? p : p * scale));
             this.trace = new PowerTrace(seed, chance, MAX_CUTS_PER_RUN, this::check);
-            this.region = new TracedRegion(trace, CacheDeviceLayout.MIN_SIZE);
+            this.region = new TracedRegion(trace, new SparseRegion(CacheDeviceLayout.MIN_SIZE));
             this.disk = new TracedDisk(trace, DEVICE_SIZE);
             this.backing = BackingDevice.start(disk);
         }
@@ -292,8 +334,10 @@ class PcacheLiveCrashTest {
             CrashImageRegion image = region.crashImage(random);
             disk.crashImage(random, imageDisk);
             model.advance();
+            Boot how = trace.cutCount() % CUT_THE_BOOT_EVERY == CUT_THE_BOOT_EVERY / 2 ? Boot.CUT_THE_BOOT
+                    : trace.cutCount() % DRAIN_CHECK_EVERY == 0 ? Boot.DRAIN : Boot.CHECK;
             try {
-                String problem = boot(image);
+                String problem = boot(image, imageDisk, how, diskCopy);
                 if (problem != null) {
                     fail(where + ": " + problem);
                 }
@@ -302,26 +346,66 @@ class PcacheLiveCrashTest {
             }
         }
 
-        /** Checks the images of one cut (see the class comment); returns what is wrong, or null. */
-        private String boot(CrashImageRegion image) throws IOException {
-            long[] onDisk = ids(imageDisk);
+        /**
+         * A power cut during a boot that {@link Boot#CUT_THE_BOOT} traces: checked like any cut, on the boot's thread
+         * that reached it, while the outer cut waits for the boot. Records a problem in {@link #bootFailure}.
+         */
+        private void checkBoot(long event, PowerTrace.Kind kind, boolean after, SplittableRandom random) {
+            if (bootFailure != null) {
+                return;
+            }
+            String where = "a cut during its replay, writeback and GC, at event " + event
+                    + (after ? " after " : " before ") + kind;
+            CrashImageRegion image = bootRegion.crashImage(random);
+            bootDisk.crashImage(random, bootImageDisk);
+            try {
+                String problem = boot(image, bootImageDisk, Boot.INNER, bootCopy);
+                if (problem != null) {
+                    bootFailure = where + ": " + problem;
+                }
+            } catch (IOException | RuntimeException | AssertionError e) {
+                bootFailure = where + ": " + e;
+            }
+        }
+
+        /**
+         * Checks the images of one cut (see the class comment), {@code buffer} a window-sized scratch buffer; returns
+         * what is wrong, or null.
+         */
+        private String boot(CrashImageRegion image, MemoryEngine imageOnDisk, Boot how, MemorySegment buffer)
+                throws IOException {
+            long[] onDisk = ids(imageOnDisk, buffer);
             for (int s = 0; s < onDisk.length; s++) {
                 if (!model.written(s, onDisk[s])) {
                     return "the backing disk alone holds write " + onDisk[s] + " in " + model.describe(s);
                 }
             }
-            boolean[] clean = cleanInLog(image);
-            BackingDevice imageBacking = BackingDevice.start(new FilterEngine(imageDisk) {
+            boolean[] clean = cleanInLog(image, how != Boot.INNER);
+            PmemRegion bootOn = image;
+            IoEngine engine = new FilterEngine(imageOnDisk) {
                 @Override
                 public void close() {
                     // the next cut writes its own image over this disk
                 }
-            });
+            };
+            PowerTrace bootTrace = null;
+            if (how == Boot.CUT_THE_BOOT) {
+                cutBoots++;
+                bootTrace = new PowerTrace(seed * 1_000_003 + trace.cutCount(), BOOT_CHANCE, MAX_CUTS_PER_BOOT,
+                        this::checkBoot);
+                bootRegion = new TracedRegion(bootTrace, image);
+                bootDisk = new TracedDisk(bootTrace, imageOnDisk);
+                bootFailure = null;
+                bootOn = bootRegion;
+                engine = bootDisk;
+                bootTrace.arm(true);
+            }
+            BackingDevice imageBacking = BackingDevice.start(engine);
             try {
-                Pcache booted = Pcache.open(image, imageBacking,
+                Pcache booted = Pcache.open(bootOn, imageBacking,
                         CacheHarness.quietOptions().withDataCrc(options.dataCrc()));
                 try {
-                    long[] read = readAll(booted);
+                    long[] read = readAll(booted, buffer);
                     for (int s = 0; s < read.length; s++) {
                         if (!model.allowed(s, read[s])) {
                             return "after replay the cache returns write " + read[s] + " for " + model.describe(s);
@@ -331,10 +415,10 @@ class PcacheLiveCrashTest {
                                     + " but the backing disk holds " + onDisk[s] + "; " + model.describe(s);
                         }
                     }
-                    if (trace.cutCount() % DRAIN_CHECK_EVERY == 0) {
+                    if (how == Boot.DRAIN || how == Boot.CUT_THE_BOOT) {
                         drainChecks++;
                         booted.drain();
-                        long[] drained = ids(imageDisk);
+                        long[] drained = ids(engine, buffer);
                         for (int s = 0; s < read.length; s++) {
                             if (drained[s] != read[s]) {
                                 return "after a drain the backing disk holds write " + drained[s] + " where the"
@@ -342,17 +426,22 @@ class PcacheLiveCrashTest {
                             }
                         }
                     }
-                    return null;
+                    return how == Boot.CUT_THE_BOOT ? bootFailure : null;
                 } finally {
                     booted.close();
                 }
             } finally {
                 imageBacking.stop();
+                if (bootTrace != null) {
+                    bootTrace.arm(false);
+                    cutsInBoots += bootTrace.cutCount();
+                    bootDisk.free();
+                }
             }
         }
 
         /** Per sector: whether the newest live key the image's log holds for it is clean. */
-        private boolean[] cleanInLog(CrashImageRegion image) throws IOException {
+        private boolean[] cleanInLog(CrashImageRegion image, boolean count) throws IOException {
             boolean[] clean = new boolean[(int) (DEVICE_SIZE / SECTOR)];
             boolean[] reused = new boolean[1];
             boolean[] fills = new boolean[1];
@@ -369,16 +458,18 @@ class PcacheLiveCrashTest {
                     }
                 }
             });
-            cutsWithReusedSegments += reused[0] ? 1 : 0;
-            cutsWithFills += fills[0] ? 1 : 0;
+            if (count) {
+                cutsWithReusedSegments += reused[0] ? 1 : 0;
+                cutsWithFills += fills[0] ? 1 : 0;
+            }
             return clean;
         }
 
         /** The write id of every sector of the window, read through {@code booted}; zero outside the window. */
-        private long[] readAll(Pcache booted) throws IOException {
+        private static long[] readAll(Pcache booted, MemorySegment buffer) throws IOException {
             long[] ids = new long[(int) (DEVICE_SIZE / SECTOR)];
             int chunk = 1 << 20;
-            MemorySegment buf = diskCopy.asSlice(0, chunk);
+            MemorySegment buf = buffer.asSlice(0, chunk);
             for (long off = WINDOW_FROM; off < WINDOW_END; off += chunk) {
                 booted.read(off, buf);
                 idsOf(buf, off, ids);
@@ -387,14 +478,14 @@ class PcacheLiveCrashTest {
         }
 
         /** The write id of every sector of the window on {@code engine} alone; zero outside the window. */
-        private long[] ids(MemoryEngine engine) {
+        private static long[] ids(IoEngine engine, MemorySegment buffer) {
             long[] ids = new long[(int) (DEVICE_SIZE / SECTOR)];
-            engine.read(WINDOW_FROM, diskCopy, error -> {
+            engine.read(WINDOW_FROM, buffer, error -> {
                 if (error != null) {
                     throw new IllegalStateException(error);
                 }
             });
-            idsOf(diskCopy, WINDOW_FROM, ids);
+            idsOf(buffer, WINDOW_FROM, ids);
             return ids;
         }
 
@@ -425,6 +516,7 @@ class PcacheLiveCrashTest {
             region.close();
             disk.free();
             imageDisk.close();
+            bootImageDisk.close();
         }
     }
 }

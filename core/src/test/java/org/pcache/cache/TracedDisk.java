@@ -43,6 +43,13 @@ final class TracedDisk implements IoEngine {
         this.durable = arena.allocate(size, Long.BYTES);
     }
 
+    /** A disk holding, durably, what {@code initial} holds now. */
+    TracedDisk(PowerTrace trace, MemoryEngine initial) {
+        this(trace, initial.size());
+        initial.read(0, visible, TracedDisk::check);
+        MemorySegment.copy(visible, 0, durable, 0, visible.byteSize());
+    }
+
     @Override
     public long size() {
         return visible.byteSize();

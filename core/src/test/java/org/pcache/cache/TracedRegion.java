@@ -4,17 +4,7 @@ import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.PersistenceMode;
 import org.pcache.pmem.PmemRegion;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -28,11 +18,12 @@ import java.util.SplittableRandom;
  * and builds such an image ({@link #crashImage}) without disturbing the run.
  *
  * <p>Model, as {@code CrashSimPmemRegion}'s, at a coarser grain of bookkeeping: the program reads and writes a
- * volatile view; a store marks its 4 KiB pages pending (keeping their durable content); {@link #flush} captures the
+ * volatile view (a {@link SparseRegion}, or a {@link CrashImageRegion} when a cut's recovery is traced in turn); a
+ * store marks its 4 KiB pages pending (keeping their durable content); {@link #flush} captures the
  * current content of the 64-byte lines in its range; {@link #drain} makes every captured line durable. In a crash
  * image each line whose durable content differs from the view independently keeps the durable content, takes the
  * latest, or is torn (each 8-byte word old or new). Only durable and latest contents are candidates, as in the
- * simulator. Bookkeeping per page, not per line, keeps a 600 MiB run cheap.
+ * simulator. Bookkeeping per page, not per line, keeps a 400 MiB run cheap.
  *
  * <p>Every store, flush and drain is an event of the run's {@link PowerTrace}, taken under its lock; drains are
  * classified by the metadata they make durable (a segment generation, dirty_tail, key_tail, cache_info) so the trace
@@ -44,8 +35,6 @@ final class TracedRegion implements PmemRegion {
 
     static final int PAGE = 4096;
     private static final int LINES_PER_PAGE = PAGE / LINE_SIZE;
-    private static final VarHandle ORDERED_LONG =
-            ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
     /** Bits of what the stores since the last drain touched. */
     private static final int GEN = 1;
@@ -66,27 +55,18 @@ final class TracedRegion implements PmemRegion {
 
     private final PowerTrace trace;
     private final long size;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment view;
+    /** The volatile view: what the program reads and what a power cut starts from. */
+    private final PmemRegion store;
     private final Map<Long, Page> pending = new HashMap<>();
     private final List<Long> flushedPages = new ArrayList<>();
     private int touched;
     private boolean closed;
 
-    TracedRegion(PowerTrace trace, long size) {
+    /** Traces the stores to {@code store}, whose whole content is taken as durable; closing this closes it. */
+    TracedRegion(PowerTrace trace, PmemRegion store) {
         this.trace = trace;
-        this.size = size;
-        try {
-            Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-traced-", ".img");
-            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                this.view = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-            } finally {
-                Files.delete(file);
-            }
-        } catch (IOException e) {
-            arena.close();
-            throw new UncheckedIOException(e);
-        }
+        this.store = store;
+        this.size = store.size();
     }
 
     @Override
@@ -100,7 +80,7 @@ final class TracedRegion implements PmemRegion {
         trace.lock.lock();
         try {
             beforeStore(offset, length);
-            MemorySegment.copy(src, srcOffset, view, offset, length);
+            store.write(offset, src, srcOffset, length);
         } finally {
             trace.lock.unlock();
         }
@@ -108,7 +88,7 @@ final class TracedRegion implements PmemRegion {
 
     @Override
     public void read(long offset, MemorySegment dst, long dstOffset, long length) {
-        MemorySegment.copy(view, offset, dst, dstOffset, length);
+        store.read(offset, dst, dstOffset, length);
     }
 
     @Override
@@ -117,7 +97,7 @@ final class TracedRegion implements PmemRegion {
         trace.lock.lock();
         try {
             beforeStore(offset, length);
-            view.asSlice(offset, length).fill((byte) 0);
+            store.zero(offset, length);
         } finally {
             trace.lock.unlock();
         }
@@ -125,7 +105,7 @@ final class TracedRegion implements PmemRegion {
 
     @Override
     public long getLongAcquire(long offset) {
-        return (long) ORDERED_LONG.getAcquire(view, offset);
+        return store.getLongAcquire(offset);
     }
 
     @Override
@@ -134,7 +114,7 @@ final class TracedRegion implements PmemRegion {
         trace.lock.lock();
         try {
             beforeStore(offset, Long.BYTES);
-            ORDERED_LONG.setRelease(view, offset, value);
+            store.putLongRelease(offset, value);
         } finally {
             trace.lock.unlock();
         }
@@ -162,8 +142,7 @@ final class TracedRegion implements PmemRegion {
                 }
                 long from = Math.max(firstLine, page * LINES_PER_PAGE) * LINE_SIZE;
                 long to = Math.min(endLine, (page + 1) * LINES_PER_PAGE) * LINE_SIZE;
-                MemorySegment.copy(view, ValueLayout.JAVA_BYTE, from, p.flushed, (int) (from - page * PAGE),
-                        (int) (to - from));
+                store.read(from, MemorySegment.ofArray(p.flushed), from - page * PAGE, to - from);
             }
         } finally {
             trace.lock.unlock();
@@ -194,7 +173,7 @@ final class TracedRegion implements PmemRegion {
 
     @Override
     public MemorySegment view(long offset, long length) {
-        return view.asSlice(offset, length).asReadOnly();
+        return store.view(offset, length);
     }
 
     @Override
@@ -208,7 +187,7 @@ final class TracedRegion implements PmemRegion {
         try {
             if (!closed) {
                 closed = true;
-                arena.close();
+                store.close();
             }
         } finally {
             trace.lock.unlock();
@@ -249,7 +228,7 @@ final class TracedRegion implements PmemRegion {
                 pages.put(page, image);
             }
         }
-        return new CrashImageRegion(view, pages);
+        return new CrashImageRegion(store, pages);
     }
 
     private PowerTrace.Kind drainKind() {
@@ -306,7 +285,7 @@ final class TracedRegion implements PmemRegion {
 
     private byte[] pageContent(long page) {
         byte[] content = new byte[PAGE];
-        MemorySegment.copy(view, ValueLayout.JAVA_BYTE, page * PAGE, content, 0, PAGE);
+        store.read(page * PAGE, MemorySegment.ofArray(content), 0, PAGE);
         return content;
     }
 }
