@@ -3,12 +3,9 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,6 +43,8 @@ final class NbdConnection implements Runnable {
     /** Replaced only by the reader thread, during the handshake; read by {@link #stop} from any thread. */
     private volatile NbdTransport transport;
     private final NbdExport export;
+    /** The export as clients address it: any byte, READ and WRITE up to 64 MiB; shared by the server's connections. */
+    private final BlockSizeAdapter blockSizes;
     private final NbdServer.Options options;
     private final RequestStatistics statistics;
     private final Runnable onClosed;
@@ -74,11 +73,12 @@ final class NbdConnection implements Runnable {
 
     private final AtomicReference<State> state = new AtomicReference<>(State.NEGOTIATING);
 
-    NbdConnection(int id, NbdTransport transport, NbdExport export, NbdServer.Options options,
-                  RequestStatistics statistics, Runnable onClosed) {
+    NbdConnection(int id, NbdTransport transport, NbdExport export, BlockSizeAdapter blockSizes,
+                  NbdServer.Options options, RequestStatistics statistics, Runnable onClosed) {
         this.id = id;
         this.transport = transport;
         this.export = export;
+        this.blockSizes = blockSizes;
         this.options = options;
         this.statistics = statistics;
         this.onClosed = onClosed;
@@ -273,47 +273,19 @@ final class NbdConnection implements Runnable {
         inFlight.executing(System.nanoTime());
         try {
             future = switch (request.command()) {
-                case READ -> export.read(offset, inFlight.buffer().segment());
-                case WRITE -> export.write(offset, inFlight.buffer().segment(), durability);
+                case READ -> blockSizes.read(offset, inFlight.buffer().segment());
+                case WRITE -> blockSizes.write(offset, inFlight.buffer().segment(), durability);
                 case FLUSH -> export.flush();
-                case TRIM -> split(offset, length, (at, part) -> export.trim(at, part, durability));
-                case WRITE_ZEROES -> split(offset, length, (at, part) -> export.writeZeroes(at, part, durability));
-                case CACHE -> export.cache(offset, length);
-                case BLOCK_STATUS -> export.blockStatus(offset, Math.min(length, NbdProtocol.MAX_PAYLOAD_LENGTH))
-                        .thenApply(NbdConnection::checkExtents);
+                case TRIM -> blockSizes.trim(offset, length, durability);
+                case WRITE_ZEROES -> blockSizes.writeZeroes(offset, length, durability);
+                case CACHE -> blockSizes.cache(offset, length);
+                case BLOCK_STATUS -> blockSizes.blockStatus(offset, length);
                 case DISC -> throw new IllegalStateException("DISC is not executed");
             };
         } catch (RuntimeException e) {
             future = CompletableFuture.failedFuture(e);
         }
         future.whenComplete(inFlight);
-    }
-
-    /** Cuts a TRIM or WRITE_ZEROES longer than the export contract's maximum into parts run together. */
-    private static CompletableFuture<Void> split(long offset, long length,
-                                                 BiFunction<Long, Long, CompletableFuture<Void>> operation) {
-        if (length <= NbdProtocol.MAX_PAYLOAD_LENGTH) {
-            return operation.apply(offset, length);
-        }
-        List<CompletableFuture<Void>> parts = new ArrayList<>();
-        for (long done = 0; done < length; done += NbdProtocol.MAX_PAYLOAD_LENGTH) {
-            parts.add(operation.apply(offset + done, Math.min(NbdProtocol.MAX_PAYLOAD_LENGTH, length - done)));
-        }
-        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
-    }
-
-    private static List<NbdExport.Extent> checkExtents(List<NbdExport.Extent> extents) {
-        if (extents.isEmpty()) {
-            throw new IllegalStateException("export returned no extents");
-        }
-        for (NbdExport.Extent extent : extents) {
-            // proto.md: descriptor lengths MUST be multiples of the advertised minimum block size.
-            if (extent.length() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
-                throw new IllegalStateException("export returned extent " + extent + ", not a multiple of "
-                        + NbdProtocol.MIN_BLOCK_SIZE);
-            }
-        }
-        return extents;
     }
 
     /** A request handed to the export at {@code startNanos} ({@link System#nanoTime()}) completed now. */

@@ -81,9 +81,9 @@ public final class NbdServer implements AutoCloseable {
                 throw new IllegalArgumentException("maxConnections " + maxConnections + " and maxInFlightRequests "
                         + maxInFlightRequests + " must be >= 1");
             }
-            if (maxInFlightBytes < NbdProtocol.MAX_PAYLOAD_LENGTH) {
+            if (maxInFlightBytes < NbdProtocol.MAX_REQUEST_LENGTH) {
                 throw new IllegalArgumentException("maxInFlightBytes " + maxInFlightBytes + " (expected >= "
-                        + NbdProtocol.MAX_PAYLOAD_LENGTH + ", one maximal request)");
+                        + NbdProtocol.MAX_REQUEST_LENGTH + ", one maximal request)");
             }
             if (handshakeTimeout.isNegative() || handshakeTimeout.isZero() || drainTimeout.isNegative()) {
                 throw new IllegalArgumentException("timeouts must be positive: handshake " + handshakeTimeout
@@ -109,6 +109,7 @@ public final class NbdServer implements AutoCloseable {
     }
 
     private final NbdExport export;
+    private final BlockSizeAdapter blockSizes;
     private final Options options;
     private final RequestStatistics statistics = new RequestStatistics();
     private final AtomicInteger connectionIds = new AtomicInteger();
@@ -126,13 +127,14 @@ public final class NbdServer implements AutoCloseable {
 
     public NbdServer(NbdExport export, Options options) {
         long size = export.size();
-        if (size < 0 || size % NbdProtocol.MIN_BLOCK_SIZE != 0) {
+        if (size < 0 || size % NbdExport.BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("export size " + size + " is not a multiple of "
-                    + NbdProtocol.MIN_BLOCK_SIZE);
+                    + NbdExport.BLOCK_SIZE);
         }
         checkString("export name", export.name());
         checkString("export description", export.description());
         this.export = export;
+        this.blockSizes = new BlockSizeAdapter(export);
         this.options = options;
     }
 
@@ -266,7 +268,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         int id = connectionIds.incrementAndGet();
-        NbdConnection connection = new NbdConnection(id, transport, export, options, statistics,
+        NbdConnection connection = new NbdConnection(id, transport, export, blockSizes, options, statistics,
                 () -> connections.remove(id));
         // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
         // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).

@@ -48,9 +48,8 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
     /** Exports {@code cache} as {@code name}. */
     public PcacheExport(Pcache cache, String name, String description) {
-        if (cache.size() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
-            throw new IllegalArgumentException("cache size " + cache.size() + " is not a multiple of "
-                    + NbdProtocol.MIN_BLOCK_SIZE);
+        if (cache.size() % BLOCK_SIZE != 0) {
+            throw new IllegalArgumentException("cache size " + cache.size() + " is not a multiple of " + BLOCK_SIZE);
         }
         this.cache = cache;
         this.name = name;

@@ -1,0 +1,80 @@
+package org.pcache.nbd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+
+/**
+ * A client written against the wire format alone, as the NBD project's test client is: NBD_OPT_EXPORT_NAME without
+ * zeroes, simple replies, requests sent as raw headers, so a test controls every byte.
+ */
+final class RawConnection implements AutoCloseable {
+
+    private final SocketChannel channel;
+
+    private RawConnection(SocketChannel channel) {
+        this.channel = channel;
+    }
+
+    static RawConnection negotiate(SocketAddress address) throws IOException {
+        RawConnection connection = new RawConnection(SocketChannel.open(address));
+        connection.readFully(NbdProtocol.GREETING_LENGTH);
+        connection.send(ByteBuffer.allocate(4 + NbdProtocol.OPTION_HEADER_LENGTH).putInt(3)
+                .putLong(NbdProtocol.IHAVEOPT).putInt(NbdOption.EXPORT_NAME.code()).putInt(0).flip());
+        connection.readFully(NbdProtocol.EXPORT_NAME_REPLY_LENGTH);
+        return connection;
+    }
+
+    void request(NbdCommand command, long handle, long offset, long length) throws IOException {
+        send(RequestDecoderTest.request(0, command.type(), handle, offset, length));
+    }
+
+    void write(long handle, long offset, ByteBuffer payload) throws IOException {
+        request(NbdCommand.WRITE, handle, offset, payload.remaining());
+        send(payload);
+    }
+
+    /** Reads one simple reply, checks its handle, returns its error field. */
+    int reply(long handle) throws IOException {
+        ByteBuffer reply = readFully(NbdProtocol.SIMPLE_REPLY_LENGTH);
+        assertThat(reply.getInt()).isEqualTo(NbdProtocol.SIMPLE_REPLY_MAGIC);
+        int error = reply.getInt();
+        assertThat(reply.getLong()).isEqualTo(handle);
+        return error;
+    }
+
+    ByteBuffer readFully(int length) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(length);
+        while (buffer.hasRemaining()) {
+            if (channel.read(buffer) < 0) {
+                throw new IOException("closed after " + buffer.position() + " of " + length + " bytes");
+            }
+        }
+        return buffer.flip();
+    }
+
+    /** Reads until the server closes; true if it did, false if it sent {@code limit} bytes first. */
+    boolean closedByServer(int limit) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(limit);
+        while (buffer.hasRemaining()) {
+            if (channel.read(buffer) < 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void send(ByteBuffer data) throws IOException {
+        while (data.hasRemaining()) {
+            channel.write(data);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}
