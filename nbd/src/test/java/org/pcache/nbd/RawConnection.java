@@ -14,9 +14,15 @@ import java.nio.channels.SocketChannel;
 final class RawConnection implements AutoCloseable {
 
     private final SocketChannel channel;
+    private int transmissionFlags;
 
     private RawConnection(SocketChannel channel) {
         this.channel = channel;
+    }
+
+    /** The transmission flags of the export-name reply. */
+    int transmissionFlags() {
+        return transmissionFlags;
     }
 
     static RawConnection negotiate(SocketAddress address) throws IOException {
@@ -24,7 +30,8 @@ final class RawConnection implements AutoCloseable {
         connection.readFully(NbdProtocol.GREETING_LENGTH);
         connection.send(ByteBuffer.allocate(4 + NbdProtocol.OPTION_HEADER_LENGTH).putInt(3)
                 .putLong(NbdProtocol.IHAVEOPT).putInt(NbdOption.EXPORT_NAME.code()).putInt(0).flip());
-        connection.readFully(NbdProtocol.EXPORT_NAME_REPLY_LENGTH);
+        ByteBuffer reply = connection.readFully(NbdProtocol.EXPORT_NAME_REPLY_LENGTH);
+        connection.transmissionFlags = Short.toUnsignedInt(reply.getShort(Long.BYTES));
         return connection;
     }
 

@@ -103,7 +103,7 @@ final class PcacheTarget {
             });
             long openedNanos = System.nanoTime();
             PcacheExport export = new PcacheExport(cache, settings.exportName(), "pcache: cache "
-                    + settings.cacheFile() + ", backing " + settings.backing());
+                    + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly());
             opened.push(export::close);
             server = new NbdServer(export, NbdServer.Options.defaults()
                     .withAddresses(settings.addresses().toArray(SocketAddress[]::new)));
@@ -132,7 +132,8 @@ final class PcacheTarget {
     /** "cache FILE SIZE, backing SPEC SIZE, admin HOST:PORT", for the ready line. */
     synchronized String describe() {
         return "cache " + settings.cacheFile() + " " + ByteSize.format(region.size()) + ", backing "
-                + settings.backing() + " " + ByteSize.format(backing.size()) + ", admin "
+                + settings.backing() + " " + ByteSize.format(backing.size()) + (settings.readOnly() ? ", read-only" : "")
+                + ", admin "
                 + ListenAddress.format(admin.boundAddress());
     }
 

@@ -100,6 +100,12 @@ final class ServeCommand implements Callable<Integer> {
             description = "NBD export name (default: the empty name; clients that ask for no name also reach it).")
     private String exportName = "";
 
+    @Option(names = "--read-only",
+            description = "Serve the export read-only: clients see NBD_FLAG_READ_ONLY and every write, trim or "
+                    + "zeroing gets EPERM; reads still fill the cache, and dirty data already in it is still written "
+                    + "back.")
+    private boolean readOnly;
+
     @Option(names = "--admin", paramLabel = "HOST:PORT", converter = ListenAddress.class,
             defaultValue = "127.0.0.1:" + AdminServer.DEFAULT_PORT,
             description = "Loopback address of the admin endpoint: HTTP /status, /metrics, /message, /drain "
@@ -152,7 +158,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
-                format, addresses, exportName, admin);
+                format, addresses, exportName, readOnly, admin);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

@@ -21,11 +21,12 @@ import java.util.OptionalLong;
  * @param format      format the cache region whatever it holds (otherwise only a blank one)
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
+ * @param readOnly    serve the export read-only (NBD_FLAG_READ_ONLY; write-type commands get EPERM)
  * @param admin       the loopback address of the admin endpoint
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
-                     String exportName, InetSocketAddress admin) {
+                     String exportName, boolean readOnly, InetSocketAddress admin) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;
