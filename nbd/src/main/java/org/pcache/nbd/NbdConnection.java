@@ -5,6 +5,8 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,8 +17,10 @@ import org.slf4j.LoggerFactory;
  * {@link RequestStatistics}. Many requests are in flight at once, bounded by a
  * {@link RequestWindow}; the export may complete them in any order.
  *
- * <p>Ending: NBD_CMD_DISC, the client hanging up, a framing error or {@link #stop} all end reading; the
- * connection then waits (up to the drain timeout) for the requests in flight to be answered and closes. A
+ * <p>Ending: NBD_CMD_DISC, the client hanging up, a framing error or {@link #endInput} all end reading; the
+ * connection then waits (up to the drain timeout) for the requests in flight to be answered and closes. {@link #stop}
+ * (the server stopping) keeps reading but answers every new request with NBD_ESHUTDOWN, upon which the client must
+ * disconnect (proto.md); the server ends the input once the connection is quiet ({@link #endInputIfQuiet}). A
  * framing error closes this connection only; a request the validator refuses gets an error reply, its WRITE
  * payload is drained, and nothing is written.
  *
@@ -65,13 +69,18 @@ final class NbdConnection implements Runnable {
         TRANSMITTING,
         /** Stopped during the handshake: the transport is closed, nothing is transmitted. */
         STOPPED_NEGOTIATING,
-        /** Stopped while transmitting: no new request is read; those in flight are answered. */
+        /** Stopped while transmitting: requests in flight are answered, new ones get NBD_ESHUTDOWN. */
         STOPPED_TRANSMITTING,
         /** Finished: every reply sent or given up, the transport closed. */
         CLOSED
     }
 
     private final AtomicReference<State> state = new AtomicReference<>(State.NEGOTIATING);
+    /** Request headers read so far; written by the reader thread only, read by the server's quiet check. */
+    private final AtomicLong requestsRead = new AtomicLong();
+    /** {@link #requestsRead} at the previous quiet check; used by the server's timer thread only. */
+    private long requestsAtLastCheck = -1;
+    private final AtomicBoolean inputEnded = new AtomicBoolean();
 
     NbdConnection(int id, NbdTransport transport, NbdExport export, BlockSizeAdapter blockSizes,
                   NbdServer.Options options, RequestStatistics statistics, Runnable onClosed) {
@@ -113,18 +122,38 @@ final class NbdConnection implements Runnable {
     }
 
     /**
-     * Ends the connection gracefully: no new requests are read; those in flight are answered first. During the
-     * handshake there is nothing to finish, so the connection is simply closed.
+     * Begins a graceful end: requests in flight are answered, every request read from now on gets NBD_ESHUTDOWN
+     * (its WRITE payload drained), and a client that obeys the spec then disconnects. During the handshake there is
+     * nothing to finish, so the connection is simply closed.
      */
     void stop() {
-        try {
-            if (state.compareAndSet(State.NEGOTIATING, State.STOPPED_NEGOTIATING)) {
-                transport.close();
-            } else if (state.compareAndSet(State.TRANSMITTING, State.STOPPED_TRANSMITTING)) {
+        if (state.compareAndSet(State.NEGOTIATING, State.STOPPED_NEGOTIATING)) {
+            closeQuietly();
+        } else {
+            state.compareAndSet(State.TRANSMITTING, State.STOPPED_TRANSMITTING);
+        }
+    }
+
+    /**
+     * After {@link #stop}: ends the input when nothing is in flight and no request arrived since the previous call,
+     * so an idle client (or one that ignores NBD_ESHUTDOWN and went quiet) does not hold the server's stop.
+     */
+    void endInputIfQuiet() {
+        long read = requestsRead.get();
+        if (state.get() == State.STOPPED_TRANSMITTING && read == requestsAtLastCheck && window.requests() == 0) {
+            endInput();
+        }
+        requestsAtLastCheck = read;
+    }
+
+    /** Stops reading: what was read is answered, then the connection closes. Idempotent; any thread. */
+    void endInput() {
+        if (inputEnded.compareAndSet(false, true)) {
+            try {
                 transport.shutdownInput();
+            } catch (IOException e) {
+                LOG.debug("nbd conn={} ending input: {}", id, e.toString());
             }
-        } catch (IOException e) {
-            LOG.debug("nbd conn={} stop: {}", id, e.toString());
         }
     }
 
@@ -180,6 +209,9 @@ final class NbdConnection implements Runnable {
             switch (decoder.state()) {
                 case HEADER -> {
                     NbdRequest request = decoder.decodeHeader(in);
+                    if (request != null) {
+                        requestsRead.setRelease(requestsRead.getPlain() + 1);
+                    }
                     if (request == null) {
                         if (!fill()) {
                             endOfStream();
@@ -231,7 +263,10 @@ final class NbdConnection implements Runnable {
     }
 
     private void dispatch(NbdRequest request, RequestValidator validator) throws InterruptedException {
-        RequestValidator.Rejection rejection = validator.validate(request);
+        RequestValidator.Rejection rejection = state.get() == State.STOPPED_TRANSMITTING
+                // proto.md: requests received during a server shutdown SHOULD get NBD_ESHUTDOWN.
+                ? new RequestValidator.Rejection(NbdError.ESHUTDOWN, "the server is shutting down; disconnect")
+                : validator.validate(request);
         if (rejection != null) {
             LOG.debug("nbd conn={} refused {}: {} {}", id, request, rejection.error(), rejection.message());
             if (request.command() == NbdCommand.WRITE && request.length() > 0) {

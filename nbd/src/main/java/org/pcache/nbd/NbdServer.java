@@ -108,6 +108,9 @@ public final class NbdServer implements AutoCloseable {
         }
     }
 
+    /** How often a stopping server checks whether a connection went quiet (two quiet checks in a row end it). */
+    static final Duration QUIET_CHECK_INTERVAL = Duration.ofMillis(50);
+
     private final NbdExport export;
     private final BlockSizeAdapter blockSizes;
     private final Options options;
@@ -171,8 +174,9 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /**
-     * Stops gracefully: stops accepting, lets every connection answer what it has in flight, closes them and
-     * joins every thread. Idempotent.
+     * Stops gracefully: stops accepting; every connection answers what it has read, answers new requests with
+     * NBD_ESHUTDOWN so that clients disconnect, and stops reading once it is quiet (nothing in flight, no request
+     * for {@link #QUIET_CHECK_INTERVAL}) or at the drain timeout; then closes. Joins every thread. Idempotent.
      */
     public synchronized void stop() {
         if (timer == null) {
@@ -187,6 +191,13 @@ public final class NbdServer implements AutoCloseable {
             running.connection().stop();
             readers.add(running.reader());
         }
+        LOG.info("nbd server stopping export={}: answering {} connections' requests in flight, ESHUTDOWN to new ones",
+                export.name(), readers.size());
+        long interval = QUIET_CHECK_INTERVAL.toMillis();
+        timer.scheduleAtFixedRate(() -> connections.values().forEach(running -> running.connection()
+                .endInputIfQuiet()), interval, interval, TimeUnit.MILLISECONDS);
+        timer.schedule(() -> connections.values().forEach(running -> running.connection().endInput()),
+                options.drainTimeout().toMillis(), TimeUnit.MILLISECONDS);
         joinReaders(readers);
         timer.shutdownNow();
         try {
@@ -291,11 +302,12 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /**
-     * Joins the connection readers, each bounded by the drain timeout and a margin; a reader still blocked
-     * after that (an export that never completes) is interrupted, which ends its connection.
+     * Joins the connection readers, each bounded by twice the drain timeout (reading ends at the first, the
+     * requests in flight then have the second) and a margin; a reader still blocked after that (an export that never
+     * completes) is interrupted, which ends its connection.
      */
     private void joinReaders(List<Thread> readers) {
-        Duration bound = options.drainTimeout().plusSeconds(5);
+        Duration bound = options.drainTimeout().multipliedBy(2).plusSeconds(5);
         try {
             for (Thread reader : readers) {
                 if (!reader.join(bound)) {

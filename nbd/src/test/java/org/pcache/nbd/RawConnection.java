@@ -6,12 +6,17 @@ import java.io.IOException;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A client written against the wire format alone, as the NBD project's test client is: NBD_OPT_EXPORT_NAME without
- * zeroes, simple replies, requests sent as raw headers, so a test controls every byte.
+ * zeroes, simple replies, requests sent as raw headers, so a test controls every byte. The channel is closed after
+ * a minute whatever happens, so a reply that never comes fails the test rather than hanging it.
  */
 final class RawConnection implements AutoCloseable {
+
+    private static final long WATCHDOG_SECONDS = 60;
 
     private final SocketChannel channel;
     private int transmissionFlags;
@@ -26,7 +31,16 @@ final class RawConnection implements AutoCloseable {
     }
 
     static RawConnection negotiate(SocketAddress address) throws IOException {
-        RawConnection connection = new RawConnection(SocketChannel.open(address));
+        SocketChannel channel = SocketChannel.open(address);
+        // A test that waits for a reply the server never sends fails on the closed channel instead of hanging.
+        CompletableFuture.delayedExecutor(WATCHDOG_SECONDS, TimeUnit.SECONDS).execute(() -> {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // already closed
+            }
+        });
+        RawConnection connection = new RawConnection(channel);
         connection.readFully(NbdProtocol.GREETING_LENGTH);
         connection.send(ByteBuffer.allocate(4 + NbdProtocol.OPTION_HEADER_LENGTH).putInt(3)
                 .putLong(NbdProtocol.IHAVEOPT).putInt(NbdOption.EXPORT_NAME.code()).putInt(0).flip());

@@ -150,7 +150,17 @@ final class ServeProcess implements AutoCloseable {
 
     /** Sends SIGTERM and returns the exit status. */
     int terminate() throws Exception {
+        signalTerminate();
+        return awaitExit();
+    }
+
+    /** Sends SIGTERM without waiting. */
+    void signalTerminate() {
         process.destroy();
+    }
+
+    /** Waits (bounded) for the process to exit and returns its status. */
+    int awaitExit() throws Exception {
         if (!process.waitFor(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
             process.destroyForcibly().waitFor();
             throw new AssertionError("pcache serve did not stop after SIGTERM; stderr:\n" + stderr());
