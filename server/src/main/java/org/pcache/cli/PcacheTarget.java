@@ -111,7 +111,7 @@ final class PcacheTarget {
             startServer();
             new NbdMetrics(server.statistics()).bindTo(registry);
             new PcacheMetrics(cache, openedNanos).bindTo(registry);
-            admin = new AdminServer(settings.admin(), cache, registry, openedNanos);
+            admin = new AdminServer(settings.admin(), settings.adminToken(), cache, registry, openedNanos);
             opened.push(admin::stop);
             startAdmin();
         } catch (CommandException | RuntimeException e) {
@@ -218,6 +218,15 @@ final class PcacheTarget {
             server.start();
         } catch (IOException e) {
             throw CommandException.of("cannot serve NBD", e);
+        }
+        for (SocketAddress address : settings.addresses()) {
+            if (address instanceof InetSocketAddress inet && !inet.getAddress().isLoopbackAddress()) {
+                // NBD without TLS has no authentication and no encryption: whoever reaches the port owns the disk.
+                LOG.warn("NBD on {} is reachable from other hosts, without TLS: anyone who can connect can read{} "
+                        + "the export, and the traffic is not encrypted; listen on a loopback address or a unix "
+                        + "socket unless the network is trusted", ListenAddress.format(inet),
+                        settings.readOnly() ? "" : " and write");
+            }
         }
     }
 
