@@ -26,11 +26,9 @@ final class SectorLocks {
 
     static final int STRIPES = 64;
 
-    private final int sectorSize;
     private final Stripe[] stripes = new Stripe[STRIPES];
 
     SectorLocks(int sectorSize) {
-        this.sectorSize = sectorSize;
         Arena arena = Arena.ofAuto();
         for (int i = 0; i < STRIPES; i++) {
             stripes[i] = new Stripe(arena.allocate(sectorSize, sectorSize));
@@ -54,10 +52,6 @@ final class SectorLocks {
             stripe.runFrom(waiter);
         }
         return waiter.done;
-    }
-
-    int sectorSize() {
-        return sectorSize;
     }
 
     private record Waiter(Function<MemorySegment, CompletableFuture<Void>> task, CompletableFuture<Void> done) {
