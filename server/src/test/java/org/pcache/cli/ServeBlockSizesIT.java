@@ -14,8 +14,8 @@ import org.pcache.nbd.ExternalTool;
 
 /**
  * Any alignment and any length the protocol allows, through a real {@code pcache serve} with real clients: byte
- * reads and writes at odd offsets (nbdsh, qemu-io), and nbdcopy of a sparse 2 GiB image, whose holes arrive as
- * WRITE_ZEROES far longer than 32 MiB.
+ * reads and writes at odd offsets (nbdsh, qemu-io), qemu-img convert of a qcow2 with holes, and nbdcopy of a sparse
+ * 2 GiB image, whose holes arrive as WRITE_ZEROES far longer than 32 MiB.
  */
 class ServeBlockSizesIT {
 
@@ -86,6 +86,22 @@ class ServeBlockSizesIT {
                 "-c", "read -P 0x33 1000 3000",
                 "-c", "read -P 0x11 4000 4192").assertSuccess().stdout();
         assertThat(out).doesNotContain("Pattern verification failed").doesNotContain("error");
+    }
+
+    @Test
+    void qemuImgConvertsAQcow2WithHolesOntoPcache() throws Exception {
+        ExternalTool.require("qemu-img");
+        ExternalTool.require("qemu-io");
+        serve("256M");
+        Path qcow2 = dir.resolve("holes.qcow2");
+        ExternalTool.run(TIMEOUT, "qemu-img", "create", "-f", "qcow2", qcow2.toString(), "256M").assertSuccess();
+        ExternalTool.run(TIMEOUT, "qemu-io", "-f", "qcow2", qcow2.toString(), "-c", "write -P 0x5a 1M 3M",
+                "-c", "write -P 0x6b 100M 1M", "-c", "write -P 0x7c 255M 1M").assertSuccess();
+        ExternalTool.run(TIMEOUT, "qemu-img", "convert", "-n", "-f", "qcow2", "-O", "raw", qcow2.toString(),
+                server.uri()).assertSuccess();
+        String compare = ExternalTool.run(TIMEOUT, "qemu-img", "compare", "-f", "qcow2", "-F", "raw",
+                qcow2.toString(), server.uri()).assertSuccess().stdout();
+        assertThat(compare).contains("Images are identical");
     }
 
     @Test
