@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  * connection then waits (up to the drain timeout) for the requests in flight to be answered and closes. {@link #stop}
  * (the server stopping) keeps reading but answers every new request with NBD_ESHUTDOWN, upon which the client must
  * disconnect (proto.md); the server ends the input once the connection is quiet ({@link #endInputIfQuiet}). A
- * framing error closes this connection only; a request the validator refuses gets an error reply, its WRITE
- * payload is drained, and nothing is written.
+ * framing error closes this connection only; a request the validator refuses gets an error reply (a WRITE's once
+ * its payload has been read and dropped), and nothing is written.
  *
  * <p>Transport: every byte goes through the connection's {@link NbdTransport}. The handshake reads and writes
  * through the current one at each step, so a step may replace it by a wrapper (STARTTLS); the reply writer is made
@@ -59,6 +59,8 @@ final class NbdConnection implements Runnable {
     private final RequestDecoder decoder = new RequestDecoder();
     private TransmissionSettings settings;
     private ServerRequest pendingWrite;
+    /** A refused WRITE whose payload is being drained: answered once the last payload byte is read. */
+    private ServerRequest pendingRefusal;
     private ReplyWriter writer;
     private Thread writerThread;
     /** Where the connection is in its life; moved by the reader thread and by {@link #stop}. */
@@ -235,7 +237,11 @@ final class NbdConnection implements Runnable {
                     }
                 }
                 case DISCARD -> {
-                    if (!decoder.decodePayload(in) && !fill()) {
+                    if (decoder.decodePayload(in)) {
+                        ServerRequest refused = pendingRefusal;
+                        pendingRefusal = null;
+                        reply(refused);
+                    } else if (!fill()) {
                         throw new NbdProtocolException("connection closed inside a write payload");
                     }
                 }
@@ -269,11 +275,16 @@ final class NbdConnection implements Runnable {
                 : validator.validate(request);
         if (rejection != null) {
             LOG.debug("nbd conn={} refused {}: {} {}", id, request, rejection.error(), rejection.message());
-            if (request.command() == NbdCommand.WRITE && request.length() > 0) {
-                decoder.discardPayload(request.length());
-            }
             admit(0);
-            reply(new ServerRequest(this, request, 0).reject(rejection.error(), rejection.message()));
+            ServerRequest refused = new ServerRequest(this, request, 0).reject(rejection.error(), rejection.message());
+            if (request.command() == NbdCommand.WRITE && request.length() > 0) {
+                // The reply waits for the end of the payload, as nbdkit's does: a client reading replies while it
+                // still sends never sees the answer to a write it has not finished sending.
+                decoder.discardPayload(request.length());
+                pendingRefusal = refused;
+            } else {
+                reply(refused);
+            }
             return;
         }
         NbdCommand command = request.command();
@@ -369,6 +380,10 @@ final class NbdConnection implements Runnable {
                 // A write whose payload never fully arrived: nothing was written, only its resources go back.
                 release(pendingWrite);
                 pendingWrite = null;
+            }
+            if (pendingRefusal != null) {
+                release(pendingRefusal);
+                pendingRefusal = null;
             }
             drain();
         }

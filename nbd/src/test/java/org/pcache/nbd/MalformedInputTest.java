@@ -7,6 +7,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -83,6 +85,22 @@ class MalformedInputTest {
         channel.write(RequestDecoderTest.request(0, NbdCommand.FLUSH.type(), 5, 0, 0));
         assertThat(simpleReply(channel, 5)).as("framing survived the drained payloads").isZero();
         assertThat(memory.contents().mismatch(arena.allocate(SIZE))).as("nothing written").isEqualTo(-1);
+        assertServerAndBystanderWork();
+    }
+
+    @Test
+    void aRefusedWriteIsAnsweredOnlyOnceItsPayloadHasArrived() throws Exception {
+        SocketChannel channel = negotiated();
+        channel.write(RequestDecoderTest.request(0, NbdCommand.WRITE.type(), 1, SIZE, 4096));
+        channel.write(ByteBuffer.wrap(new byte[2048]));
+        channel.configureBlocking(false);
+        try (Selector selector = Selector.open()) {
+            channel.register(selector, SelectionKey.OP_READ);
+            assertThat(selector.select(300)).as("a reply before the payload ended").isZero();
+        }
+        channel.configureBlocking(true);
+        channel.write(ByteBuffer.wrap(new byte[2048]));
+        assertThat(simpleReply(channel, 1)).isEqualTo(NbdError.ENOSPC.code());
         assertServerAndBystanderWork();
     }
 
