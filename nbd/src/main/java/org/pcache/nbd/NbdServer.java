@@ -34,13 +34,13 @@ import org.slf4j.LoggerFactory;
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
  * server.start();                      // binds 127.0.0.1:10809, accepts clients
  * server.boundAddresses();             // the real ports when port 0 was asked for
- * server.stop();                       // stop accepting, answer what is in flight, close connections
+ * server.stop();                       // stop accepting, answer what was read, ESHUTDOWN to the rest, close
  * }</pre>
  *
  * <p>Lifecycle: {@link #start} binds every address or none (a failed bind unwinds the others), starts one
  * acceptor thread per address ({@code pcache-nbd-accept-N}) and the handshake timer
  * ({@code pcache-nbd-timer}); {@link #stop} closes the listening sockets, joins the acceptors, stops every
- * connection gracefully and joins it, stops the timer and removes unix socket files. Nothing a client sends
+ * connection gracefully (NBD_ESHUTDOWN to requests read after the stop began) and joins it, stops the timer and removes unix socket files. Nothing a client sends
  * reaches another connection or the server itself.
  *
  * <p>Threading: start and stop are called by the owner; the connection map is concurrent.
@@ -58,7 +58,8 @@ public final class NbdServer implements AutoCloseable {
      * @param maxInFlightRequests requests read but not yet answered, per connection
      * @param maxInFlightBytes    bytes of request buffers, per connection (at least one maximal request)
      * @param handshakeTimeout    a connection that has not finished negotiating by then is closed
-     * @param drainTimeout        how long ending a connection waits for its requests in flight
+     * @param drainTimeout        how long a stopping connection goes on reading (answering NBD_ESHUTDOWN) at most,
+     *                            and how long ending a connection waits for its requests in flight
      */
     public record Options(List<SocketAddress> addresses, int maxConnections, int maxInFlightRequests,
                           long maxInFlightBytes, Duration handshakeTimeout, Duration drainTimeout) {
