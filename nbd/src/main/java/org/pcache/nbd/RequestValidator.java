@@ -46,6 +46,11 @@ final class RequestValidator {
             // proto.md: fail a FAST_ZERO request quickly with ENOTSUP unless zeroing beats writing.
             rejection = new Rejection(NbdError.ENOTSUP, "zeroing is not faster than writing on this export");
         }
+        if (rejection == null && request.hasFlag(CMD_FLAG_FAST_ZERO)
+                && (request.offset() % NbdExport.BLOCK_SIZE != 0 || request.length() % NbdExport.BLOCK_SIZE != 0)) {
+            // A partial sector is read, modified and written back: never faster than a write.
+            rejection = new Rejection(NbdError.ENOTSUP, "a partial sector cannot be zeroed fast");
+        }
         return rejection;
     }
 

@@ -58,6 +58,16 @@ class RequestValidatorTest {
     }
 
     @Test
+    void fastZeroOfAPartialSectorIsEnotsupEvenOnAFastZeroingExport() {
+        RequestValidator fast = new RequestValidator(new TransmissionSettings(ALL_FLAGS, true, true), SIZE, true);
+        assertThat(fast.validate(request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 512, 4096))).isNull();
+        assertThat(error(fast, request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 1, 4096)))
+                .isEqualTo(NbdError.ENOTSUP);
+        assertThat(error(fast, request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 512, 100)))
+                .isEqualTo(NbdError.ENOTSUP);
+    }
+
+    @Test
     void readAndWriteUpTo64MibPassLongerIsEinvalOtherCommandsAreUnbounded() {
         RequestValidator big = new RequestValidator(new TransmissionSettings(ALL_FLAGS, true, true), 8L << 30, true);
         assertThat(big.validate(request(NbdCommand.READ, 0, 1, 64 << 20))).isNull();
