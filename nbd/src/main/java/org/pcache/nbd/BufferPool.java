@@ -17,7 +17,7 @@ import java.util.ArrayDeque;
 final class BufferPool {
 
     static final int MIN_CAPACITY = 4096;
-    private static final int CLASSES = Integer.numberOfTrailingZeros(NbdProtocol.MAX_PAYLOAD_LENGTH / MIN_CAPACITY) + 1;
+    private static final int CLASSES = Integer.numberOfTrailingZeros(NbdProtocol.MAX_REQUEST_LENGTH / MIN_CAPACITY) + 1;
 
     private final long maxIdleBytes;
     /** Idle buffers by size class; guarded by this. */
@@ -36,9 +36,9 @@ final class BufferPool {
 
     /** A buffer of at least {@code length} bytes, at most {@link NbdProtocol#MAX_PAYLOAD_LENGTH}. */
     Buffer acquire(int length) {
-        if (length <= 0 || length > NbdProtocol.MAX_PAYLOAD_LENGTH) {
+        if (length <= 0 || length > NbdProtocol.MAX_REQUEST_LENGTH) {
             throw new IllegalArgumentException("buffer of " + length + " bytes (expected 1.."
-                    + NbdProtocol.MAX_PAYLOAD_LENGTH + ")");
+                    + NbdProtocol.MAX_REQUEST_LENGTH + ")");
         }
         int sizeClass = sizeClass(length);
         Buffer buffer;

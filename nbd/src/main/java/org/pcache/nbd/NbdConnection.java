@@ -3,12 +3,11 @@ package org.pcache.nbd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.BiFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,10 +17,12 @@ import org.slf4j.LoggerFactory;
  * {@link RequestStatistics}. Many requests are in flight at once, bounded by a
  * {@link RequestWindow}; the export may complete them in any order.
  *
- * <p>Ending: NBD_CMD_DISC, the client hanging up, a framing error or {@link #stop} all end reading; the
- * connection then waits (up to the drain timeout) for the requests in flight to be answered and closes. A
- * framing error closes this connection only; a request the validator refuses gets an error reply, its WRITE
- * payload is drained, and nothing is written.
+ * <p>Ending: NBD_CMD_DISC, the client hanging up, a framing error or {@link #endInput} all end reading; the
+ * connection then waits (up to the drain timeout) for the requests in flight to be answered and closes. {@link #stop}
+ * (the server stopping) keeps reading but answers every new request with NBD_ESHUTDOWN, upon which the client must
+ * disconnect (proto.md); the server ends the input once the connection is quiet ({@link #endInputIfQuiet}). A
+ * framing error closes this connection only; a request the validator refuses gets an error reply (a WRITE's once
+ * its payload has been read and dropped), and nothing is written.
  *
  * <p>Transport: every byte goes through the connection's {@link NbdTransport}. The handshake reads and writes
  * through the current one at each step, so a step may replace it by a wrapper (STARTTLS); the reply writer is made
@@ -46,6 +47,8 @@ final class NbdConnection implements Runnable {
     /** Replaced only by the reader thread, during the handshake; read by {@link #stop} from any thread. */
     private volatile NbdTransport transport;
     private final NbdExport export;
+    /** The export as clients address it: any byte, READ and WRITE up to 64 MiB; shared by the server's connections. */
+    private final BlockSizeAdapter blockSizes;
     private final NbdServer.Options options;
     private final RequestStatistics statistics;
     private final Runnable onClosed;
@@ -56,6 +59,8 @@ final class NbdConnection implements Runnable {
     private final RequestDecoder decoder = new RequestDecoder();
     private TransmissionSettings settings;
     private ServerRequest pendingWrite;
+    /** A refused WRITE whose payload is being drained: answered once the last payload byte is read. */
+    private ServerRequest pendingRefusal;
     private ReplyWriter writer;
     private Thread writerThread;
     /** Where the connection is in its life; moved by the reader thread and by {@link #stop}. */
@@ -66,19 +71,25 @@ final class NbdConnection implements Runnable {
         TRANSMITTING,
         /** Stopped during the handshake: the transport is closed, nothing is transmitted. */
         STOPPED_NEGOTIATING,
-        /** Stopped while transmitting: no new request is read; those in flight are answered. */
+        /** Stopped while transmitting: requests in flight are answered, new ones get NBD_ESHUTDOWN. */
         STOPPED_TRANSMITTING,
         /** Finished: every reply sent or given up, the transport closed. */
         CLOSED
     }
 
     private final AtomicReference<State> state = new AtomicReference<>(State.NEGOTIATING);
+    /** Request headers read so far; written by the reader thread only, read by the server's quiet check. */
+    private final AtomicLong requestsRead = new AtomicLong();
+    /** {@link #requestsRead} at the previous quiet check; used by the server's timer thread only. */
+    private long requestsAtLastCheck = -1;
+    private final AtomicBoolean inputEnded = new AtomicBoolean();
 
-    NbdConnection(int id, NbdTransport transport, NbdExport export, NbdServer.Options options,
-                  RequestStatistics statistics, Runnable onClosed) {
+    NbdConnection(int id, NbdTransport transport, NbdExport export, BlockSizeAdapter blockSizes,
+                  NbdServer.Options options, RequestStatistics statistics, Runnable onClosed) {
         this.id = id;
         this.transport = transport;
         this.export = export;
+        this.blockSizes = blockSizes;
         this.options = options;
         this.statistics = statistics;
         this.onClosed = onClosed;
@@ -113,18 +124,38 @@ final class NbdConnection implements Runnable {
     }
 
     /**
-     * Ends the connection gracefully: no new requests are read; those in flight are answered first. During the
-     * handshake there is nothing to finish, so the connection is simply closed.
+     * Begins a graceful end: requests in flight are answered, every request read from now on gets NBD_ESHUTDOWN
+     * (its WRITE payload drained), and a client that obeys the spec then disconnects. During the handshake there is
+     * nothing to finish, so the connection is simply closed.
      */
     void stop() {
-        try {
-            if (state.compareAndSet(State.NEGOTIATING, State.STOPPED_NEGOTIATING)) {
-                transport.close();
-            } else if (state.compareAndSet(State.TRANSMITTING, State.STOPPED_TRANSMITTING)) {
+        if (state.compareAndSet(State.NEGOTIATING, State.STOPPED_NEGOTIATING)) {
+            closeQuietly();
+        } else {
+            state.compareAndSet(State.TRANSMITTING, State.STOPPED_TRANSMITTING);
+        }
+    }
+
+    /**
+     * After {@link #stop}: ends the input when nothing is in flight and no request arrived since the previous call,
+     * so an idle client (or one that ignores NBD_ESHUTDOWN and went quiet) does not hold the server's stop.
+     */
+    void endInputIfQuiet() {
+        long read = requestsRead.get();
+        if (state.get() == State.STOPPED_TRANSMITTING && read == requestsAtLastCheck && window.requests() == 0) {
+            endInput();
+        }
+        requestsAtLastCheck = read;
+    }
+
+    /** Stops reading: what was read is answered, then the connection closes. Idempotent; any thread. */
+    void endInput() {
+        if (inputEnded.compareAndSet(false, true)) {
+            try {
                 transport.shutdownInput();
+            } catch (IOException e) {
+                LOG.debug("nbd conn={} ending input: {}", id, e.toString());
             }
-        } catch (IOException e) {
-            LOG.debug("nbd conn={} stop: {}", id, e.toString());
         }
     }
 
@@ -180,6 +211,9 @@ final class NbdConnection implements Runnable {
             switch (decoder.state()) {
                 case HEADER -> {
                     NbdRequest request = decoder.decodeHeader(in);
+                    if (request != null) {
+                        requestsRead.setRelease(requestsRead.getPlain() + 1);
+                    }
                     if (request == null) {
                         if (!fill()) {
                             endOfStream();
@@ -203,7 +237,11 @@ final class NbdConnection implements Runnable {
                     }
                 }
                 case DISCARD -> {
-                    if (!decoder.decodePayload(in) && !fill()) {
+                    if (decoder.decodePayload(in)) {
+                        ServerRequest refused = pendingRefusal;
+                        pendingRefusal = null;
+                        reply(refused);
+                    } else if (!fill()) {
                         throw new NbdProtocolException("connection closed inside a write payload");
                     }
                 }
@@ -231,14 +269,22 @@ final class NbdConnection implements Runnable {
     }
 
     private void dispatch(NbdRequest request, RequestValidator validator) throws InterruptedException {
-        RequestValidator.Rejection rejection = validator.validate(request);
+        RequestValidator.Rejection rejection = state.get() == State.STOPPED_TRANSMITTING
+                // proto.md: requests received during a server shutdown SHOULD get NBD_ESHUTDOWN.
+                ? new RequestValidator.Rejection(NbdError.ESHUTDOWN, "the server is shutting down; disconnect")
+                : validator.validate(request);
         if (rejection != null) {
             LOG.debug("nbd conn={} refused {}: {} {}", id, request, rejection.error(), rejection.message());
-            if (request.command() == NbdCommand.WRITE && request.length() > 0) {
-                decoder.discardPayload(request.length());
-            }
             admit(0);
-            reply(new ServerRequest(this, request, 0).reject(rejection.error(), rejection.message()));
+            ServerRequest refused = new ServerRequest(this, request, 0).reject(rejection.error(), rejection.message());
+            if (request.command() == NbdCommand.WRITE && request.length() > 0) {
+                // The reply waits for the end of the payload, as nbdkit's does: a client reading replies while it
+                // still sends never sees the answer to a write it has not finished sending.
+                decoder.discardPayload(request.length());
+                pendingRefusal = refused;
+            } else {
+                reply(refused);
+            }
             return;
         }
         NbdCommand command = request.command();
@@ -273,47 +319,19 @@ final class NbdConnection implements Runnable {
         inFlight.executing(System.nanoTime());
         try {
             future = switch (request.command()) {
-                case READ -> export.read(offset, inFlight.buffer().segment());
-                case WRITE -> export.write(offset, inFlight.buffer().segment(), durability);
+                case READ -> blockSizes.read(offset, inFlight.buffer().segment());
+                case WRITE -> blockSizes.write(offset, inFlight.buffer().segment(), durability);
                 case FLUSH -> export.flush();
-                case TRIM -> split(offset, length, (at, part) -> export.trim(at, part, durability));
-                case WRITE_ZEROES -> split(offset, length, (at, part) -> export.writeZeroes(at, part, durability));
-                case CACHE -> export.cache(offset, length);
-                case BLOCK_STATUS -> export.blockStatus(offset, Math.min(length, NbdProtocol.MAX_PAYLOAD_LENGTH))
-                        .thenApply(NbdConnection::checkExtents);
+                case TRIM -> blockSizes.trim(offset, length, durability);
+                case WRITE_ZEROES -> blockSizes.writeZeroes(offset, length, durability);
+                case CACHE -> blockSizes.cache(offset, length);
+                case BLOCK_STATUS -> blockSizes.blockStatus(offset, length);
                 case DISC -> throw new IllegalStateException("DISC is not executed");
             };
         } catch (RuntimeException e) {
             future = CompletableFuture.failedFuture(e);
         }
         future.whenComplete(inFlight);
-    }
-
-    /** Cuts a TRIM or WRITE_ZEROES longer than the export contract's maximum into parts run together. */
-    private static CompletableFuture<Void> split(long offset, long length,
-                                                 BiFunction<Long, Long, CompletableFuture<Void>> operation) {
-        if (length <= NbdProtocol.MAX_PAYLOAD_LENGTH) {
-            return operation.apply(offset, length);
-        }
-        List<CompletableFuture<Void>> parts = new ArrayList<>();
-        for (long done = 0; done < length; done += NbdProtocol.MAX_PAYLOAD_LENGTH) {
-            parts.add(operation.apply(offset + done, Math.min(NbdProtocol.MAX_PAYLOAD_LENGTH, length - done)));
-        }
-        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
-    }
-
-    private static List<NbdExport.Extent> checkExtents(List<NbdExport.Extent> extents) {
-        if (extents.isEmpty()) {
-            throw new IllegalStateException("export returned no extents");
-        }
-        for (NbdExport.Extent extent : extents) {
-            // proto.md: descriptor lengths MUST be multiples of the advertised minimum block size.
-            if (extent.length() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
-                throw new IllegalStateException("export returned extent " + extent + ", not a multiple of "
-                        + NbdProtocol.MIN_BLOCK_SIZE);
-            }
-        }
-        return extents;
     }
 
     /** A request handed to the export at {@code startNanos} ({@link System#nanoTime()}) completed now. */
@@ -362,6 +380,10 @@ final class NbdConnection implements Runnable {
                 // A write whose payload never fully arrived: nothing was written, only its resources go back.
                 release(pendingWrite);
                 pendingWrite = null;
+            }
+            if (pendingRefusal != null) {
+                release(pendingRefusal);
+                pendingRefusal = null;
             }
             drain();
         }

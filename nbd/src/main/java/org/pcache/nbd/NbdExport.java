@@ -9,9 +9,9 @@ import java.util.concurrent.CompletableFuture;
  * What an {@link NbdServer} serves: a byte range with a name, and asynchronous block operations on it.
  *
  * <p>Contract for every operation: the server has validated the request before calling, so {@code offset}
- * and {@code length} are multiples of {@link NbdProtocol#MIN_BLOCK_SIZE}, {@code length} is in
- * {@code (0, }{@link NbdProtocol#MAX_PAYLOAD_LENGTH}{@code ]} (the server splits longer TRIM and WRITE_ZEROES
- * requests and shortens BLOCK_STATUS ones), and the range lies inside {@link #size()}. A buffer passed in
+ * and {@code length} are multiples of {@link #BLOCK_SIZE}, {@code length} is in {@code (0, }{@link #MAX_LENGTH}{@code ]}
+ * (the server splits longer requests, read-modify-writes partial sectors and shortens BLOCK_STATUS ones:
+ * {@code BlockSizeAdapter}), and the range lies inside {@link #size()}. A buffer passed in
  * belongs to the export until the returned future completes; the future may complete on any thread, including
  * the caller's. A failure should be an {@link NbdErrorException} when a particular NBD error is meant;
  * anything else is mapped by the server ({@code ErrorTranslation}).
@@ -19,6 +19,11 @@ import java.util.concurrent.CompletableFuture;
  * <p>Threading: operations are called concurrently from every connection's reader thread.
  */
 public interface NbdExport {
+
+    /** Unit of every offset and length the server hands an export, and of its size. */
+    int BLOCK_SIZE = 512;
+    /** Longest range the server hands an export in one call. */
+    int MAX_LENGTH = NbdProtocol.MAX_PAYLOAD_LENGTH;
 
     /** Features an export offers; the server turns them into transmission flags. */
     enum Capability {
@@ -79,7 +84,7 @@ public interface NbdExport {
     /** Human-readable description for NBD_INFO_DESCRIPTION and NBD_OPT_LIST; may be empty. */
     String description();
 
-    /** Size in bytes, a multiple of {@link NbdProtocol#MIN_BLOCK_SIZE}. */
+    /** Size in bytes, a multiple of {@link #BLOCK_SIZE}. */
     long size();
 
     Set<Capability> capabilities();

@@ -88,11 +88,19 @@ public final class NbdProtocol {
 
     /** Longest string (export name, description, query, message) the spec allows. */
     public static final int MAX_STRING_LENGTH = 4096;
-    /** Smallest addressable unit advertised in NBD_INFO_BLOCK_SIZE: offsets and lengths are multiples of it. */
-    public static final int MIN_BLOCK_SIZE = 512;
+    /**
+     * Minimum block size the server advertises in NBD_INFO_BLOCK_SIZE: any byte offset and length, the spec's default
+     * for a server that negotiated none (partial sectors are read-modify-written, {@code BlockSizeAdapter}).
+     */
+    public static final int MIN_BLOCK_SIZE = 1;
     public static final int PREFERRED_BLOCK_SIZE = 4096;
-    /** Largest READ/WRITE payload: the spec's 2^25, which no client may call a denial of service. */
+    /**
+     * The spec's 2^25: the payload every peer accepts, which no one may call a denial of service; the longest request
+     * the client sends and the longest range the server hands an export.
+     */
     public static final int MAX_PAYLOAD_LENGTH = 32 << 20;
+    /** Longest READ or WRITE the server accepts, advertised as its maximum payload: nbdkit's limit. */
+    public static final int MAX_REQUEST_LENGTH = 64 << 20;
 
     private NbdProtocol() {
     }

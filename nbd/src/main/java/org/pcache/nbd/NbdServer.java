@@ -34,13 +34,13 @@ import org.slf4j.LoggerFactory;
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
  * server.start();                      // binds 127.0.0.1:10809, accepts clients
  * server.boundAddresses();             // the real ports when port 0 was asked for
- * server.stop();                       // stop accepting, answer what is in flight, close connections
+ * server.stop();                       // stop accepting, answer what was read, ESHUTDOWN to the rest, close
  * }</pre>
  *
  * <p>Lifecycle: {@link #start} binds every address or none (a failed bind unwinds the others), starts one
  * acceptor thread per address ({@code pcache-nbd-accept-N}) and the handshake timer
  * ({@code pcache-nbd-timer}); {@link #stop} closes the listening sockets, joins the acceptors, stops every
- * connection gracefully and joins it, stops the timer and removes unix socket files. Nothing a client sends
+ * connection gracefully (NBD_ESHUTDOWN to requests read after the stop began) and joins it, stops the timer and removes unix socket files. Nothing a client sends
  * reaches another connection or the server itself.
  *
  * <p>Threading: start and stop are called by the owner; the connection map is concurrent.
@@ -58,7 +58,8 @@ public final class NbdServer implements AutoCloseable {
      * @param maxInFlightRequests requests read but not yet answered, per connection
      * @param maxInFlightBytes    bytes of request buffers, per connection (at least one maximal request)
      * @param handshakeTimeout    a connection that has not finished negotiating by then is closed
-     * @param drainTimeout        how long ending a connection waits for its requests in flight
+     * @param drainTimeout        how long a stopping connection goes on reading (answering NBD_ESHUTDOWN) at most,
+     *                            and how long ending a connection waits for its requests in flight
      */
     public record Options(List<SocketAddress> addresses, int maxConnections, int maxInFlightRequests,
                           long maxInFlightBytes, Duration handshakeTimeout, Duration drainTimeout) {
@@ -81,9 +82,9 @@ public final class NbdServer implements AutoCloseable {
                 throw new IllegalArgumentException("maxConnections " + maxConnections + " and maxInFlightRequests "
                         + maxInFlightRequests + " must be >= 1");
             }
-            if (maxInFlightBytes < NbdProtocol.MAX_PAYLOAD_LENGTH) {
+            if (maxInFlightBytes < NbdProtocol.MAX_REQUEST_LENGTH) {
                 throw new IllegalArgumentException("maxInFlightBytes " + maxInFlightBytes + " (expected >= "
-                        + NbdProtocol.MAX_PAYLOAD_LENGTH + ", one maximal request)");
+                        + NbdProtocol.MAX_REQUEST_LENGTH + ", one maximal request)");
             }
             if (handshakeTimeout.isNegative() || handshakeTimeout.isZero() || drainTimeout.isNegative()) {
                 throw new IllegalArgumentException("timeouts must be positive: handshake " + handshakeTimeout
@@ -108,7 +109,11 @@ public final class NbdServer implements AutoCloseable {
         }
     }
 
+    /** How often a stopping server checks whether a connection went quiet (two quiet checks in a row end it). */
+    static final Duration QUIET_CHECK_INTERVAL = Duration.ofMillis(50);
+
     private final NbdExport export;
+    private final BlockSizeAdapter blockSizes;
     private final Options options;
     private final RequestStatistics statistics = new RequestStatistics();
     private final AtomicInteger connectionIds = new AtomicInteger();
@@ -126,13 +131,14 @@ public final class NbdServer implements AutoCloseable {
 
     public NbdServer(NbdExport export, Options options) {
         long size = export.size();
-        if (size < 0 || size % NbdProtocol.MIN_BLOCK_SIZE != 0) {
+        if (size < 0 || size % NbdExport.BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("export size " + size + " is not a multiple of "
-                    + NbdProtocol.MIN_BLOCK_SIZE);
+                    + NbdExport.BLOCK_SIZE);
         }
         checkString("export name", export.name());
         checkString("export description", export.description());
         this.export = export;
+        this.blockSizes = new BlockSizeAdapter(export);
         this.options = options;
     }
 
@@ -169,8 +175,9 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /**
-     * Stops gracefully: stops accepting, lets every connection answer what it has in flight, closes them and
-     * joins every thread. Idempotent.
+     * Stops gracefully: stops accepting; every connection answers what it has read, answers new requests with
+     * NBD_ESHUTDOWN so that clients disconnect, and stops reading once it is quiet (nothing in flight, no request
+     * for {@link #QUIET_CHECK_INTERVAL}) or at the drain timeout; then closes. Joins every thread. Idempotent.
      */
     public synchronized void stop() {
         if (timer == null) {
@@ -185,6 +192,13 @@ public final class NbdServer implements AutoCloseable {
             running.connection().stop();
             readers.add(running.reader());
         }
+        LOG.info("nbd server stopping export={}: answering {} connections' requests in flight, ESHUTDOWN to new ones",
+                export.name(), readers.size());
+        long interval = QUIET_CHECK_INTERVAL.toMillis();
+        timer.scheduleAtFixedRate(() -> connections.values().forEach(running -> running.connection()
+                .endInputIfQuiet()), interval, interval, TimeUnit.MILLISECONDS);
+        timer.schedule(() -> connections.values().forEach(running -> running.connection().endInput()),
+                options.drainTimeout().toMillis(), TimeUnit.MILLISECONDS);
         joinReaders(readers);
         timer.shutdownNow();
         try {
@@ -266,7 +280,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         int id = connectionIds.incrementAndGet();
-        NbdConnection connection = new NbdConnection(id, transport, export, options, statistics,
+        NbdConnection connection = new NbdConnection(id, transport, export, blockSizes, options, statistics,
                 () -> connections.remove(id));
         // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
         // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).
@@ -289,11 +303,12 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /**
-     * Joins the connection readers, each bounded by the drain timeout and a margin; a reader still blocked
-     * after that (an export that never completes) is interrupted, which ends its connection.
+     * Joins the connection readers, each bounded by twice the drain timeout (reading ends at the first, the
+     * requests in flight then have the second) and a margin; a reader still blocked after that (an export that never
+     * completes) is interrupted, which ends its connection.
      */
     private void joinReaders(List<Thread> readers) {
-        Duration bound = options.drainTimeout().plusSeconds(5);
+        Duration bound = options.drainTimeout().multipliedBy(2).plusSeconds(5);
         try {
             for (Thread reader : readers) {
                 if (!reader.join(bound)) {

@@ -44,22 +44,34 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
     private static final Set<Capability> CAPABILITIES = EnumSet.of(Capability.FLUSH, Capability.FUA,
             Capability.TRIM, Capability.WRITE_ZEROES, Capability.CACHE, Capability.MULTI_CONN);
+    /**
+     * Read-only: no write-type command is advertised and the server answers them with EPERM; FLUSH stays (proto.md
+     * allows it on a read-only export: it makes nothing newly durable here), and reads still fill the cache.
+     */
+    private static final Set<Capability> READ_ONLY_CAPABILITIES = EnumSet.of(Capability.READ_ONLY, Capability.FLUSH,
+            Capability.CACHE, Capability.MULTI_CONN);
 
     private final Pcache cache;
     private final String name;
     private final String description;
     private final PrefetchBuffers prefetchBuffers;
+    private final Set<Capability> capabilities;
 
-    /** Exports {@code cache} as {@code name}. */
+    /** Exports {@code cache} as {@code name}, writable. */
     public PcacheExport(Pcache cache, String name, String description) {
-        if (cache.size() % NbdProtocol.MIN_BLOCK_SIZE != 0) {
-            throw new IllegalArgumentException("cache size " + cache.size() + " is not a multiple of "
-                    + NbdProtocol.MIN_BLOCK_SIZE);
+        this(cache, name, description, false);
+    }
+
+    /** Exports {@code cache} as {@code name}; a read-only export refuses every write-type command (EPERM). */
+    public PcacheExport(Pcache cache, String name, String description, boolean readOnly) {
+        if (cache.size() % BLOCK_SIZE != 0) {
+            throw new IllegalArgumentException("cache size " + cache.size() + " is not a multiple of " + BLOCK_SIZE);
         }
         this.cache = cache;
         this.name = name;
         this.description = description;
         this.prefetchBuffers = new PrefetchBuffers();
+        this.capabilities = readOnly ? READ_ONLY_CAPABILITIES : CAPABILITIES;
     }
 
     @Override
@@ -79,7 +91,7 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
     @Override
     public Set<Capability> capabilities() {
-        return CAPABILITIES;
+        return capabilities;
     }
 
     @Override

@@ -26,7 +26,7 @@ final class PrefetchBuffers implements AutoCloseable {
 
     PrefetchBuffers() {
         for (int i = 0; i < COUNT; i++) {
-            free.add(arena.allocate(SIZE, NbdProtocol.MIN_BLOCK_SIZE));
+            free.add(arena.allocate(SIZE, NbdExport.BLOCK_SIZE));
         }
     }
 

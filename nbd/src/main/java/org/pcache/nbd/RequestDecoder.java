@@ -28,8 +28,8 @@ final class RequestDecoder {
 
     enum State { HEADER, PAYLOAD, DISCARD, FAILED }
 
-    /** Longest WRITE payload drained after a rejection; twice the largest payload a client may send. */
-    static final long MAX_DISCARD_LENGTH = 2L * NbdProtocol.MAX_PAYLOAD_LENGTH;
+    /** Longest WRITE payload drained after a rejection; twice the largest the server accepts (as nbdkit). */
+    static final long MAX_DISCARD_LENGTH = 2L * NbdProtocol.MAX_REQUEST_LENGTH;
 
     private State state = State.HEADER;
     /** Where the current payload goes; null while the caller has not decided. */

@@ -9,7 +9,7 @@ import static org.pcache.nbd.NbdProtocol.CMD_FLAG_REQ_ONE;
 /**
  * Checks a request against the protocol and what was negotiated, before anything is executed (nbdkit's
  * validate-then-execute split): command, flags, range, alignment and length. A request that passes can be
- * handed to the export, whose contract relies on these checks.
+ * handed to the {@link BlockSizeAdapter} and from it to the export, whose contract relies on these checks.
  *
  * <p>Threading: immutable; used by one connection's reader thread.
  */
@@ -45,6 +45,11 @@ final class RequestValidator {
         if (rejection == null && request.hasFlag(CMD_FLAG_FAST_ZERO) && !fastZero) {
             // proto.md: fail a FAST_ZERO request quickly with ENOTSUP unless zeroing beats writing.
             rejection = new Rejection(NbdError.ENOTSUP, "zeroing is not faster than writing on this export");
+        }
+        if (rejection == null && request.hasFlag(CMD_FLAG_FAST_ZERO)
+                && (request.offset() % NbdExport.BLOCK_SIZE != 0 || request.length() % NbdExport.BLOCK_SIZE != 0)) {
+            // A partial sector is read, modified and written back: never faster than a write.
+            rejection = new Rejection(NbdError.ENOTSUP, "a partial sector cannot be zeroed fast");
         }
         return rejection;
     }
@@ -104,25 +109,20 @@ final class RequestValidator {
         if (length == 0) {
             return invalid(command + " of length 0");
         }
+        // Minimum block size 1: any offset and length inside the export (BlockSizeAdapter). Only READ and WRITE,
+        // which carry a payload, are bounded; WRITE_ZEROES, TRIM, CACHE and BLOCK_STATUS may ask for up to 2^32 - 1
+        // bytes and are split or shortened (proto.md lets them exceed the maximum payload).
+        boolean bounded = command == NbdCommand.READ || command == NbdCommand.WRITE;
+        if (bounded && length > NbdProtocol.MAX_REQUEST_LENGTH) {
+            // proto.md: EINVAL; EOVERFLOW is only for payload-less commands and DF reads.
+            return invalid(command + " of " + length + " bytes (expected <= " + NbdProtocol.MAX_REQUEST_LENGTH + ")");
+        }
         if (offset < 0 || length > exportSize || offset > exportSize - length) {
             // proto.md: ENOSPC for writes past the end, EINVAL for everything else.
             NbdError error = command == NbdCommand.WRITE || command == NbdCommand.WRITE_ZEROES
                     ? NbdError.ENOSPC : NbdError.EINVAL;
             return new Rejection(error, command + " [" + Long.toUnsignedString(offset) + ", +" + length
                     + ") ends past the export size " + exportSize);
-        }
-        if (offset % NbdProtocol.MIN_BLOCK_SIZE != 0 || length % NbdProtocol.MIN_BLOCK_SIZE != 0) {
-            return invalid(command + " offset " + offset + " or length " + length + " not a multiple of "
-                    + NbdProtocol.MIN_BLOCK_SIZE);
-        }
-        boolean bounded = switch (command) {
-            case READ, WRITE, CACHE -> true;
-            // proto.md: the maximum block size does not bind a FAST_ZERO request, nor TRIM or BLOCK_STATUS.
-            case WRITE_ZEROES -> !request.hasFlag(CMD_FLAG_FAST_ZERO);
-            case TRIM, BLOCK_STATUS, FLUSH, DISC -> false;
-        };
-        if (bounded && length > NbdProtocol.MAX_PAYLOAD_LENGTH) {
-            return invalid(command + " of " + length + " bytes (expected <= " + NbdProtocol.MAX_PAYLOAD_LENGTH + ")");
         }
         return null;
     }

@@ -274,7 +274,7 @@ final class ServerHandshake {
         out.putShort((short) NbdProtocol.INFO_BLOCK_SIZE)
                 .putInt(NbdProtocol.MIN_BLOCK_SIZE)
                 .putInt(NbdProtocol.PREFERRED_BLOCK_SIZE)
-                .putInt(NbdProtocol.MAX_PAYLOAD_LENGTH);
+                .putInt(NbdProtocol.MAX_REQUEST_LENGTH);
         reply(out, OptionReply.ACK, 0);
         if (which == NbdOption.GO) {
             enterTransmission(flags);

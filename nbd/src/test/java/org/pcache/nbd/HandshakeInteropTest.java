@@ -26,7 +26,7 @@ class HandshakeInteropTest {
         assertThat(client.size()).isEqualTo(8 << 20);
         assertThat(client.transmissionFlags()).isEqualTo(server.settings().transmissionFlags());
         assertThat(client.structuredReplies()).isTrue();
-        assertThat(client.minimumBlockSize()).isEqualTo(512);
+        assertThat(client.minimumBlockSize()).isEqualTo(1);
         assertThat(client.maximumBlockSize()).isEqualTo(32 << 20);
     }
 

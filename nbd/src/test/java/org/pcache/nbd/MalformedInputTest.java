@@ -7,6 +7,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,11 +75,11 @@ class MalformedInputTest {
         byte[] payload = new byte[4096];
         java.util.Arrays.fill(payload, (byte) 0xaa);
         sendWrite(channel, 1, SIZE, payload);
-        sendWrite(channel, 2, 100, new byte[512]);
+        sendWrite(channel, 2, SIZE - 100, new byte[512]);
         sendWrite(channel, 3, SIZE - 512, payload);
         sendWrite(channel, 4, 0, new byte[0]);
         assertThat(simpleReply(channel, 1)).isEqualTo(NbdError.ENOSPC.code());
-        assertThat(simpleReply(channel, 2)).isEqualTo(NbdError.EINVAL.code());
+        assertThat(simpleReply(channel, 2)).isEqualTo(NbdError.ENOSPC.code());
         assertThat(simpleReply(channel, 3)).isEqualTo(NbdError.ENOSPC.code());
         assertThat(simpleReply(channel, 4)).isEqualTo(NbdError.EINVAL.code());
         channel.write(RequestDecoderTest.request(0, NbdCommand.FLUSH.type(), 5, 0, 0));
@@ -87,9 +89,25 @@ class MalformedInputTest {
     }
 
     @Test
+    void aRefusedWriteIsAnsweredOnlyOnceItsPayloadHasArrived() throws Exception {
+        SocketChannel channel = negotiated();
+        channel.write(RequestDecoderTest.request(0, NbdCommand.WRITE.type(), 1, SIZE, 4096));
+        channel.write(ByteBuffer.wrap(new byte[2048]));
+        channel.configureBlocking(false);
+        try (Selector selector = Selector.open()) {
+            channel.register(selector, SelectionKey.OP_READ);
+            assertThat(selector.select(300)).as("a reply before the payload ended").isZero();
+        }
+        channel.configureBlocking(true);
+        channel.write(ByteBuffer.wrap(new byte[2048]));
+        assertThat(simpleReply(channel, 1)).isEqualTo(NbdError.ENOSPC.code());
+        assertServerAndBystanderWork();
+    }
+
+    @Test
     void writeOverTheMaximumLengthIsRefusedAndDrained() throws Exception {
         SocketChannel channel = negotiated();
-        sendWrite(channel, 1, 0, new byte[NbdProtocol.MAX_PAYLOAD_LENGTH + 512]);
+        sendWrite(channel, 1, 0, new byte[NbdProtocol.MAX_REQUEST_LENGTH + 1]);
         assertThat(simpleReply(channel, 1)).isEqualTo(NbdError.EINVAL.code());
         assertThat(memory.contents().mismatch(arena.allocate(SIZE))).isEqualTo(-1);
         assertServerAndBystanderWork();

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -28,7 +29,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.pcache.backing.BackingIoException;
 
 /** Our server and our client in one JVM, over real loopback sockets. */
 class NbdServerTest {
@@ -199,6 +199,54 @@ class NbdServerTest {
                 .isInstanceOf(ExecutionException.class);
     }
 
+    @Test
+    void stopAnswersWhatWasReadGivesEshutdownToNewRequestsAndClosesOnTheClientsDisconnect() throws Exception {
+        GatedExport gated = new GatedExport(memory);
+        start(gated, NbdServer.Options.defaults());
+        memory.contents().asSlice(0, 4096).fill((byte) 0x42);
+        try (RawConnection client = RawConnection.negotiate(server.boundAddresses().getFirst())) {
+            client.request(NbdCommand.READ, 1, 0, 4096);
+            assertThat(gated.awaitReads(1, 5)).isTrue();
+            Thread stopper = Thread.ofPlatform().start(server::stop);
+            awaitBlockedIn(stopper, "joinReaders");
+
+            client.request(NbdCommand.READ, 2, 0, 4096);
+            assertThat(client.reply(2)).as("a request read after the stop began").isEqualTo(NbdError.ESHUTDOWN.code());
+            client.write(3, 0, ByteBuffer.allocate(8192));
+            assertThat(client.reply(3)).isEqualTo(NbdError.ESHUTDOWN.code());
+            assertThat(stopper.isAlive()).as("the read in flight holds the stop").isTrue();
+
+            gated.openInReverse();
+            assertThat(client.reply(1)).as("the request read before the stop is answered").isZero();
+            assertThat(client.readFully(4096)).isEqualTo(ByteBuffer.wrap(filled(4096, (byte) 0x42)));
+            client.request(NbdCommand.DISC, 4, 0, 0);
+            assertThat(client.closedByServer(1)).as("closed after the client's disconnect").isTrue();
+            stopper.join(TimeUnit.SECONDS.toMillis(10));
+            assertThat(stopper.isAlive()).isFalse();
+        }
+        assertThat(memory.contents().get(ValueLayout.JAVA_BYTE, 0)).as("the refused write wrote nothing")
+                .isEqualTo((byte) 0x42);
+    }
+
+    @Test
+    void stopEndsAnIdleConnectionWithoutWaitingForTheDrainTimeout() throws Exception {
+        NbdServer.Options defaults = NbdServer.Options.defaults();
+        start(memory, new NbdServer.Options(defaults.addresses(), 4, 64, 64L << 20, defaults.handshakeTimeout(),
+                Duration.ofMinutes(5)));
+        NbdClient idle = connect(0);
+        idle.flush().get(5, TimeUnit.SECONDS);
+        Thread stopper = Thread.ofPlatform().start(server::stop);
+        stopper.join(TimeUnit.SECONDS.toMillis(20));
+        assertThat(stopper.isAlive()).as("stop still waiting on an idle connection").isFalse();
+        assertThatThrownBy(() -> idle.flush().get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class);
+    }
+
+    private static byte[] filled(int length, byte value) {
+        byte[] bytes = new byte[length];
+        Arrays.fill(bytes, value);
+        return bytes;
+    }
+
     /** Waits until {@code thread} is parked inside method {@code method}: the state, not a timing window. */
     private static void awaitBlockedIn(Thread thread, String method) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
@@ -284,14 +332,15 @@ class NbdServerTest {
         assertThat(written.await(10, TimeUnit.SECONDS)).isTrue();
         assertThat(error.get()).isNull();
         assertThat(memory.contents().asSlice(0, data.byteSize()).mismatch(data)).isEqualTo(-1);
-        assertThat(engine.alignment()).isEqualTo(512);
-        CountDownLatch refused = new CountDownLatch(1);
-        engine.read(100, arena.allocate(512), failure -> {
+        assertThat(engine.alignment()).as("the server's minimum block size").isEqualTo(1);
+        MemorySegment back = arena.allocate(3);
+        CountDownLatch read = new CountDownLatch(1);
+        engine.read(101, back, failure -> {
             error.set(failure);
-            refused.countDown();
+            read.countDown();
         });
-        assertThat(refused.await(5, TimeUnit.SECONDS)).isTrue();
-        assertThat(error.get()).isInstanceOf(BackingIoException.class)
-                .extracting(e -> ((BackingIoException) e).reason()).isEqualTo(BackingIoException.Reason.MISALIGNED);
+        assertThat(read.await(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(error.get()).isNull();
+        assertThat(back.mismatch(data.asSlice(101, 3))).isEqualTo(-1);
     }
 }

@@ -44,7 +44,8 @@ class NbdTransportTest {
             Scrambling server = new Scrambling(SocketTransport.over(listener.accept()));
             CountDownLatch closed = new CountDownLatch(1);
             Thread reader = Thread.ofPlatform().name("transport-test-conn").start(new NbdConnection(1, server,
-                    memory, NbdServer.Options.defaults(), new RequestStatistics(), closed::countDown));
+                    memory, new BlockSizeAdapter(memory), NbdServer.Options.defaults(), new RequestStatistics(),
+                    closed::countDown));
 
             // Larger than the connection's input buffer, so part of the payload is read straight into the
             // request's buffer, and the read data goes out of it in a gathering write.

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -71,6 +73,44 @@ class PcacheExportTest {
         assertThat(export.size()).isEqualTo(BACKING_SIZE);
         assertThat(export.name()).isEqualTo("disk");
         assertThat(export.description()).isEqualTo("a test cache");
+    }
+
+    @Test
+    void readOnlyRefusesEveryWriteTypeCommandWithEpermAndReadsStillFillTheCache() throws Exception {
+        MemoryEngine engine = new MemoryEngine(BACKING_SIZE);
+        open(engine);
+        export.close();
+        export = new PcacheExport(cache, "disk", "a read-only test cache", true);
+        assertThat(export.capabilities()).containsExactlyInAnyOrder(NbdExport.Capability.READ_ONLY,
+                NbdExport.Capability.FLUSH, NbdExport.Capability.CACHE, NbdExport.Capability.MULTI_CONN);
+        NbdServer server = new NbdServer(export, NbdServer.Options.defaults()
+                .withAddresses(new InetSocketAddress("127.0.0.1", 0)));
+        server.start();
+        try (RawConnection client = RawConnection.negotiate(server.boundAddresses().getFirst())) {
+            assertThat(client.transmissionFlags() & NbdProtocol.FLAG_READ_ONLY).isNotZero();
+            assertThat(client.transmissionFlags() & (NbdProtocol.FLAG_SEND_TRIM | NbdProtocol.FLAG_SEND_WRITE_ZEROES
+                    | NbdProtocol.FLAG_SEND_FUA)).as("write-type commands not advertised").isZero();
+            client.write(1, 0, ByteBuffer.wrap(new byte[4096]).put(0, (byte) 1));
+            client.request(NbdCommand.WRITE_ZEROES, 2, 0, 4096);
+            client.request(NbdCommand.TRIM, 3, 0, 4096);
+            client.request(NbdCommand.FLUSH, 4, 0, 0);
+            client.request(NbdCommand.READ, 5, 4096, 8192);
+            assertThat(client.reply(1)).isEqualTo(NbdError.EPERM.code());
+            assertThat(client.reply(2)).isEqualTo(NbdError.EPERM.code());
+            assertThat(client.reply(3)).isEqualTo(NbdError.EPERM.code());
+            assertThat(client.reply(4)).as("FLUSH is allowed on a read-only export").isZero();
+            assertThat(client.reply(5)).isZero();
+            client.readFully(8192);
+            long hits = cache.status().counters().readHitsFull();
+            client.request(NbdCommand.READ, 6, 4096, 8192);
+            assertThat(client.reply(6)).isZero();
+            client.readFully(8192);
+            assertThat(cache.status().counters().readHitsFull()).as("the first read filled the cache")
+                    .isEqualTo(hits + 1);
+        } finally {
+            server.stop();
+        }
+        assertThat(cache.status().counters().writes()).as("nothing written").isZero();
     }
 
     @Test

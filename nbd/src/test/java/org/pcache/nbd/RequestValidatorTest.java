@@ -50,15 +50,34 @@ class RequestValidatorTest {
     }
 
     @Test
-    void misalignedOrEmptyOrOversizedIsEinval() {
-        assertThat(error(structured, request(NbdCommand.READ, 0, 100, 512))).isEqualTo(NbdError.EINVAL);
-        assertThat(error(structured, request(NbdCommand.WRITE, 0, 0, 1000))).isEqualTo(NbdError.EINVAL);
+    void anyAlignmentPassesButEmptyIsEinval() {
+        assertThat(structured.validate(request(NbdCommand.READ, 0, 100, 512))).isNull();
+        assertThat(structured.validate(request(NbdCommand.WRITE, 0, 1, 1))).isNull();
+        assertThat(structured.validate(request(NbdCommand.WRITE_ZEROES, 0, 3, 1000))).isNull();
         assertThat(error(structured, request(NbdCommand.READ, 0, 0, 0))).isEqualTo(NbdError.EINVAL);
-        RequestValidator big = new RequestValidator(new TransmissionSettings(ALL_FLAGS, true, true), 1L << 30, true);
-        assertThat(error(big, request(NbdCommand.READ, 0, 0, (32 << 20) + 512))).isEqualTo(NbdError.EINVAL);
-        assertThat(big.validate(request(NbdCommand.TRIM, 0, 0, 64 << 20))).isNull();
-        assertThat(big.validate(request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 0, 64 << 20)))
-                .isNull();
+    }
+
+    @Test
+    void fastZeroOfAPartialSectorIsEnotsupEvenOnAFastZeroingExport() {
+        RequestValidator fast = new RequestValidator(new TransmissionSettings(ALL_FLAGS, true, true), SIZE, true);
+        assertThat(fast.validate(request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 512, 4096))).isNull();
+        assertThat(error(fast, request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 1, 4096)))
+                .isEqualTo(NbdError.ENOTSUP);
+        assertThat(error(fast, request(NbdCommand.WRITE_ZEROES, NbdProtocol.CMD_FLAG_FAST_ZERO, 512, 100)))
+                .isEqualTo(NbdError.ENOTSUP);
+    }
+
+    @Test
+    void readAndWriteUpTo64MibPassLongerIsEinvalOtherCommandsAreUnbounded() {
+        RequestValidator big = new RequestValidator(new TransmissionSettings(ALL_FLAGS, true, true), 8L << 30, true);
+        assertThat(big.validate(request(NbdCommand.READ, 0, 1, 64 << 20))).isNull();
+        assertThat(big.validate(request(NbdCommand.WRITE, 0, 0, 64 << 20))).isNull();
+        assertThat(error(big, request(NbdCommand.READ, 0, 0, (64 << 20) + 1))).isEqualTo(NbdError.EINVAL);
+        assertThat(error(big, request(NbdCommand.WRITE, 0, 0, (64 << 20) + 1))).isEqualTo(NbdError.EINVAL);
+        for (NbdCommand command : new NbdCommand[] {NbdCommand.TRIM, NbdCommand.WRITE_ZEROES, NbdCommand.CACHE,
+                NbdCommand.BLOCK_STATUS}) {
+            assertThat(big.validate(request(command, 0, 1, 0xffff_ffffL))).as(command.name()).isNull();
+        }
     }
 
     @Test

@@ -76,7 +76,7 @@ class ServerHandshakeTest {
         ByteBuffer blockSize = replies.get(4).payload();
         assertThat(blockSize.getShort()).isEqualTo((short) NbdProtocol.INFO_BLOCK_SIZE);
         assertThat(List.of(blockSize.getInt(), blockSize.getInt(), blockSize.getInt()))
-                .containsExactly(512, 4096, 32 << 20);
+                .containsExactly(1, 4096, 64 << 20);
         assertThat(handshake.state()).isEqualTo(ServerHandshake.State.TRANSMISSION);
         assertThat(handshake.settings().structuredReplies()).isTrue();
     }

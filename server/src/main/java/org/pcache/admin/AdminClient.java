@@ -10,6 +10,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * Talks to the {@link AdminServer} of a running {@code pcache serve}: what {@code pcache status}, {@code message} and
@@ -25,9 +26,16 @@ public final class AdminClient implements AutoCloseable {
 
     private final String base;
     private final HttpClient http;
+    private final Optional<AdminToken> token;
 
-    /** A client of the endpoint at {@code address}. */
+    /** A client of the endpoint at {@code address}, without a token. */
     public AdminClient(InetSocketAddress address) {
+        this(address, Optional.empty());
+    }
+
+    /** A client of the endpoint at {@code address} that sends {@code token} with every request. */
+    public AdminClient(InetSocketAddress address, Optional<AdminToken> token) {
+        this.token = token;
         String host = address.getHostString();
         this.base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + address.getPort();
         this.http = HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
@@ -66,6 +74,7 @@ public final class AdminClient implements AutoCloseable {
     private String send(HttpRequest.Builder request, int expected) throws AdminException {
         HttpResponse<String> response;
         try {
+            token.ifPresent(secret -> request.header("Authorization", secret.authorization()));
             response = http.send(request.timeout(TIMEOUT).build(), HttpResponse.BodyHandlers.ofString());
         } catch (ConnectException e) {
             throw new AdminException("cannot reach the admin endpoint at " + hostPort() + ": connection refused "

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -36,7 +37,10 @@ import org.slf4j.LoggerFactory;
  * Every error answer is one line of text. A request body over {@value #MAX_BODY_LENGTH} bytes gets 413, and a
  * handler failure 500; neither affects the cache or other requests.
  *
- * <p>Only loopback addresses are accepted: the endpoint has no authentication, so only local users may reach it.
+ * <p>Who may use it: without a token the endpoint listens on loopback addresses only, so only local users reach
+ * it. With an {@link AdminToken} it may listen anywhere, and then every request, on any address, must carry
+ * {@code Authorization: Bearer TOKEN}; one without it, or with another token, gets 401 with
+ * {@code WWW-Authenticate: Bearer} and is logged (method, path, peer; never the header).
  *
  * <p>Lifecycle and threading: {@link #start} binds and starts {@value #THREADS} handler threads
  * ({@code pcache-admin-N}); {@link #stop} closes the socket and every connection at once (idle keep-alive
@@ -59,6 +63,7 @@ public final class AdminServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AdminServer.class);
 
     private final InetSocketAddress address;
+    private final Optional<AdminToken> token;
     private final Pcache cache;
     private final PrometheusMeterRegistry registry;
     private final long openedNanos;
@@ -85,13 +90,24 @@ public final class AdminServer implements AutoCloseable {
 
     /**
      * An endpoint on {@code address} (loopback) for {@code cache}, opened at {@code openedNanos}
-     * ({@link System#nanoTime()}), whose meters, NBD timers included, are in {@code registry}.
+     * ({@link System#nanoTime()}), whose meters, NBD timers included, are in {@code registry}; no token.
      */
     public AdminServer(InetSocketAddress address, Pcache cache, PrometheusMeterRegistry registry, long openedNanos) {
-        if (address.getAddress() == null || !address.getAddress().isLoopbackAddress()) {
-            throw new IllegalArgumentException("the admin endpoint listens on loopback only, not " + address);
+        this(address, Optional.empty(), cache, registry, openedNanos);
+    }
+
+    /**
+     * An endpoint on {@code address} that, given a {@code token}, requires it on every request and may then listen
+     * on any address; without one, on loopback only.
+     */
+    public AdminServer(InetSocketAddress address, Optional<AdminToken> token, Pcache cache,
+                       PrometheusMeterRegistry registry, long openedNanos) {
+        if (token.isEmpty() && (address.getAddress() == null || !address.getAddress().isLoopbackAddress())) {
+            throw new IllegalArgumentException("the admin endpoint without a token listens on loopback only, not "
+                    + address);
         }
         this.address = address;
+        this.token = token;
         this.cache = cache;
         this.registry = registry;
         this.openedNanos = openedNanos;
@@ -106,7 +122,8 @@ public final class AdminServer implements AutoCloseable {
         bound.createContext("/", this::handle);
         bound.start();
         server = bound;
-        LOG.info("admin endpoint listening address={}", boundAddress());
+        LOG.info("admin endpoint listening address={} token={}", boundAddress(),
+                token.isPresent() ? "required" : "none");
     }
 
     /** The address bound, with the real port when port 0 was asked for. */
@@ -141,7 +158,7 @@ public final class AdminServer implements AutoCloseable {
         try (exchange) {
             Reply reply;
             try {
-                reply = route(exchange);
+                reply = authorized(exchange) ? route(exchange) : unauthorized(exchange);
             } catch (RuntimeException e) {
                 LOG.error("admin {} {} failed", exchange.getRequestMethod(), exchange.getRequestURI(), e);
                 reply = Reply.text(500, "internal error: " + e);
@@ -150,6 +167,19 @@ public final class AdminServer implements AutoCloseable {
         } catch (IOException e) {
             LOG.debug("admin client went away before its answer", e);
         }
+    }
+
+    private boolean authorized(HttpExchange exchange) {
+        return token.isEmpty() || token.get().admits(exchange.getRequestHeaders().getFirst("Authorization"));
+    }
+
+    private static Reply unauthorized(HttpExchange exchange) {
+        boolean offered = exchange.getRequestHeaders().containsKey("Authorization");
+        LOG.warn("admin {} {} from {} refused: {}", exchange.getRequestMethod(), exchange.getRequestURI().getPath(),
+                exchange.getRemoteAddress(), offered ? "wrong token" : "no token");
+        exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"pcache\"");
+        return Reply.text(401, (offered ? "wrong admin token" : "the admin endpoint requires a token")
+                + " (give the server's token with --admin-token-file FILE or PCACHE_ADMIN_TOKEN)");
     }
 
     private Reply route(HttpExchange exchange) throws IOException {

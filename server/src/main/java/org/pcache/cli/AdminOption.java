@@ -1,6 +1,7 @@
 package org.pcache.cli;
 
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import org.pcache.admin.AdminClient;
 import org.pcache.admin.AdminException;
 import org.pcache.admin.AdminServer;
@@ -14,9 +15,14 @@ final class AdminOption {
             description = "Admin endpoint of the running pcache serve (default: ${DEFAULT-VALUE}).")
     private InetSocketAddress address;
 
-    /** A client of the endpoint; the caller closes it. */
-    AdminClient client() {
-        return new AdminClient(address);
+    @Option(names = "--admin-token-file", paramLabel = "FILE",
+            description = "File whose first line is the admin token the server requires (default: the environment "
+                    + "variable " + AdminTokenSource.ENVIRONMENT + ", else none).")
+    private Path tokenFile;
+
+    /** A client of the endpoint, sending the token if one is configured; the caller closes it. */
+    AdminClient client() throws CommandException {
+        return new AdminClient(address, AdminTokenSource.resolve(tokenFile));
     }
 
     /** The one-line failure for an endpoint that could not be reached or refused. */

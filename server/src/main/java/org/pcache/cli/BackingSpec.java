@@ -8,7 +8,7 @@ import java.util.OptionalLong;
 import org.pcache.backing.FileEngine;
 import org.pcache.backing.IoEngine;
 import org.pcache.nbd.NbdEngine;
-import org.pcache.nbd.NbdProtocol;
+import org.pcache.nbd.NbdExport;
 
 /**
  * What {@code --backing} names: an NBD URI ({@code nbd://HOST[:PORT][/EXPORT]},
@@ -97,9 +97,9 @@ final class BackingSpec {
                     + " bytes) but --backing-size asks for " + ByteSize.format(requested.getAsLong())
                     + "; leave --backing-size out to use it as it is");
         }
-        if (size == 0 || size % NbdProtocol.MIN_BLOCK_SIZE != 0) {
+        if (size == 0 || size % NbdExport.BLOCK_SIZE != 0) {
             throw new CommandException("backing " + spec + " has " + size + " bytes (expected a positive multiple of "
-                    + NbdProtocol.MIN_BLOCK_SIZE + ")");
+                    + NbdExport.BLOCK_SIZE + ")");
         }
     }
 

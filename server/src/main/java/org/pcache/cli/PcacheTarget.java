@@ -103,7 +103,7 @@ final class PcacheTarget {
             });
             long openedNanos = System.nanoTime();
             PcacheExport export = new PcacheExport(cache, settings.exportName(), "pcache: cache "
-                    + settings.cacheFile() + ", backing " + settings.backing());
+                    + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly());
             opened.push(export::close);
             server = new NbdServer(export, NbdServer.Options.defaults()
                     .withAddresses(settings.addresses().toArray(SocketAddress[]::new)));
@@ -111,7 +111,7 @@ final class PcacheTarget {
             startServer();
             new NbdMetrics(server.statistics()).bindTo(registry);
             new PcacheMetrics(cache, openedNanos).bindTo(registry);
-            admin = new AdminServer(settings.admin(), cache, registry, openedNanos);
+            admin = new AdminServer(settings.admin(), settings.adminToken(), cache, registry, openedNanos);
             opened.push(admin::stop);
             startAdmin();
         } catch (CommandException | RuntimeException e) {
@@ -132,7 +132,8 @@ final class PcacheTarget {
     /** "cache FILE SIZE, backing SPEC SIZE, admin HOST:PORT", for the ready line. */
     synchronized String describe() {
         return "cache " + settings.cacheFile() + " " + ByteSize.format(region.size()) + ", backing "
-                + settings.backing() + " " + ByteSize.format(backing.size()) + ", admin "
+                + settings.backing() + " " + ByteSize.format(backing.size()) + (settings.readOnly() ? ", read-only" : "")
+                + ", admin "
                 + ListenAddress.format(admin.boundAddress());
     }
 
@@ -217,6 +218,15 @@ final class PcacheTarget {
             server.start();
         } catch (IOException e) {
             throw CommandException.of("cannot serve NBD", e);
+        }
+        for (SocketAddress address : settings.addresses()) {
+            if (address instanceof InetSocketAddress inet && !inet.getAddress().isLoopbackAddress()) {
+                // NBD without TLS has no authentication and no encryption: whoever reaches the port owns the disk.
+                LOG.warn("NBD on {} is reachable from other hosts, without TLS: anyone who can connect can read{} "
+                        + "the export, and the traffic is not encrypted; listen on a loopback address or a unix "
+                        + "socket unless the network is trusted", ListenAddress.format(inet),
+                        settings.readOnly() ? "" : " and write");
+            }
         }
     }
 

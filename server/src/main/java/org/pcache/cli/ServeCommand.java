@@ -17,6 +17,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.pcache.admin.AdminServer;
+import org.pcache.admin.AdminToken;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.NbdProtocol;
 import org.slf4j.Logger;
@@ -100,15 +101,28 @@ final class ServeCommand implements Callable<Integer> {
             description = "NBD export name (default: the empty name; clients that ask for no name also reach it).")
     private String exportName = "";
 
+    @Option(names = "--read-only",
+            description = "Serve the export read-only: clients see NBD_FLAG_READ_ONLY and every write, trim or "
+                    + "zeroing gets EPERM; reads still fill the cache, and dirty data already in it is still written "
+                    + "back.")
+    private boolean readOnly;
+
     @Option(names = "--admin", paramLabel = "HOST:PORT", converter = ListenAddress.class,
             defaultValue = "127.0.0.1:" + AdminServer.DEFAULT_PORT,
-            description = "Loopback address of the admin endpoint: HTTP /status, /metrics, /message, /drain "
-                    + "(default: ${DEFAULT-VALUE}; port 0 picks a free port).")
+            description = "Address of the admin endpoint: HTTP /status, /metrics, /message, /drain "
+                    + "(default: ${DEFAULT-VALUE}; port 0 picks a free port). Loopback only, unless a token is "
+                    + "configured.")
     private InetSocketAddress admin;
+
+    @Option(names = "--admin-token-file", paramLabel = "FILE",
+            description = "File whose first line is a token (16 or more visible ASCII characters) the admin endpoint "
+                    + "then requires on every request as 'Authorization: Bearer TOKEN'; it may then listen on any "
+                    + "address (default: the environment variable " + AdminTokenSource.ENVIRONMENT + ", else none).")
+    private Path adminTokenFile;
 
     @Override
     public Integer call() throws CommandException {
-        ServeSettings settings = settings();
+        ServeSettings settings = settings(AdminTokenSource.resolve(adminTokenFile));
         PcacheTarget target;
         try {
             target = PcacheTarget.start(settings);
@@ -127,15 +141,16 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /** The settings the options name; a value picocli cannot check alone is a usage error (exit status 2). */
-    private ServeSettings settings() {
+    private ServeSettings settings(Optional<AdminToken> adminToken) {
         if (gcPercent != null && (gcPercent < 0 || gcPercent > CacheOptions.GC_PERCENT_MAX)) {
             throw new ParameterException(spec.commandLine(), "--gc-percent " + gcPercent
                     + " is out of range (expected 0.." + CacheOptions.GC_PERCENT_MAX + ")");
         }
-        if (!admin.getAddress().isLoopbackAddress()) {
+        if (!admin.getAddress().isLoopbackAddress() && adminToken.isEmpty()) {
             throw new ParameterException(spec.commandLine(), "--admin " + ListenAddress.format(admin)
-                    + ": the admin endpoint has no authentication and listens on loopback only (e.g. 127.0.0.1:"
-                    + AdminServer.DEFAULT_PORT + " or [::1]:" + AdminServer.DEFAULT_PORT + ")");
+                    + ": without a token the admin endpoint listens on loopback only (e.g. 127.0.0.1:"
+                    + AdminServer.DEFAULT_PORT + " or [::1]:" + AdminServer.DEFAULT_PORT + "); give --admin-token-file "
+                    + "FILE or " + AdminTokenSource.ENVIRONMENT + " to listen on another address");
         }
         if (exportName.indexOf('\0') >= 0
                 || exportName.getBytes(StandardCharsets.UTF_8).length > NbdProtocol.MAX_STRING_LENGTH) {
@@ -152,7 +167,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
-                format, addresses, exportName, admin);
+                format, addresses, exportName, readOnly, admin, adminToken);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

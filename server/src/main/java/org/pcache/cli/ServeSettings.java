@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import org.pcache.admin.AdminToken;
 
 /**
  * What {@code pcache serve} was asked to serve, after the command line was read. An empty optional means the option
@@ -21,11 +22,14 @@ import java.util.OptionalLong;
  * @param format      format the cache region whatever it holds (otherwise only a blank one)
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
- * @param admin       the loopback address of the admin endpoint
+ * @param readOnly    serve the export read-only (NBD_FLAG_READ_ONLY; write-type commands get EPERM)
+ * @param admin       the address of the admin endpoint: loopback unless a token is configured
+ * @param adminToken  the token the admin endpoint requires on every request, if any
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
-                     String exportName, InetSocketAddress admin) {
+                     String exportName, boolean readOnly, InetSocketAddress admin,
+                     Optional<AdminToken> adminToken) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

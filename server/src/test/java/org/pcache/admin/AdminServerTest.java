@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -214,6 +215,51 @@ class AdminServerTest {
         InetSocketAddress remote = new InetSocketAddress(InetAddress.getByName("192.0.2.1"), 10810);
         assertThatThrownBy(() -> new AdminServer(remote, cache, registry, 0))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("loopback only");
+    }
+
+    @Test
+    void withATokenEveryRequestNeedsItAndAnyAddressMayBeBound() throws Exception {
+        AdminToken token = AdminToken.of("0123456789abcdef-secret");
+        server.stop();
+        server = new AdminServer(new InetSocketAddress("0.0.0.0", 0), Optional.of(token), cache, registry, 0);
+        server.start();
+        for (String path : List.of("/status", "/metrics")) {
+            HttpResponse<String> none = send(HttpRequest.newBuilder(uri(path)).GET());
+            assertThat(none.statusCode()).as(path).isEqualTo(401);
+            assertThat(none.headers().firstValue("WWW-Authenticate")).hasValueSatisfying(v -> assertThat(v)
+                    .startsWith("Bearer"));
+            assertThat(none.body()).contains("requires a token").doesNotContain("secret");
+            HttpResponse<String> wrong = send(HttpRequest.newBuilder(uri(path)).GET()
+                    .header("Authorization", "Bearer 0123456789abcdef-secreT"));
+            assertThat(wrong.statusCode()).isEqualTo(401);
+            assertThat(wrong.body()).contains("wrong admin token").doesNotContain("secret");
+            HttpResponse<String> right = send(HttpRequest.newBuilder(uri(path)).GET()
+                    .header("Authorization", "bearer 0123456789abcdef-secret"));
+            assertThat(right.statusCode()).as(path).isEqualTo(200);
+        }
+        HttpResponse<String> message = send(HttpRequest.newBuilder(uri("/message"))
+                .POST(HttpRequest.BodyPublishers.ofString("gc_percent 50")));
+        assertThat(message.statusCode()).as("a POST without the token changes nothing").isEqualTo(401);
+        assertThat(cache.status().gcPercent()).isNotEqualTo(50);
+        try (AdminClient withToken = new AdminClient(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+                server.boundAddress().getPort()), Optional.of(token))) {
+            withToken.message(CacheMessage.parse("gc_percent 50"));
+            assertThat(withToken.status().gcPercent()).isEqualTo(50);
+        }
+        try (AdminClient without = new AdminClient(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+                server.boundAddress().getPort()))) {
+            assertThatThrownBy(without::status).isInstanceOf(AdminException.class)
+                    .hasMessageContaining("requires a token");
+        }
+    }
+
+    @Test
+    void aTokenIsNeverShownAndMustBeLongAndPrintable() {
+        assertThat(AdminToken.of("0123456789abcdef-secret\n")).hasToString("AdminToken[redacted]");
+        assertThatThrownBy(() -> AdminToken.of("short-secret")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("16 to").hasMessageNotContaining("short-secret");
+        assertThatThrownBy(() -> AdminToken.of("0123456789abcdef secret")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageNotContaining("0123456789abcdef");
     }
 
     @Test

@@ -73,9 +73,9 @@ class ServeClientsIT {
             assertThat(export.get(flag).asBoolean()).as(flag).isTrue();
         }
         assertThat(export.get("is_read_only").asBoolean()).isFalse();
-        assertThat(export.get("block_size_minimum").asInt()).isEqualTo(512);
+        assertThat(export.get("block_size_minimum").asInt()).isEqualTo(1);
         assertThat(export.get("block_size_preferred").asInt()).isEqualTo(4096);
-        assertThat(export.get("block_size_maximum").asInt()).isEqualTo(32 << 20);
+        assertThat(export.get("block_size_maximum").asInt()).isEqualTo(64 << 20);
     }
 
     @Test

@@ -168,6 +168,55 @@ class ServeNbdBackingIT {
         }
     }
 
+    @Test
+    void sigtermAnswersTheReadInFlightAndGivesEshutdownToANewRequest() throws Exception {
+        Path requests = dir.resolve("requests.log");
+        String backing = nbdkit("--filter=log", "--filter=delay", "memory", "64M", "rdelay=8000ms",
+                "logfile=" + requests);
+        server = serve(backing);
+        Path go = dir.resolve("go");
+        Path output = dir.resolve("client.out");
+        String script = String.join("\n",
+                "import errno, os, time",
+                "buf = nbd.Buffer(4096)",
+                "inflight = h.aio_pread(buf, 0)",
+                "deadline = time.monotonic() + 60",
+                "while not os.path.exists('" + go + "'):",
+                "    assert time.monotonic() < deadline, 'the test never said go'",
+                "    h.poll(10)",
+                "try:",
+                "    h.pread(512, 1 << 20)",
+                "    raise AssertionError('a request after SIGTERM was served')",
+                "except nbd.Error as e:",
+                "    assert e.errnum == errno.ESHUTDOWN, e",
+                "    print('ESHUTDOWN')",
+                "while not h.aio_command_completed(inflight):",
+                "    h.poll(-1)",
+                "assert buf.to_bytearray() == bytes(4096)",
+                "print('in-flight read answered')",
+                "h.shutdown()");
+        ProcessBuilder builder = new ProcessBuilder("nbdsh", "-u", server.uri(), "-c", script)
+                .redirectErrorStream(true).redirectOutput(output.toFile());
+        builder.environment().putAll(ExternalTool.SYSTEM_PYTHON);
+        Process client = builder.start();
+        try {
+            awaitBackingRead(requests, client);
+            server.signalTerminate();
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            while (!server.stderr().contains("ESHUTDOWN to new ones")) {
+                assertThat(System.nanoTime()).as("the server never began its stop").isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            Files.createFile(go);
+            assertThat(client.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+            assertThat(client.exitValue()).as(Files.readString(output)).isZero();
+            assertThat(Files.readString(output)).contains("ESHUTDOWN").contains("in-flight read answered");
+            assertThat(server.awaitExit()).as("exit status after SIGTERM").isZero();
+        } finally {
+            client.destroyForcibly().waitFor();
+        }
+    }
+
     /**
      * Waits until nbdkit logged a read, i.e. the client's read missed and pcache holds it in flight for the
      * delayed backing. nbdkit's log is the only signal of that, so it is polled, with a bound.

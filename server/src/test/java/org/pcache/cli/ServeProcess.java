@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -77,11 +78,18 @@ final class ServeProcess implements AutoCloseable {
 
     /** Runs {@code pcache serve ARGS} (or other subcommands) to its end, e.g. a start that must be refused. */
     static Exit run(Path workDir, String... args) throws Exception {
+        return run(Map.of(), workDir, args);
+    }
+
+    /** As {@link #run(Path, String...)}, with {@code environment} added to the child's. */
+    static Exit run(Map<String, String> environment, Path workDir, String... args) throws Exception {
         Path out = workDir.resolve("run-" + RUNS.incrementAndGet() + ".out");
         Path err = workDir.resolve("run-" + RUNS.get() + ".err");
         List<String> command = new ArrayList<>(Arrays.asList(args));
-        Process process = builder(workDir, command.toArray(String[]::new)).redirectOutput(out.toFile())
-                .redirectError(err.toFile()).start();
+        ProcessBuilder builder = builder(workDir, command.toArray(String[]::new)).redirectOutput(out.toFile())
+                .redirectError(err.toFile());
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         if (!process.waitFor(START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
             process.destroyForcibly().waitFor();
             throw new AssertionError("pcache " + command + " did not exit; stderr:\n" + Files.readString(err));
@@ -150,7 +158,17 @@ final class ServeProcess implements AutoCloseable {
 
     /** Sends SIGTERM and returns the exit status. */
     int terminate() throws Exception {
+        signalTerminate();
+        return awaitExit();
+    }
+
+    /** Sends SIGTERM without waiting. */
+    void signalTerminate() {
         process.destroy();
+    }
+
+    /** Waits (bounded) for the process to exit and returns its status. */
+    int awaitExit() throws Exception {
         if (!process.waitFor(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
             process.destroyForcibly().waitFor();
             throw new AssertionError("pcache serve did not stop after SIGTERM; stderr:\n" + stderr());
