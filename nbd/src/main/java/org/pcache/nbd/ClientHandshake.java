@@ -9,7 +9,9 @@ import java.nio.charset.StandardCharsets;
 /**
  * The client side of fixed newstyle negotiation as a pure state machine: the server's bytes go in, the
  * client's options come out. It asks for structured replies, then selects the export with NBD_OPT_GO
- * (requesting NBD_INFO_BLOCK_SIZE), falling back to NBD_OPT_EXPORT_NAME for a server without NBD_OPT_GO.
+ * (requesting NBD_INFO_BLOCK_SIZE), falling back to NBD_OPT_EXPORT_NAME for a server without NBD_OPT_GO. With TLS
+ * it first sends NBD_OPT_STARTTLS, and everything after the server's ACK goes over TLS; a server that refuses TLS
+ * ends the handshake (no fallback to plain text, which would let anyone on the path downgrade the session).
  *
  * <p>Limits on what the server may send: an option reply of more than {@link #MAX_REPLY_LENGTH} bytes is a
  * protocol error.
@@ -21,13 +23,15 @@ final class ClientHandshake {
      * Implementation notes.
      *
      *   GREETING -> STRUCTURED_REPLY -> GO -----------> TRANSMISSION
-     *                                    \-> EXPORT_NAME -/
+     *       |                     ^         \-> EXPORT_NAME -/
+     *       \-> STARTTLS_REPLY -> TLS --tlsStarted()
      *
      * Each state names the server message being waited for. A reply is only parsed once all of it is in the
      * input buffer; MAX_REPLY_LENGTH bounds that buffer.
      */
 
-    enum State { GREETING, STRUCTURED_REPLY, GO, EXPORT_NAME, TRANSMISSION }
+    /** TLS: STARTTLS was acknowledged; the caller runs the TLS handshake, then calls {@link #tlsStarted}. */
+    enum State { GREETING, STARTTLS_REPLY, TLS, STRUCTURED_REPLY, GO, EXPORT_NAME, TRANSMISSION }
 
     static final int MAX_REPLY_LENGTH = 16 * 1024;
     /** Bytes the caller's input buffer must be able to hold. */
@@ -38,6 +42,7 @@ final class ClientHandshake {
 
     private final String exportName;
     private final byte[] exportNameBytes;
+    private final boolean tls;
     private State state = State.GREETING;
     private boolean noZeroes;
     private boolean structuredReplies;
@@ -50,6 +55,11 @@ final class ClientHandshake {
     private int replyType;
 
     ClientHandshake(String exportName) {
+        this(exportName, false);
+    }
+
+    ClientHandshake(String exportName, boolean tls) {
+        this.tls = tls;
         this.exportName = exportName;
         this.exportNameBytes = exportName.getBytes(StandardCharsets.UTF_8);
         if (exportNameBytes.length > NbdProtocol.MAX_STRING_LENGTH) {
@@ -97,7 +107,7 @@ final class ClientHandshake {
                     }
                     decodeGreeting(in, out);
                 }
-                case STRUCTURED_REPLY, GO -> {
+                case STARTTLS_REPLY, STRUCTURED_REPLY, GO -> {
                     ByteBuffer payload = nextReply(in);
                     if (payload == null) {
                         return state;
@@ -114,7 +124,7 @@ final class ClientHandshake {
                     in.position(in.position() + length - NbdProtocol.EXPORT_NAME_REPLY_LENGTH);
                     finish();
                 }
-                case TRANSMISSION -> {
+                case TLS, TRANSMISSION -> {
                     return state;
                 }
             }
@@ -135,6 +145,20 @@ final class ClientHandshake {
         }
         noZeroes = (flags & NbdProtocol.FLAG_NO_ZEROES) != 0;
         out.putInt(NbdProtocol.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? NbdProtocol.FLAG_C_NO_ZEROES : 0));
+        if (tls) {
+            option(out, NbdOption.STARTTLS, 0);
+            state = State.STARTTLS_REPLY;
+        } else {
+            option(out, NbdOption.STRUCTURED_REPLY, 0);
+            state = State.STRUCTURED_REPLY;
+        }
+    }
+
+    /** The TLS handshake after the STARTTLS ACK succeeded: negotiation starts over, inside TLS. */
+    void tlsStarted(ByteBuffer out) {
+        if (state != State.TLS) {
+            throw new IllegalStateException("no STARTTLS acknowledged: " + state);
+        }
         option(out, NbdOption.STRUCTURED_REPLY, 0);
         state = State.STRUCTURED_REPLY;
     }
@@ -166,13 +190,27 @@ final class ClientHandshake {
     }
 
     private void decodeReply(ByteBuffer payload, ByteBuffer out) throws NbdProtocolException, NbdHandshakeException {
-        NbdOption expected = state == State.STRUCTURED_REPLY ? NbdOption.STRUCTURED_REPLY : NbdOption.GO;
+        NbdOption expected = switch (state) {
+            case STARTTLS_REPLY -> NbdOption.STARTTLS;
+            case STRUCTURED_REPLY -> NbdOption.STRUCTURED_REPLY;
+            default -> NbdOption.GO;
+        };
         if (replyOption != expected.code()) {
             throw new NbdProtocolException("reply to option " + replyOption + " (expected " + expected + ")");
         }
         OptionReply type = OptionReply.tryDecode(replyType);
         if (type == null && replyType >= 0) {
             throw new NbdProtocolException(expected + ": unknown reply type " + replyType);
+        }
+        if (state == State.STARTTLS_REPLY) {
+            if (type != OptionReply.ACK) {
+                String message = StandardCharsets.UTF_8.decode(payload).toString();
+                throw new NbdHandshakeException("server refused TLS (NBD_OPT_STARTTLS): "
+                        + (type == null ? "reply 0x" + Integer.toHexString(replyType) : type)
+                        + (message.isEmpty() ? "" : ": " + message));
+            }
+            state = State.TLS;
+            return;
         }
         if (state == State.STRUCTURED_REPLY) {
             if (type != OptionReply.ACK && (type == null || !type.isError())) {

@@ -84,8 +84,19 @@ public final class NbdClient implements AutoCloseable {
                 .unstarted(new ReplyReader(transport, table, structuredReplies, listener));
     }
 
-    /** Connects, negotiates, and starts the reader thread. */
+    /**
+     * Connects, negotiates, and starts the reader thread. An {@code nbds} URI negotiates TLS with the credentials of
+     * its {@link NbdUri#tlsCertificates()} directory.
+     */
     public static NbdClient connect(NbdUri uri) throws IOException {
+        TlsCredentials credentials = null;
+        if (uri.tls()) {
+            if (uri.tlsCertificates() == null) {
+                throw new IOException("cannot connect to " + uri + ": TLS needs a credentials directory "
+                        + "(?tls-certificates=DIR in the URI)");
+            }
+            credentials = TlsCredentials.client(uri.tlsCertificates());
+        }
         NbdTransport transport;
         try {
             transport = SocketTransport.connect(uri.address());
@@ -94,22 +105,38 @@ public final class NbdClient implements AutoCloseable {
                     : e.toString();
             throw new IOException("cannot connect to NBD server " + uri + ": " + reason, e);
         }
-        return connect(uri, transport);
+        return connect(uri, transport, credentials);
+    }
+
+    /** {@link #connect(NbdUri, NbdTransport, TlsCredentials)} without TLS. */
+    static NbdClient connect(NbdUri uri, NbdTransport transport) throws IOException {
+        return connect(uri, transport, null);
     }
 
     /**
      * Negotiates over {@code transport}, already connected to {@code uri}'s server, and starts the reader thread.
      * The client owns the transport from now on (closed here if negotiation fails). Each handshake step writes and
-     * reads through the transport of that moment, so a step may replace it by a wrapper (STARTTLS).
+     * reads through the transport of that moment: with {@code credentials} (not null) the client sends
+     * NBD_OPT_STARTTLS first and, once acknowledged, wraps the transport in a {@link TlsTransport}.
      */
-    static NbdClient connect(NbdUri uri, NbdTransport transport) throws IOException {
+    static NbdClient connect(NbdUri uri, NbdTransport transport, TlsCredentials credentials) throws IOException {
         try {
             ByteBuffer in = ByteBuffer.allocate(ClientHandshake.MIN_INPUT_CAPACITY).flip();
             ByteBuffer out = ByteBuffer.allocate(ClientHandshake.MAX_OUTPUT_BYTES);
-            ClientHandshake handshake = new ClientHandshake(uri.exportName());
-            while (handshake.decode(in, out) != ClientHandshake.State.TRANSMISSION) {
+            ClientHandshake handshake = new ClientHandshake(uri.exportName(), credentials != null);
+            ClientHandshake.State state;
+            while ((state = handshake.decode(in, out)) != ClientHandshake.State.TRANSMISSION) {
                 transport.write(out.flip());
                 out.clear();
+                if (state == ClientHandshake.State.TLS) {
+                    if (in.hasRemaining()) {
+                        throw new NbdProtocolException("server sent " + in.remaining()
+                                + " plain bytes after acknowledging NBD_OPT_STARTTLS");
+                    }
+                    transport = TlsTransport.start(transport, credentials.clientEngine(uri.address()));
+                    handshake.tlsStarted(out);
+                    continue;
+                }
                 in.compact();
                 int read = transport.read(in);
                 in.flip();

@@ -47,6 +47,7 @@ final class NbdConnection implements Runnable {
     private volatile NbdTransport transport;
     private final NbdExport export;
     private final NbdServer.Options options;
+    private final NbdServer.Tls tls;
     private final RequestStatistics statistics;
     private final Runnable onClosed;
     private final RequestWindow window;
@@ -76,10 +77,16 @@ final class NbdConnection implements Runnable {
 
     NbdConnection(int id, NbdTransport transport, NbdExport export, NbdServer.Options options,
                   RequestStatistics statistics, Runnable onClosed) {
+        this(id, transport, export, options, NbdServer.Tls.OFF, statistics, onClosed);
+    }
+
+    NbdConnection(int id, NbdTransport transport, NbdExport export, NbdServer.Options options, NbdServer.Tls tls,
+                  RequestStatistics statistics, Runnable onClosed) {
         this.id = id;
         this.transport = transport;
         this.export = export;
         this.options = options;
+        this.tls = tls;
         this.statistics = statistics;
         this.onClosed = onClosed;
         this.window = new RequestWindow(options.maxInFlightRequests(), options.maxInFlightBytes());
@@ -144,7 +151,7 @@ final class NbdConnection implements Runnable {
     private boolean negotiate() throws IOException {
         ByteBuffer out = ByteBuffer.allocate(OUTPUT_CAPACITY);
         ServerHandshake.encodeGreeting(out);
-        ServerHandshake handshake = new ServerHandshake(export);
+        ServerHandshake handshake = new ServerHandshake(export, tls.mode());
         // One option per turn, its replies sent and the next bytes read through the transport of that moment: a
         // step that replaces the transport (STARTTLS) takes effect from the next read on.
         while (true) {
@@ -161,6 +168,11 @@ final class NbdConnection implements Runnable {
                 case CLOSED -> {
                     return false;
                 }
+                case STARTTLS -> {
+                    if (!startTls(handshake)) {
+                        return false;
+                    }
+                }
                 default -> {
                     if (in.position() == consumed && !fill()) {
                         LOG.debug("nbd conn={} client left during the handshake", id);
@@ -169,6 +181,24 @@ final class NbdConnection implements Runnable {
                 }
             }
         }
+    }
+
+    /** Runs the TLS handshake after the STARTTLS ACK went out, and moves the connection onto TLS; false if it failed. */
+    private boolean startTls(ServerHandshake handshake) throws IOException {
+        if (in.hasRemaining()) {
+            // proto.md: the client waits for the ACK; plain bytes after STARTTLS are not part of any TLS session.
+            throw new NbdProtocolException("client sent " + in.remaining() + " bytes after NBD_OPT_STARTTLS "
+                    + "without waiting for its reply");
+        }
+        try {
+            transport = TlsTransport.start(transport, tls.credentials().serverEngine());
+        } catch (TlsTransport.TlsHandshakeException e) {
+            LOG.warn("nbd conn={} closing: {}", id, e.getMessage());
+            return false;
+        }
+        handshake.tlsStarted();
+        LOG.debug("nbd conn={} TLS started", id);
+        return true;
     }
 
     private void transmit() throws IOException, InterruptedException {

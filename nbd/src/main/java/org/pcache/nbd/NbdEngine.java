@@ -52,7 +52,12 @@ public final class NbdEngine implements IoEngine {
 
     /** Parses {@code uri} (see {@link NbdUri}) and connects. */
     public static NbdEngine open(String uri) throws IOException {
-        return new NbdEngine(NbdClient.connect(NbdUri.parse(uri)));
+        return open(NbdUri.parse(uri));
+    }
+
+    /** Connects to {@code uri} (over TLS for an {@code nbds} URI). */
+    public static NbdEngine open(NbdUri uri) throws IOException {
+        return new NbdEngine(NbdClient.connect(uri));
     }
 
     /** An engine on an already connected client; closing the engine closes the client. */

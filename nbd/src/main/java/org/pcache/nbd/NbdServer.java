@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * Serves one {@link NbdExport} over NBD (fixed newstyle, structured replies, base:allocation) on TCP and
  * unix sockets. Each accepted socket becomes a connection over a {@link SocketTransport}, with a reader thread
  * and a reply-writer thread; many requests are in flight per connection and replies may come back out of
- * order. Every command handed to the export is timed into the server's {@link #statistics()}.
+ * order. Every command handed to the export is timed into the server's {@link #statistics()}. With {@link Tls} on
+ * or required, a client's NBD_OPT_STARTTLS moves its connection onto a {@link TlsTransport}.
  *
  * <pre>{@code
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
@@ -108,8 +109,27 @@ public final class NbdServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether and how the server offers TLS.
+     *
+     * @param mode        off, on (clients choose) or require
+     * @param credentials the server's certificate and key (and CA for client verification); null only when off
+     */
+    public record Tls(TlsMode mode, TlsCredentials credentials) {
+
+        public static final Tls OFF = new Tls(TlsMode.OFF, null);
+
+        public Tls {
+            if ((mode == TlsMode.OFF) != (credentials == null)) {
+                throw new IllegalArgumentException("TLS " + mode + " " + (credentials == null
+                        ? "needs credentials" : "takes no credentials"));
+            }
+        }
+    }
+
     private final NbdExport export;
     private final Options options;
+    private final Tls tls;
     private final RequestStatistics statistics = new RequestStatistics();
     private final AtomicInteger connectionIds = new AtomicInteger();
     private final Map<Integer, Running> connections = new ConcurrentHashMap<>();
@@ -125,6 +145,10 @@ public final class NbdServer implements AutoCloseable {
     }
 
     public NbdServer(NbdExport export, Options options) {
+        this(export, options, Tls.OFF);
+    }
+
+    public NbdServer(NbdExport export, Options options, Tls tls) {
         long size = export.size();
         if (size < 0 || size % NbdProtocol.MIN_BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("export size " + size + " is not a multiple of "
@@ -134,6 +158,7 @@ public final class NbdServer implements AutoCloseable {
         checkString("export description", export.description());
         this.export = export;
         this.options = options;
+        this.tls = tls;
     }
 
     /** Binds every address and starts accepting. */
@@ -153,8 +178,8 @@ public final class NbdServer implements AutoCloseable {
         for (int i = 0; i < listeners.size(); i++) {
             ServerSocketChannel listener = listeners.get(i);
             acceptors.add(Thread.ofPlatform().name("pcache-nbd-accept-" + i).start(() -> accept(listener)));
-            LOG.info("nbd server listening export={} uri={}", export.name(),
-                    NbdUri.of(bound.get(i), export.name()));
+            LOG.info("nbd server listening export={} uri={} tls={}", export.name(),
+                    NbdUri.of(bound.get(i), export.name()), tls.mode());
         }
     }
 
@@ -266,7 +291,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         int id = connectionIds.incrementAndGet();
-        NbdConnection connection = new NbdConnection(id, transport, export, options, statistics,
+        NbdConnection connection = new NbdConnection(id, transport, export, options, tls, statistics,
                 () -> connections.remove(id));
         // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
         // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import org.pcache.nbd.TlsMode;
 
 /**
  * What {@code pcache serve} was asked to serve, after the command line was read. An empty optional means the option
@@ -22,10 +23,15 @@ import java.util.OptionalLong;
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
  * @param admin       the loopback address of the admin endpoint
+ * @param tls         whether the NBD server offers or requires TLS
+ * @param tlsCertificates the server's credentials directory; present unless TLS is off
+ * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
+ * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
-                     String exportName, InetSocketAddress admin) {
+                     String exportName, InetSocketAddress admin, TlsMode tls, Optional<Path> tlsCertificates,
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;
