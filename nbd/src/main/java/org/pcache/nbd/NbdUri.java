@@ -23,8 +23,8 @@ import java.nio.file.Path;
  */
 public record NbdUri(SocketAddress address, String exportName, boolean tls, Path tlsCertificates) {
 
-    private static final String USAGE = "expected nbd[s]://HOST[:PORT][/EXPORT] or nbd[s]+unix:///EXPORT?socket=PATH"
-            + ", with ?tls-certificates=DIR for nbds";
+    private static final String USAGE = "expected nbd://HOST[:PORT][/EXPORT] or nbd+unix:///EXPORT?socket=PATH; "
+            + "nbds:// and nbds+unix:// for TLS, with ?tls-certificates=DIR";
     private static final String SOCKET = "socket=";
     private static final String TLS_CERTIFICATES = "tls-certificates=";
 
