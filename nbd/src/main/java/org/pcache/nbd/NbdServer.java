@@ -179,7 +179,7 @@ public final class NbdServer implements AutoCloseable {
             ServerSocketChannel listener = listeners.get(i);
             acceptors.add(Thread.ofPlatform().name("pcache-nbd-accept-" + i).start(() -> accept(listener)));
             LOG.info("nbd server listening export={} uri={} tls={}", export.name(),
-                    NbdUri.of(bound.get(i), export.name()), tls.mode());
+                    new NbdUri(bound.get(i), export.name(), tls.mode() == TlsMode.REQUIRE, null), tls.mode());
         }
     }
 

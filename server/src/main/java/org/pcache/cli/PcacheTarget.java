@@ -128,7 +128,8 @@ final class PcacheTarget {
     synchronized List<String> uris() {
         List<String> uris = new ArrayList<>();
         for (SocketAddress address : server.boundAddresses()) {
-            uris.add(NbdUri.of(address, settings.exportName()).toString());
+            // nbds:// when TLS is required: the URI a client must use. With --tls on both work.
+            uris.add(new NbdUri(address, settings.exportName(), settings.tls() == TlsMode.REQUIRE, null).toString());
         }
         return uris;
     }
