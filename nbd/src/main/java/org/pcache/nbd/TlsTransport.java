@@ -15,8 +15,10 @@ import javax.net.ssl.SSLException;
  * <p>Copies: reads decrypt straight into the caller's buffer when it can take a whole record, otherwise through a
  * record-sized buffer; writes encrypt into an output buffer of a few records and send it.
  *
- * <p>Ending: {@link #shutdownOutput} and {@link #close} send TLS close_notify first (close only when no write is
- * under way, so it never waits on a stalled peer); a close_notify or end of stream from the peer is end of stream.
+ * <p>Ending: {@link #shutdownOutput} sends TLS close_notify before the plain end of stream (the client's disconnect).
+ * {@link #close} closes the plain transport without one: it may be called from any thread while a write is blocked
+ * on a peer that stopped reading, and must not wait for that peer. A close_notify or end of stream from the peer is
+ * end of stream.
  *
  * <p>Threading: as {@link NbdTransport}. The engine allows one wrap and one unwrap at once; wraps, and writes to
  * the plain transport, hold {@code writeLock}, which the reader also takes when the engine asks it to answer
@@ -271,15 +273,6 @@ final class TlsTransport implements NbdTransport {
 
     @Override
     public void close() throws IOException {
-        if (writeLock.tryLock()) {
-            try {
-                closeNotify();
-            } catch (IOException e) {
-                // The peer is gone or the stream already closed: there is no one to tell.
-            } finally {
-                writeLock.unlock();
-            }
-        }
         plain.close();
     }
 
