@@ -64,6 +64,10 @@ final class BackingSpec {
         if (tlsCertificates.isPresent()) {
             parsed = parsed.withDefaultTlsCertificates(tlsCertificates.get());
         }
+        if (parsed.tls() && parsed.tlsCertificates() == null) {
+            throw new CommandException("--backing " + uri + ": TLS needs client credentials (ca-cert.pem): add "
+                    + "?tls-certificates=DIR to the URI or give --backing-tls-certificates DIR");
+        }
         try {
             return NbdEngine.open(parsed);
         } catch (IllegalArgumentException e) {
