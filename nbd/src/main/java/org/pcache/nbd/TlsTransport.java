@@ -77,15 +77,7 @@ final class TlsTransport implements NbdTransport {
         engine.beginHandshake();
         while (true) {
             switch (engine.getHandshakeStatus()) {
-                case NEED_WRAP -> {
-                    writeLock.lock();
-                    try {
-                        wrap(new ByteBuffer[0], 0, 0);
-                        flush();
-                    } finally {
-                        writeLock.unlock();
-                    }
-                }
+                case NEED_WRAP -> sendHandshakeMessage();
                 case NEED_UNWRAP, NEED_UNWRAP_AGAIN -> {
                     if (unwrap(appIn.compact()) < 0) {
                         appIn.flip();
@@ -172,13 +164,18 @@ final class TlsTransport implements NbdTransport {
             runTasks();
         }
         while (engine.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_WRAP) {
-            writeLock.lock();
-            try {
-                wrap(new ByteBuffer[0], 0, 0);
-                flush();
-            } finally {
-                writeLock.unlock();
-            }
+            sendHandshakeMessage();
+        }
+    }
+
+    /** Wraps and sends what the engine has to send without application data (a handshake or post-handshake message). */
+    private void sendHandshakeMessage() throws IOException {
+        writeLock.lock();
+        try {
+            wrap(new ByteBuffer[0], 0, 0);
+            flush();
+        } finally {
+            writeLock.unlock();
         }
     }
 

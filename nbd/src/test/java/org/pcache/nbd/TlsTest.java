@@ -2,6 +2,7 @@ package org.pcache.nbd;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -10,8 +11,12 @@ import java.lang.foreign.ValueLayout;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -145,6 +150,61 @@ class TlsTest {
         Files.copy(stranger.resolve(TlsCredentials.CLIENT_CERT), foreignClient.resolve(TlsCredentials.CLIENT_CERT));
         Files.copy(stranger.resolve(TlsCredentials.CLIENT_KEY), foreignClient.resolve(TlsCredentials.CLIENT_KEY));
         assertThatThrownBy(() -> connectAndRead(uri(0, true, foreignClient))).isInstanceOf(IOException.class);
+    }
+
+    @Test
+    void aClientThatStallsInTheTlsHandshakeIsCutOffByTheHandshakeTimeout() throws Exception {
+        NbdServer.Options defaults = NbdServer.Options.defaults();
+        server = new NbdServer(memory, new NbdServer.Options(List.of(new InetSocketAddress("127.0.0.1", 0)), 4, 64,
+                64L << 20, Duration.ofMillis(300), defaults.drainTimeout()),
+                new NbdServer.Tls(TlsMode.REQUIRE, TlsCredentials.server(trusted, false)));
+        server.start();
+        try (SocketChannel raw = SocketChannel.open(server.boundAddresses().getFirst())) {
+            startTlsAndReadAck(raw);
+            // No TLS ClientHello follows: the server must not wait for it forever.
+            int read = assertTimeoutPreemptively(Duration.ofSeconds(20), () -> raw.read(ByteBuffer.allocate(64)));
+            assertThat(read).as("the server closed the stalled connection").isEqualTo(-1);
+        }
+        try (NbdClient client = NbdClient.connect(uri(0, true, trusted))) {
+            assertThat(client.size()).as("the server goes on").isEqualTo(SIZE);
+        }
+    }
+
+    @Test
+    void plainBytesSentRightAfterStartTlsEndTheConnection() throws Exception {
+        start(TlsMode.REQUIRE, false);
+        try (SocketChannel raw = SocketChannel.open(server.boundAddresses().getFirst())) {
+            ByteBuffer greeting = ByteBuffer.allocate(NbdProtocol.GREETING_LENGTH);
+            readFully(raw, greeting);
+            // STARTTLS and an INFO option in one write: the client did not wait for the ACK.
+            raw.write(ByteBuffer.wrap(ServerHandshakeTest.clientFlags(3)));
+            byte[] startTls = ServerHandshakeTest.option(NbdOption.STARTTLS, new byte[0]);
+            byte[] info = ServerHandshakeTest.option(NbdOption.INFO, ServerHandshakeTest.goData("disk"));
+            raw.write(ByteBuffer.allocate(startTls.length + info.length).put(startTls).put(info).flip());
+            ByteBuffer ack = ByteBuffer.allocate(NbdProtocol.OPTION_REPLY_HEADER_LENGTH);
+            readFully(raw, ack);
+            assertThat(ack.getInt(12)).isEqualTo(OptionReply.ACK.code());
+            // At once, not after the 30 s handshake timeout: those bytes belong to no TLS session.
+            int read = assertTimeoutPreemptively(Duration.ofSeconds(5), () -> raw.read(ByteBuffer.allocate(64)));
+            assertThat(read).as("connection closed, nothing more sent").isEqualTo(-1);
+        }
+    }
+
+    private static void startTlsAndReadAck(SocketChannel raw) throws IOException {
+        readFully(raw, ByteBuffer.allocate(NbdProtocol.GREETING_LENGTH));
+        raw.write(ByteBuffer.wrap(ServerHandshakeTest.clientFlags(3)));
+        raw.write(ByteBuffer.wrap(ServerHandshakeTest.option(NbdOption.STARTTLS, new byte[0])));
+        ByteBuffer ack = ByteBuffer.allocate(NbdProtocol.OPTION_REPLY_HEADER_LENGTH);
+        readFully(raw, ack);
+        assertThat(ack.getInt(12)).isEqualTo(OptionReply.ACK.code());
+    }
+
+    private static void readFully(SocketChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            if (channel.read(buffer) < 0) {
+                throw new IOException("closed after " + buffer.position() + " bytes");
+            }
+        }
     }
 
     @Test
