@@ -10,7 +10,9 @@ import java.nio.charset.StandardCharsets;
  * The client side of fixed newstyle negotiation as a pure state machine: the server's bytes go in, the
  * client's options come out. It asks for structured replies, then (when they were granted) for the
  * {@code base:allocation} metadata context with NBD_OPT_SET_META_CONTEXT, then selects the export with NBD_OPT_GO
- * (requesting NBD_INFO_BLOCK_SIZE), falling back to NBD_OPT_EXPORT_NAME for a server without NBD_OPT_GO.
+ * (requesting NBD_INFO_BLOCK_SIZE), falling back to NBD_OPT_EXPORT_NAME for a server without NBD_OPT_GO. With TLS
+ * it first sends NBD_OPT_STARTTLS, and everything after the server's ACK goes over TLS; a server that refuses TLS
+ * ends the handshake (no fallback to plain text, which would let anyone on the path downgrade the session).
  *
  * <p>Limits on what the server may send: an option reply of more than {@link #MAX_REPLY_LENGTH} bytes is a
  * protocol error.
@@ -22,7 +24,8 @@ final class ClientHandshake {
      * Implementation notes.
      *
      *   GREETING -> STRUCTURED_REPLY -> META_CONTEXT -> GO -----------> TRANSMISSION
-     *                            \---------------------/   \-> EXPORT_NAME -/
+     *       |             ^       \---------------------/   \-> EXPORT_NAME -/
+     *       \-> STARTTLS_REPLY -> TLS --tlsStarted()
      *
      * META_CONTEXT is skipped without structured replies (block status needs them); a refused context only means
      * the client never sends NBD_CMD_BLOCK_STATUS.
@@ -31,7 +34,8 @@ final class ClientHandshake {
      * input buffer; MAX_REPLY_LENGTH bounds that buffer.
      */
 
-    enum State { GREETING, STRUCTURED_REPLY, META_CONTEXT, GO, EXPORT_NAME, TRANSMISSION }
+    /** TLS: STARTTLS was acknowledged; the caller runs the TLS handshake, then calls {@link #tlsStarted}. */
+    enum State { GREETING, STARTTLS_REPLY, TLS, STRUCTURED_REPLY, META_CONTEXT, GO, EXPORT_NAME, TRANSMISSION }
 
     static final int MAX_REPLY_LENGTH = 16 * 1024;
     /** Bytes the caller's input buffer must be able to hold. */
@@ -46,6 +50,7 @@ final class ClientHandshake {
 
     private final String exportName;
     private final byte[] exportNameBytes;
+    private final boolean tls;
     private State state = State.GREETING;
     private boolean noZeroes;
     private boolean structuredReplies;
@@ -60,6 +65,11 @@ final class ClientHandshake {
     private int replyType;
 
     ClientHandshake(String exportName) {
+        this(exportName, false);
+    }
+
+    ClientHandshake(String exportName, boolean tls) {
+        this.tls = tls;
         this.exportName = exportName;
         this.exportNameBytes = exportName.getBytes(StandardCharsets.UTF_8);
         if (exportNameBytes.length > NbdProtocol.MAX_STRING_LENGTH) {
@@ -112,7 +122,7 @@ final class ClientHandshake {
                     }
                     decodeGreeting(in, out);
                 }
-                case STRUCTURED_REPLY, META_CONTEXT, GO -> {
+                case STARTTLS_REPLY, STRUCTURED_REPLY, META_CONTEXT, GO -> {
                     ByteBuffer payload = nextReply(in);
                     if (payload == null) {
                         return state;
@@ -129,7 +139,7 @@ final class ClientHandshake {
                     in.position(in.position() + length - NbdProtocol.EXPORT_NAME_REPLY_LENGTH);
                     finish();
                 }
-                case TRANSMISSION -> {
+                case TLS, TRANSMISSION -> {
                     return state;
                 }
             }
@@ -150,6 +160,20 @@ final class ClientHandshake {
         }
         noZeroes = (flags & NbdProtocol.FLAG_NO_ZEROES) != 0;
         out.putInt(NbdProtocol.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? NbdProtocol.FLAG_C_NO_ZEROES : 0));
+        if (tls) {
+            option(out, NbdOption.STARTTLS, 0);
+            state = State.STARTTLS_REPLY;
+        } else {
+            option(out, NbdOption.STRUCTURED_REPLY, 0);
+            state = State.STRUCTURED_REPLY;
+        }
+    }
+
+    /** The TLS handshake after the STARTTLS ACK succeeded: negotiation starts over, inside TLS. */
+    void tlsStarted(ByteBuffer out) {
+        if (state != State.TLS) {
+            throw new IllegalStateException("no STARTTLS acknowledged: " + state);
+        }
         option(out, NbdOption.STRUCTURED_REPLY, 0);
         state = State.STRUCTURED_REPLY;
     }
@@ -182,6 +206,7 @@ final class ClientHandshake {
 
     private void decodeReply(ByteBuffer payload, ByteBuffer out) throws NbdProtocolException, NbdHandshakeException {
         NbdOption expected = switch (state) {
+            case STARTTLS_REPLY -> NbdOption.STARTTLS;
             case STRUCTURED_REPLY -> NbdOption.STRUCTURED_REPLY;
             case META_CONTEXT -> NbdOption.SET_META_CONTEXT;
             default -> NbdOption.GO;
@@ -192,6 +217,16 @@ final class ClientHandshake {
         OptionReply type = OptionReply.tryDecode(replyType);
         if (type == null && replyType >= 0) {
             throw new NbdProtocolException(expected + ": unknown reply type " + replyType);
+        }
+        if (state == State.STARTTLS_REPLY) {
+            if (type != OptionReply.ACK) {
+                String message = StandardCharsets.UTF_8.decode(payload).toString();
+                throw new NbdHandshakeException("server refused TLS (NBD_OPT_STARTTLS): "
+                        + (type == null ? "reply 0x" + Integer.toHexString(replyType) : type)
+                        + (message.isEmpty() ? "" : ": " + message));
+            }
+            state = State.TLS;
+            return;
         }
         if (state == State.STRUCTURED_REPLY) {
             if (type != OptionReply.ACK && (type == null || !type.isError())) {

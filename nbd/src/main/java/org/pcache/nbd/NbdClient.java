@@ -128,8 +128,19 @@ public final class NbdClient implements AutoCloseable {
         return connect(uri, Options.defaults());
     }
 
-    /** Connects, negotiates, and starts the reader thread, each step bounded by its timeout in {@code options}. */
+    /**
+     * Connects, negotiates, and starts the reader thread, each step bounded by its timeout in {@code options}. An
+     * {@code nbds} URI negotiates TLS with the credentials of its {@link NbdUri#tlsCertificates()} directory.
+     */
     public static NbdClient connect(NbdUri uri, Options options) throws IOException {
+        TlsCredentials credentials = null;
+        if (uri.tls()) {
+            if (uri.tlsCertificates() == null) {
+                throw new IOException("cannot connect to " + uri + ": TLS needs a credentials directory "
+                        + "(?tls-certificates=DIR in the URI)");
+            }
+            credentials = TlsCredentials.client(uri.tlsCertificates());
+        }
         NbdTransport transport;
         try {
             transport = SocketTransport.connect(uri.address(), options.connectTimeout());
@@ -139,30 +150,48 @@ public final class NbdClient implements AutoCloseable {
                     : e.toString();
             throw new IOException("cannot connect to NBD server " + uri + ": " + reason, e);
         }
-        return connect(uri, options, transport);
+        return connect(uri, options, transport, credentials);
+    }
+
+    /** {@link #connect(NbdUri, Options, NbdTransport, TlsCredentials)} without TLS. */
+    static NbdClient connect(NbdUri uri, Options options, NbdTransport transport) throws IOException {
+        return connect(uri, options, transport, null);
     }
 
     /**
      * Negotiates over {@code transport}, already connected to {@code uri}'s server, and starts the reader thread.
      * The client owns the transport from now on (closed here if negotiation fails). Each handshake step writes and
-     * reads through the transport of that moment, so a step may replace it by a wrapper (STARTTLS). When the
-     * handshake timeout passes first, the transport is closed under the blocked read.
+     * reads through the transport of that moment: with {@code credentials} (not null) the client sends
+     * NBD_OPT_STARTTLS first and, once acknowledged, wraps the transport in a {@link TlsTransport}. When the
+     * handshake timeout passes first, the connection is closed under the blocked read.
      */
-    static NbdClient connect(NbdUri uri, Options options, NbdTransport transport) throws IOException {
+    static NbdClient connect(NbdUri uri, Options options, NbdTransport transport, TlsCredentials credentials)
+            throws IOException {
+        NbdTransport connection = transport;
         CompletableFuture<Void> negotiation = new CompletableFuture<Void>()
                 .orTimeout(options.handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS);
         negotiation.whenComplete((ignored, timeout) -> {
             if (timeout != null) {
-                closeQuietly(uri, transport);
+                closeQuietly(uri, connection);
             }
         });
         try {
             ByteBuffer in = ByteBuffer.allocate(ClientHandshake.MIN_INPUT_CAPACITY).flip();
             ByteBuffer out = ByteBuffer.allocate(ClientHandshake.MAX_OUTPUT_BYTES);
-            ClientHandshake handshake = new ClientHandshake(uri.exportName());
-            while (handshake.decode(in, out) != ClientHandshake.State.TRANSMISSION) {
+            ClientHandshake handshake = new ClientHandshake(uri.exportName(), credentials != null);
+            ClientHandshake.State state;
+            while ((state = handshake.decode(in, out)) != ClientHandshake.State.TRANSMISSION) {
                 transport.write(out.flip());
                 out.clear();
+                if (state == ClientHandshake.State.TLS) {
+                    if (in.hasRemaining()) {
+                        throw new NbdProtocolException("server sent " + in.remaining()
+                                + " plain bytes after acknowledging NBD_OPT_STARTTLS");
+                    }
+                    transport = TlsTransport.start(transport, credentials.clientEngine(uri.address()));
+                    handshake.tlsStarted(out);
+                    continue;
+                }
                 in.compact();
                 int read = transport.read(in);
                 in.flip();

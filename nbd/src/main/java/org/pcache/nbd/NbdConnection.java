@@ -50,6 +50,7 @@ final class NbdConnection implements Runnable {
     /** The export as clients address it: any byte, READ and WRITE up to 64 MiB; shared by the server's connections. */
     private final BlockSizeAdapter blockSizes;
     private final NbdServer.Options options;
+    private final NbdServer.Tls tls;
     private final RequestStatistics statistics;
     private final Runnable onClosed;
     private final RequestWindow window;
@@ -86,11 +87,17 @@ final class NbdConnection implements Runnable {
 
     NbdConnection(int id, NbdTransport transport, NbdExport export, BlockSizeAdapter blockSizes,
                   NbdServer.Options options, RequestStatistics statistics, Runnable onClosed) {
+        this(id, transport, export, blockSizes, options, NbdServer.Tls.OFF, statistics, onClosed);
+    }
+
+    NbdConnection(int id, NbdTransport transport, NbdExport export, BlockSizeAdapter blockSizes,
+                  NbdServer.Options options, NbdServer.Tls tls, RequestStatistics statistics, Runnable onClosed) {
         this.id = id;
         this.transport = transport;
         this.export = export;
         this.blockSizes = blockSizes;
         this.options = options;
+        this.tls = tls;
         this.statistics = statistics;
         this.onClosed = onClosed;
         this.window = new RequestWindow(options.maxInFlightRequests(), options.maxInFlightBytes());
@@ -175,7 +182,7 @@ final class NbdConnection implements Runnable {
     private boolean negotiate() throws IOException {
         ByteBuffer out = ByteBuffer.allocate(OUTPUT_CAPACITY);
         ServerHandshake.encodeGreeting(out);
-        ServerHandshake handshake = new ServerHandshake(export);
+        ServerHandshake handshake = new ServerHandshake(export, tls.mode());
         // One option per turn, its replies sent and the next bytes read through the transport of that moment: a
         // step that replaces the transport (STARTTLS) takes effect from the next read on.
         while (true) {
@@ -192,6 +199,11 @@ final class NbdConnection implements Runnable {
                 case CLOSED -> {
                     return false;
                 }
+                case STARTTLS -> {
+                    if (!startTls(handshake)) {
+                        return false;
+                    }
+                }
                 default -> {
                     if (in.position() == consumed && !fill()) {
                         LOG.debug("nbd conn={} client left during the handshake", id);
@@ -200,6 +212,24 @@ final class NbdConnection implements Runnable {
                 }
             }
         }
+    }
+
+    /** Runs the TLS handshake after the STARTTLS ACK went out, and moves the connection onto TLS; false if it failed. */
+    private boolean startTls(ServerHandshake handshake) throws IOException {
+        if (in.hasRemaining()) {
+            // proto.md: the client waits for the ACK; plain bytes after STARTTLS are not part of any TLS session.
+            throw new NbdProtocolException("client sent " + in.remaining() + " bytes after NBD_OPT_STARTTLS "
+                    + "without waiting for its reply");
+        }
+        try {
+            transport = TlsTransport.start(transport, tls.credentials().serverEngine());
+        } catch (TlsTransport.TlsHandshakeException e) {
+            LOG.warn("nbd conn={} closing: {}", id, e.getMessage());
+            return false;
+        }
+        handshake.tlsStarted();
+        LOG.debug("nbd conn={} TLS started", id);
+        return true;
     }
 
     private void transmit() throws IOException, InterruptedException {

@@ -62,7 +62,12 @@ public final class NbdEngine implements IoEngine {
 
     /** Parses {@code uri} (see {@link NbdUri}) and connects, with the default timeouts. */
     public static NbdEngine open(String uri) throws IOException {
-        return open(NbdUri.parse(uri), NbdClient.Options.defaults());
+        return open(NbdUri.parse(uri));
+    }
+
+    /** Connects to {@code uri} (over TLS for an {@code nbds} URI), with the default timeouts. */
+    public static NbdEngine open(NbdUri uri) throws IOException {
+        return open(uri, NbdClient.Options.defaults());
     }
 
     /** Connects to {@code uri}, and again with the same {@code options} whenever the connection breaks. */

@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * Serves one {@link NbdExport} over NBD (fixed newstyle, structured replies, base:allocation) on TCP and
  * unix sockets. Each accepted socket becomes a connection over a {@link SocketTransport}, with a reader thread
  * and a reply-writer thread; many requests are in flight per connection and replies may come back out of
- * order. Every command handed to the export is timed into the server's {@link #statistics()}.
+ * order. Every command handed to the export is timed into the server's {@link #statistics()}. With {@link Tls} on
+ * or required, a client's NBD_OPT_STARTTLS moves its connection onto a {@link TlsTransport}.
  *
  * <pre>{@code
  * NbdServer server = new NbdServer(export, NbdServer.Options.defaults());
@@ -112,9 +113,28 @@ public final class NbdServer implements AutoCloseable {
     /** How often a stopping server checks whether a connection went quiet (two quiet checks in a row end it). */
     static final Duration QUIET_CHECK_INTERVAL = Duration.ofMillis(50);
 
+    /**
+     * Whether and how the server offers TLS.
+     *
+     * @param mode        off, on (clients choose) or require
+     * @param credentials the server's certificate and key (and CA for client verification); null only when off
+     */
+    public record Tls(TlsMode mode, TlsCredentials credentials) {
+
+        public static final Tls OFF = new Tls(TlsMode.OFF, null);
+
+        public Tls {
+            if ((mode == TlsMode.OFF) != (credentials == null)) {
+                throw new IllegalArgumentException("TLS " + mode + " " + (credentials == null
+                        ? "needs credentials" : "takes no credentials"));
+            }
+        }
+    }
+
     private final NbdExport export;
     private final BlockSizeAdapter blockSizes;
     private final Options options;
+    private final Tls tls;
     private final RequestStatistics statistics = new RequestStatistics();
     private final AtomicInteger connectionIds = new AtomicInteger();
     private final Map<Integer, Running> connections = new ConcurrentHashMap<>();
@@ -130,6 +150,10 @@ public final class NbdServer implements AutoCloseable {
     }
 
     public NbdServer(NbdExport export, Options options) {
+        this(export, options, Tls.OFF);
+    }
+
+    public NbdServer(NbdExport export, Options options, Tls tls) {
         long size = export.size();
         if (size < 0 || size % NbdExport.BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("export size " + size + " is not a multiple of "
@@ -140,6 +164,7 @@ public final class NbdServer implements AutoCloseable {
         this.export = export;
         this.blockSizes = new BlockSizeAdapter(export);
         this.options = options;
+        this.tls = tls;
     }
 
     /** Binds every address and starts accepting. */
@@ -159,8 +184,8 @@ public final class NbdServer implements AutoCloseable {
         for (int i = 0; i < listeners.size(); i++) {
             ServerSocketChannel listener = listeners.get(i);
             acceptors.add(Thread.ofPlatform().name("pcache-nbd-accept-" + i).start(() -> accept(listener)));
-            LOG.info("nbd server listening export={} uri={}", export.name(),
-                    NbdUri.of(bound.get(i), export.name()));
+            LOG.info("nbd server listening export={} uri={} tls={}", export.name(),
+                    new NbdUri(bound.get(i), export.name(), tls.mode() == TlsMode.REQUIRE, null), tls.mode());
         }
     }
 
@@ -280,7 +305,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         int id = connectionIds.incrementAndGet();
-        NbdConnection connection = new NbdConnection(id, transport, export, blockSizes, options, statistics,
+        NbdConnection connection = new NbdConnection(id, transport, export, blockSizes, options, tls, statistics,
                 () -> connections.remove(id));
         // Platform, not virtual: a blocked read then wakes in the kernel instead of through the JDK's poller
         // and the carrier pool, which doubled queue-depth-1 throughput on the 2-CPU build VM (docs/nbd.md).

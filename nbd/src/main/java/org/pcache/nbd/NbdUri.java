@@ -12,14 +12,26 @@ import java.nio.file.Path;
 
 /**
  * An NBD URI, as libnbd and qemu write them: {@code nbd://host[:port][/export]} for TCP and
- * {@code nbd+unix:///export?socket=PATH} for a unix socket. TLS forms ({@code nbds://}) are refused.
+ * {@code nbd+unix:///export?socket=PATH} for a unix socket. The TLS forms {@code nbds://} and {@code nbds+unix://}
+ * connect with NBD_OPT_STARTTLS and refuse a server without TLS; as in libnbd, {@code tls-certificates=DIR} names the
+ * credentials directory ({@link TlsCredentials}).
  *
- * @param address    an unresolved {@link InetSocketAddress} or a {@link UnixDomainSocketAddress}
- * @param exportName the export, empty for the server's default
+ * @param address         an unresolved {@link InetSocketAddress} or a {@link UnixDomainSocketAddress}
+ * @param exportName      the export, empty for the server's default
+ * @param tls             whether the connection must use TLS
+ * @param tlsCertificates the client's credentials directory, null when the URI names none
  */
-public record NbdUri(SocketAddress address, String exportName) {
+public record NbdUri(SocketAddress address, String exportName, boolean tls, Path tlsCertificates) {
 
-    private static final String USAGE = "expected nbd://HOST[:PORT][/EXPORT] or nbd+unix:///EXPORT?socket=PATH";
+    private static final String USAGE = "expected nbd://HOST[:PORT][/EXPORT] or nbd+unix:///EXPORT?socket=PATH; "
+            + "nbds:// and nbds+unix:// for TLS, with ?tls-certificates=DIR";
+    private static final String SOCKET = "socket=";
+    private static final String TLS_CERTIFICATES = "tls-certificates=";
+
+    /** A plain (non-TLS) URI. */
+    public NbdUri(SocketAddress address, String exportName) {
+        this(address, exportName, false, null);
+    }
 
     /** Parses {@code text}; the message of the exception says what is wrong and what is expected. */
     public static NbdUri parse(String text) {
@@ -34,9 +46,8 @@ public record NbdUri(SocketAddress address, String exportName) {
             throw invalid(text, "no scheme");
         }
         return switch (scheme) {
-            case "nbd" -> tcp(text, uri);
-            case "nbd+unix" -> unix(text, uri);
-            case "nbds", "nbds+unix" -> throw invalid(text, "TLS is not supported");
+            case "nbd", "nbds" -> tcp(text, uri, scheme.equals("nbds"));
+            case "nbd+unix", "nbds+unix" -> unix(text, uri, scheme.equals("nbds+unix"));
             default -> throw invalid(text, "unknown scheme '" + scheme + "'");
         };
     }
@@ -46,12 +57,24 @@ public record NbdUri(SocketAddress address, String exportName) {
         return new NbdUri(address, exportName);
     }
 
-    private static NbdUri tcp(String text, URI uri) {
+    /** This URI with {@code directory} as its credentials unless it names its own; a plain URI is unchanged. */
+    public NbdUri withDefaultTlsCertificates(Path directory) {
+        return !tls || tlsCertificates != null ? this : new NbdUri(address, exportName, true, directory);
+    }
+
+    private static NbdUri tcp(String text, URI uri, boolean tls) {
         if (uri.getHost() == null) {
             throw invalid(text, "no host");
         }
+        Path certificates = null;
         if (uri.getRawQuery() != null) {
-            throw invalid(text, "query parameters are not supported for TCP");
+            for (String parameter : uri.getRawQuery().split("&")) {
+                if (tls && parameter.startsWith(TLS_CERTIFICATES)) {
+                    certificates = path(parameter, TLS_CERTIFICATES);
+                } else {
+                    throw invalid(text, "unsupported query parameter '" + parameter + "'");
+                }
+            }
         }
         int port = uri.getPort() == -1 ? NbdProtocol.DEFAULT_PORT : uri.getPort();
         if (port < 1 || port > 65535) {
@@ -59,19 +82,22 @@ public record NbdUri(SocketAddress address, String exportName) {
         }
         String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1)
                 : uri.getHost();
-        return new NbdUri(InetSocketAddress.createUnresolved(host, port), exportName(uri));
+        return new NbdUri(InetSocketAddress.createUnresolved(host, port), exportName(uri), tls, certificates);
     }
 
-    private static NbdUri unix(String text, URI uri) {
+    private static NbdUri unix(String text, URI uri, boolean tls) {
         if (uri.getRawAuthority() != null) {
             throw invalid(text, "nbd+unix takes no host, write nbd+unix:///EXPORT?socket=PATH");
         }
         String socket = null;
+        Path certificates = null;
         String query = uri.getRawQuery();
         if (query != null) {
             for (String parameter : query.split("&")) {
-                if (parameter.startsWith("socket=")) {
-                    socket = URLDecoder.decode(parameter.substring("socket=".length()), StandardCharsets.UTF_8);
+                if (parameter.startsWith(SOCKET)) {
+                    socket = URLDecoder.decode(parameter.substring(SOCKET.length()), StandardCharsets.UTF_8);
+                } else if (tls && parameter.startsWith(TLS_CERTIFICATES)) {
+                    certificates = path(parameter, TLS_CERTIFICATES);
                 } else {
                     throw invalid(text, "unsupported query parameter '" + parameter + "'");
                 }
@@ -80,7 +106,11 @@ public record NbdUri(SocketAddress address, String exportName) {
         if (socket == null || socket.isEmpty()) {
             throw invalid(text, "missing socket=PATH");
         }
-        return new NbdUri(UnixDomainSocketAddress.of(Path.of(socket)), exportName(uri));
+        return new NbdUri(UnixDomainSocketAddress.of(Path.of(socket)), exportName(uri), tls, certificates);
+    }
+
+    private static Path path(String parameter, String key) {
+        return Path.of(URLDecoder.decode(parameter.substring(key.length()), StandardCharsets.UTF_8));
     }
 
     private static String exportName(URI uri) {
@@ -95,11 +125,12 @@ public record NbdUri(SocketAddress address, String exportName) {
     @Override
     public String toString() {
         String name = URLEncoder.encode(exportName, StandardCharsets.UTF_8).replace("+", "%20");
+        String scheme = tls ? "nbds" : "nbd";
         if (address instanceof UnixDomainSocketAddress unix) {
-            return "nbd+unix:///" + name + "?socket=" + unix.getPath();
+            return scheme + "+unix:///" + name + "?socket=" + unix.getPath();
         }
         InetSocketAddress inet = (InetSocketAddress) address;
         String host = inet.getHostString();
-        return "nbd://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + inet.getPort() + "/" + name;
+        return scheme + "://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + inet.getPort() + "/" + name;
     }
 }

@@ -39,13 +39,18 @@ final class ServerHandshake {
      *   CLIENT_FLAGS -> OPTION_HEADER -> OPTION_DATA ----> OPTION_HEADER (next option)
      *                        |                  \------> TRANSMISSION (EXPORT_NAME, or GO acknowledged)
      *                        \-> OPTION_DISCARD  \-----> CLOSED (ABORT acknowledged, or a terminal error)
+     *                                             \----> STARTTLS --tlsStarted()--> OPTION_HEADER
      *
      * decode() handles at most one option per call, so the caller can send that option's replies before the
      * client, which must wait for them, sends the next one. An option is only parsed once all of its data is
      * in the input buffer; MAX_OPTION_LENGTH bounds that buffer.
      */
 
-    enum State { CLIENT_FLAGS, OPTION_HEADER, OPTION_DATA, OPTION_DISCARD, TRANSMISSION, CLOSED }
+    /**
+     * STARTTLS: NBD_OPT_STARTTLS was acknowledged; the caller sends the ACK, runs the TLS handshake, then calls
+     * {@link #tlsStarted}.
+     */
+    enum State { CLIENT_FLAGS, OPTION_HEADER, OPTION_DATA, OPTION_DISCARD, STARTTLS, TRANSMISSION, CLOSED }
 
     static final int MAX_OPTIONS = 32;
     static final int MAX_OPTION_LENGTH = 16 * 1024;
@@ -65,6 +70,8 @@ final class ServerHandshake {
     private static final int INFO_BLOCK_SIZE_LENGTH = Short.BYTES + 3 * Integer.BYTES;
 
     private final NbdExport export;
+    private final TlsMode tls;
+    private boolean tlsActive;
     private State state = State.CLIENT_FLAGS;
     private boolean noZeroes;
     private boolean structuredReplies;
@@ -77,7 +84,26 @@ final class ServerHandshake {
     private TransmissionSettings settings;
 
     ServerHandshake(NbdExport export) {
+        this(export, TlsMode.OFF);
+    }
+
+    ServerHandshake(NbdExport export, TlsMode tls) {
         this.export = export;
+        this.tls = tls;
+    }
+
+    /**
+     * The TLS handshake that followed the acknowledged NBD_OPT_STARTTLS succeeded: negotiation goes on over TLS,
+     * with nothing negotiated before it kept (proto.md).
+     */
+    void tlsStarted() {
+        if (state != State.STARTTLS) {
+            throw new IllegalStateException("no STARTTLS acknowledged: " + state);
+        }
+        tlsActive = true;
+        structuredReplies = false;
+        baseAllocation = false;
+        state = State.OPTION_HEADER;
     }
 
     /** The server's opening message: magic, IHAVEOPT, handshake flags. */
@@ -138,7 +164,7 @@ final class ServerHandshake {
                     }
                     return state;
                 }
-                case TRANSMISSION, CLOSED -> {
+                case STARTTLS, TRANSMISSION, CLOSED -> {
                     return state;
                 }
             }
@@ -185,6 +211,9 @@ final class ServerHandshake {
 
     private void handleOption(ByteBuffer data, ByteBuffer out) throws NbdProtocolException {
         NbdOption known = NbdOption.tryDecode(option);
+        if (tlsRequired(known, out)) {
+            return;
+        }
         if (known == null) {
             replyError(out, OptionReply.ERR_UNSUP, "option " + option + " is not supported");
             return;
@@ -198,7 +227,7 @@ final class ServerHandshake {
                     state = State.CLOSED;
                 }
                 case LIST -> list(data, out);
-                case STARTTLS -> replyError(out, OptionReply.ERR_UNSUP, "TLS is not supported");
+                case STARTTLS -> startTls(data, out);
                 case INFO, GO -> info(known, data, out);
                 case STRUCTURED_REPLY -> structuredReply(data, out);
                 case LIST_META_CONTEXT, SET_META_CONTEXT -> metaContext(known, data, out);
@@ -206,6 +235,36 @@ final class ServerHandshake {
         } catch (InvalidOption e) {
             replyError(out, OptionReply.ERR_INVALID, e.getMessage());
         }
+    }
+
+    /**
+     * The FORCEDTLS gate: before TLS under {@link TlsMode#REQUIRE}, answers every option but STARTTLS and ABORT
+     * (known or not) with NBD_REP_ERR_TLS_REQD and ends the session on NBD_OPT_EXPORT_NAME; true when it answered.
+     */
+    private boolean tlsRequired(NbdOption known, ByteBuffer out) throws NbdProtocolException {
+        if (tls != TlsMode.REQUIRE || tlsActive || known == NbdOption.STARTTLS || known == NbdOption.ABORT) {
+            return false;
+        }
+        if (known == NbdOption.EXPORT_NAME) {
+            throw fail("NBD_OPT_EXPORT_NAME before TLS, which this server requires");
+        }
+        replyError(out, OptionReply.ERR_TLS_REQD, "this server requires TLS: send NBD_OPT_STARTTLS first");
+        return true;
+    }
+
+    private void startTls(ByteBuffer data, ByteBuffer out) throws InvalidOption {
+        if (tls == TlsMode.OFF) {
+            replyError(out, OptionReply.ERR_UNSUP, "TLS is not enabled on this server");
+            return;
+        }
+        if (data.hasRemaining()) {
+            throw new InvalidOption("NBD_OPT_STARTTLS takes no data, got " + data.remaining() + " bytes");
+        }
+        if (tlsActive) {
+            throw new InvalidOption("TLS is already negotiated");
+        }
+        reply(out, OptionReply.ACK, 0);
+        state = State.STARTTLS;
     }
 
     private void exportName(ByteBuffer data, ByteBuffer out) throws NbdProtocolException {

@@ -41,12 +41,28 @@ class NbdUriTest {
     }
 
     @Test
+    void tlsUrisTakeTheirCredentialsDirectoryAsLibnbdDoes() {
+        NbdUri tcp = NbdUri.parse("nbds://example.org:10900/disk?tls-certificates=/etc/pki/nbd");
+        assertThat(tcp.tls()).isTrue();
+        assertThat(tcp.tlsCertificates()).isEqualTo(Path.of("/etc/pki/nbd"));
+        assertThat(tcp.toString()).startsWith("nbds://example.org:10900/disk");
+        NbdUri unix = NbdUri.parse("nbds+unix:///disk?socket=/run/nbd.sock&tls-certificates=/certs");
+        assertThat(unix.address()).isEqualTo(UnixDomainSocketAddress.of(Path.of("/run/nbd.sock")));
+        assertThat(unix.tlsCertificates()).isEqualTo(Path.of("/certs"));
+        assertThat(NbdUri.parse("nbds://h/").withDefaultTlsCertificates(Path.of("/d")).tlsCertificates())
+                .isEqualTo(Path.of("/d"));
+        assertThat(tcp.withDefaultTlsCertificates(Path.of("/d"))).isEqualTo(tcp);
+        assertThat(NbdUri.parse("nbd://h/").withDefaultTlsCertificates(Path.of("/d")).tls()).isFalse();
+    }
+
+    @Test
     void badUrisSayWhatIsWrong() {
         assertThatThrownBy(() -> NbdUri.parse("http://x/")).hasMessageContaining("unknown scheme 'http'");
-        assertThatThrownBy(() -> NbdUri.parse("nbds://x/")).hasMessageContaining("TLS is not supported");
+        assertThatThrownBy(() -> NbdUri.parse("nbd://h/?tls-certificates=/d"))
+                .hasMessageContaining("unsupported query parameter");
         assertThatThrownBy(() -> NbdUri.parse("nbd+unix:///x")).hasMessageContaining("missing socket=PATH");
         assertThatThrownBy(() -> NbdUri.parse("nbd+unix://host/x?socket=/s")).hasMessageContaining("takes no host");
-        assertThatThrownBy(() -> NbdUri.parse("nbd://h/?tls=on")).hasMessageContaining("query parameters");
+        assertThatThrownBy(() -> NbdUri.parse("nbd://h/?tls=on")).hasMessageContaining("query parameter");
         assertThatThrownBy(() -> NbdUri.parse("/dev/sda")).hasMessageContaining("no scheme")
                 .hasMessageContaining("expected nbd://");
         assertThatThrownBy(() -> NbdUri.parse("nbd://h:99999/")).isInstanceOf(IllegalArgumentException.class);

@@ -4,15 +4,18 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.OptionalLong;
 import org.pcache.backing.FileEngine;
 import org.pcache.backing.IoEngine;
 import org.pcache.nbd.NbdEngine;
 import org.pcache.nbd.NbdExport;
+import org.pcache.nbd.NbdProtocol;
+import org.pcache.nbd.NbdUri;
 
 /**
  * What {@code --backing} names: an NBD URI ({@code nbd://HOST[:PORT][/EXPORT]},
- * {@code nbd+unix:///EXPORT?socket=PATH}) or a path to a regular file or block device. A missing file is created
+ * {@code nbd+unix:///EXPORT?socket=PATH}, or {@code nbds} for TLS) or a path to a regular file or block device. A missing file is created
  * sparse at the requested size (default 8 GiB), its directory too, except where a missing path is a missing device
  * ({@link DeviceDirectory}). An existing device keeps its size; a {@code --backing-size} that differs is refused.
  * {@link #openExisting} (for recover) never creates anything.
@@ -28,9 +31,13 @@ final class BackingSpec {
                 || spec.startsWith("nbds+");
     }
 
-    /** Opens the engine {@code spec} names, creating a missing file; see the class comment. */
-    static IoEngine open(String spec, OptionalLong requested) throws CommandException {
-        IoEngine engine = isUri(spec) ? connect(spec) : openFile(Path.of(spec), requested);
+    /**
+     * Opens the engine {@code spec} names, creating a missing file; see the class comment. An {@code nbds} URI without
+     * {@code ?tls-certificates=DIR} uses {@code tlsCertificates}.
+     */
+    static IoEngine open(String spec, OptionalLong requested, Optional<Path> tlsCertificates)
+            throws CommandException {
+        IoEngine engine = isUri(spec) ? connect(spec, tlsCertificates) : openFile(Path.of(spec), requested);
         try {
             checkSize(spec, engine.size(), requested);
         } catch (CommandException e) {
@@ -45,13 +52,29 @@ final class BackingSpec {
         if (!isUri(spec) && !Files.exists(Path.of(spec))) {
             throw new CommandException("backing " + spec + " does not exist");
         }
-        return open(spec, OptionalLong.empty());
+        return open(spec, OptionalLong.empty(), Optional.empty());
     }
 
-    /** Connects to the NBD backing {@code uri}, refusing a read-only export: writeback could never write to it. */
-    private static IoEngine connect(String uri) throws CommandException {
+    /**
+     * Connects to the NBD backing {@code uri} (over TLS for {@code nbds}, with {@code tlsCertificates} when the URI
+     * names none), refusing a read-only export: writeback could never write to it.
+     */
+    private static IoEngine connect(String uri, Optional<Path> tlsCertificates) throws CommandException {
+        NbdUri parsed;
         try {
-            NbdEngine engine = NbdEngine.open(uri);
+            parsed = NbdUri.parse(uri);
+        } catch (IllegalArgumentException e) {
+            throw new CommandException("--backing " + e.getMessage(), e);
+        }
+        if (tlsCertificates.isPresent()) {
+            parsed = parsed.withDefaultTlsCertificates(tlsCertificates.get());
+        }
+        if (parsed.tls() && parsed.tlsCertificates() == null) {
+            throw new CommandException("--backing " + uri + ": TLS needs client credentials (ca-cert.pem): add "
+                    + "?tls-certificates=DIR to the URI or give --backing-tls-certificates DIR");
+        }
+        try {
+            NbdEngine engine = NbdEngine.open(parsed);
             if (engine.readOnly()) {
                 CommandException refused = new CommandException("backing " + uri + " is a read-only NBD export "
                         + "(the server advertises NBD_FLAG_READ_ONLY); pcache writes dirty data back to its backing, "

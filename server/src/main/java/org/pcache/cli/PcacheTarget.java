@@ -27,6 +27,8 @@ import org.pcache.cache.CacheFailedException;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdServer;
+import org.pcache.nbd.TlsCredentials;
+import org.pcache.nbd.TlsMode;
 import org.pcache.nbd.NbdUri;
 import org.pcache.nbd.PcacheExport;
 import org.pcache.pmem.CacheInfoLostException;
@@ -88,8 +90,10 @@ final class PcacheTarget {
         try {
             checkAddressesFree(settings.addresses());
             probe(settings.admin());
+            NbdServer.Tls tls = serverTls();
             long cacheSize = CacheRegionFile.size(settings.cacheFile(), settings.cacheSize());
-            IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize());
+            IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize(),
+                    settings.backingTlsCertificates());
             backing = BackingDevice.start(engine);
             opened.push(backing::stop);
             region = CacheRegionFile.map(settings.cacheFile(), cacheSize);
@@ -106,7 +110,7 @@ final class PcacheTarget {
                     + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly());
             opened.push(export::close);
             server = new NbdServer(export, NbdServer.Options.defaults()
-                    .withAddresses(settings.addresses().toArray(SocketAddress[]::new)));
+                    .withAddresses(settings.addresses().toArray(SocketAddress[]::new)), tls);
             opened.push(server::stop);
             startServer();
             new NbdMetrics(server.statistics()).bindTo(registry);
@@ -124,7 +128,8 @@ final class PcacheTarget {
     synchronized List<String> uris() {
         List<String> uris = new ArrayList<>();
         for (SocketAddress address : server.boundAddresses()) {
-            uris.add(NbdUri.of(address, settings.exportName()).toString());
+            // nbds:// when TLS is required: the URI a client must use. With --tls on both work.
+            uris.add(new NbdUri(address, settings.exportName(), settings.tls() == TlsMode.REQUIRE, null).toString());
         }
         return uris;
     }
@@ -184,6 +189,19 @@ final class PcacheTarget {
         return opened;
     }
 
+    /** The server's TLS setting, its credentials read now so that a bad file stops the start early. */
+    private NbdServer.Tls serverTls() throws CommandException {
+        if (settings.tls() == TlsMode.OFF) {
+            return NbdServer.Tls.OFF;
+        }
+        Path directory = settings.tlsCertificates().orElseThrow();
+        try {
+            return new NbdServer.Tls(settings.tls(), TlsCredentials.server(directory, settings.tlsVerifyPeer()));
+        } catch (IOException e) {
+            throw CommandException.of("cannot read the TLS credentials in " + directory, e);
+        }
+    }
+
     private Pcache openExisting(CacheOptions options) throws CommandException {
         try {
             return openCache(options);
@@ -220,11 +238,12 @@ final class PcacheTarget {
             throw CommandException.of("cannot serve NBD", e);
         }
         for (SocketAddress address : settings.addresses()) {
-            if (address instanceof InetSocketAddress inet && !inet.getAddress().isLoopbackAddress()) {
+            if (address instanceof InetSocketAddress inet && !inet.getAddress().isLoopbackAddress()
+                    && settings.tls() != TlsMode.REQUIRE) {
                 // NBD without TLS has no authentication and no encryption: whoever reaches the port owns the disk.
-                LOG.warn("NBD on {} is reachable from other hosts, without TLS: anyone who can connect can read{} "
-                        + "the export, and the traffic is not encrypted; listen on a loopback address or a unix "
-                        + "socket unless the network is trusted", ListenAddress.format(inet),
+                LOG.warn("NBD on {} is reachable from other hosts, without TLS required: anyone who can connect can "
+                        + "read{} the export, and plain traffic is not encrypted; listen on a loopback address or a "
+                        + "unix socket, or use --tls require, unless the network is trusted", ListenAddress.format(inet),
                         settings.readOnly() ? "" : " and write");
             }
         }

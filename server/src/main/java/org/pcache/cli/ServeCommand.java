@@ -20,6 +20,8 @@ import org.pcache.admin.AdminServer;
 import org.pcache.admin.AdminToken;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.NbdProtocol;
+import org.pcache.nbd.TlsCredentials;
+import org.pcache.nbd.TlsMode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -62,7 +64,8 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--backing", paramLabel = "FILE|URI",
             description = "Backing file or block device, or an NBD URI: nbd://HOST[:PORT][/EXPORT] or "
-                    + "nbd+unix:///EXPORT?socket=PATH (default: ${DEFAULT-VALUE}).")
+                    + "nbd+unix:///EXPORT?socket=PATH, nbds:// and nbds+unix:// for TLS (with "
+                    + "?tls-certificates=DIR or --backing-tls-certificates) (default: ${DEFAULT-VALUE}).")
     private String backing = "./pcache-data/backing.img";
 
     @Option(names = "--cache-size", paramLabel = "SIZE", converter = ByteSize.class,
@@ -106,6 +109,28 @@ final class ServeCommand implements Callable<Integer> {
                     + "zeroing gets EPERM; reads still fill the cache, and dirty data already in it is still written "
                     + "back.")
     private boolean readOnly;
+    @Option(names = "--tls", paramLabel = "off|on|require", converter = TlsModeOption.class,
+            description = "TLS for NBD clients (NBD_OPT_STARTTLS, X.509): off, on (clients choose) or require (no "
+                    + "option but STARTTLS is answered before TLS). Default off; on and require need "
+                    + "--tls-certificates.")
+    private TlsMode tls = TlsMode.OFF;
+
+    @Option(names = "--tls-certificates", paramLabel = "DIR",
+            description = "Server credentials directory: " + TlsCredentials.SERVER_CERT + ", "
+                    + TlsCredentials.SERVER_KEY + " (PEM, PKCS#8 or PKCS#1, unencrypted) and, with "
+                    + "--tls-verify-peer, " + TlsCredentials.CA_CERT + ".")
+    private Path tlsCertificates;
+
+    @Option(names = "--tls-verify-peer",
+            description = "Require every TLS client to present a certificate signed by " + TlsCredentials.CA_CERT
+                    + ".")
+    private boolean tlsVerifyPeer;
+
+    @Option(names = "--backing-tls-certificates", paramLabel = "DIR",
+            description = "Client credentials for an nbds:// backing whose URI has no ?tls-certificates=DIR: "
+                    + TlsCredentials.CA_CERT + " (the CA of the backing server) and optionally "
+                    + TlsCredentials.CLIENT_CERT + " with " + TlsCredentials.CLIENT_KEY + ".")
+    private Path backingTlsCertificates;
 
     @Option(names = "--admin", paramLabel = "HOST:PORT", converter = ListenAddress.class,
             defaultValue = "127.0.0.1:" + AdminServer.DEFAULT_PORT,
@@ -157,6 +182,15 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--export: expected a name of at most "
                     + NbdProtocol.MAX_STRING_LENGTH + " bytes without NUL");
         }
+        if (tls == TlsMode.OFF && (tlsCertificates != null || tlsVerifyPeer)) {
+            throw new ParameterException(spec.commandLine(), (tlsCertificates != null ? "--tls-certificates"
+                    : "--tls-verify-peer") + " needs --tls on or --tls require");
+        }
+        if (tls != TlsMode.OFF && tlsCertificates == null) {
+            throw new ParameterException(spec.commandLine(), "--tls " + tls.name().toLowerCase()
+                    + " needs --tls-certificates DIR (with " + TlsCredentials.SERVER_CERT + " and "
+                    + TlsCredentials.SERVER_KEY + ")");
+        }
         List<SocketAddress> addresses = new ArrayList<>();
         if (listen != null || socket == null) {
             addresses.add(listen != null ? listen
@@ -167,7 +201,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
-                format, addresses, exportName, readOnly, admin, adminToken);
+                format, addresses, exportName, readOnly, admin, adminToken, tls, Optional.ofNullable(tlsCertificates),
+                tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates));
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
 import org.pcache.admin.AdminToken;
+import org.pcache.nbd.TlsMode;
 
 /**
  * What {@code pcache serve} was asked to serve, after the command line was read. An empty optional means the option
@@ -25,11 +26,16 @@ import org.pcache.admin.AdminToken;
  * @param readOnly    serve the export read-only (NBD_FLAG_READ_ONLY; write-type commands get EPERM)
  * @param admin       the address of the admin endpoint: loopback unless a token is configured
  * @param adminToken  the token the admin endpoint requires on every request, if any
+ * @param tls         whether the NBD server offers or requires TLS
+ * @param tlsCertificates the server's credentials directory; present unless TLS is off
+ * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
+ * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
-                     String exportName, boolean readOnly, InetSocketAddress admin,
-                     Optional<AdminToken> adminToken) {
+                     String exportName, boolean readOnly, InetSocketAddress admin, Optional<AdminToken> adminToken,
+                     TlsMode tls, Optional<Path> tlsCertificates, boolean tlsVerifyPeer,
+                     Optional<Path> backingTlsCertificates) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

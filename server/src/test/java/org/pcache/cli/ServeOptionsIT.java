@@ -227,7 +227,7 @@ class ServeOptionsIT {
                 .assertRefused(1, "cannot connect to backing");
         ServeProcess.run(dir, "serve", "--cache", files.cache.toString(), "--backing", "nbds://127.0.0.1/x",
                 "--listen", "127.0.0.1:0", "--admin", ServeFiles.EPHEMERAL_ADMIN)
-                .assertRefused(1, "TLS is not supported");
+                .assertRefused(1, "TLS needs client credentials");
         assertThat(Files.exists(files.cache)).as("the cache is not created when the backing fails").isFalse();
     }
 
