@@ -16,6 +16,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.Optional;
 import org.pcache.admin.AdminServer;
 import org.pcache.admin.NbdMetrics;
 import org.pcache.admin.PcacheMetrics;
@@ -29,10 +30,13 @@ import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdServer;
 import org.pcache.nbd.NbdUri;
 import org.pcache.nbd.PcacheExport;
+import org.pcache.pmem.BackingIdentityOnMedia;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CacheInfoLostException;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.DataCrcMismatchException;
 import org.pcache.pmem.MappedPmemRegion;
+import org.pcache.pmem.SuperblockOnMedia;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -96,7 +100,13 @@ final class PcacheTarget {
             opened.push(region::close);
             CacheFileLock lock = CacheFileLock.exclusive(settings.cacheFile()); // after mapping: see CacheFileLock
             opened.push(lock::close);
+            BackingIdentity identity = BackingIdentity.of(settings.backing(), backing.size());
+            checkBackingIdentity(identity);
             Pcache cache = openCache();
+            if (!BackingIdentityOnMedia.read(region).equals(new BackingIdentityOnMedia.Contents(
+                    BackingIdentityOnMedia.State.VALID, identity.text()))) {
+                BackingIdentityOnMedia.write(region, identity.text());
+            }
             opened.push(() -> {
                 cache.close();
                 backing.stop(); // before the lock goes and the region is unmapped: see the class comment
@@ -149,6 +159,32 @@ final class PcacheTarget {
         if (serving) {
             server = null;
             LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
+        }
+    }
+
+    /**
+     * Refuses a cache that records another backing device than {@code current}, before the cache is opened (opening
+     * starts writeback, which would write its dirty data onto the wrong device). A blank region, {@code --format}
+     * and {@code --force-backing} skip the check; a cache without a record (made by the kernel or an older pcache)
+     * passes and gets one.
+     */
+    private void checkBackingIdentity(BackingIdentity current) throws CommandException {
+        BackingIdentityOnMedia.Contents recorded = BackingIdentityOnMedia.read(region);
+        if (settings.format() || settings.forceBacking() || recorded.state() == BackingIdentityOnMedia.State.ABSENT
+                || region.getLongAcquire(CacheDeviceLayout.SUPERBLOCK_OFFSET + SuperblockOnMedia.MAGIC_OFFSET) == 0) {
+            return;
+        }
+        Optional<BackingIdentity> previous = recorded.state() == BackingIdentityOnMedia.State.VALID
+                ? BackingIdentity.parse(recorded.text()) : Optional.empty();
+        if (previous.isEmpty()) {
+            throw new CommandException("cache " + settings.cacheFile() + " has a damaged backing identity record, so "
+                    + "it cannot tell which device it caches; if it is " + current
+                    + ", start with --force-backing");
+        }
+        if (!previous.get().sameDevice(current)) {
+            throw new CommandException("cache " + settings.cacheFile() + " caches " + previous.get() + ", not "
+                    + current + "; its dirty data would overwrite that device. Use the cache's own backing, or "
+                    + "--force-backing if it is the same device under another name");
         }
     }
 

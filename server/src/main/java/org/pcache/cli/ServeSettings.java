@@ -19,12 +19,14 @@ import java.util.OptionalLong;
  * @param dataCrc     data CRC for a new cache (default false); an existing cache must match it
  * @param gcPercent   gc_percent: set on a new cache, persisted on an existing one
  * @param format      format the cache region whatever it holds (otherwise only a blank one)
+ * @param forceBacking open the cache even when it records another backing device, and record this one
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
  * @param admin       the loopback address of the admin endpoint
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
-                     Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
+                     Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
+                     List<SocketAddress> addresses,
                      String exportName, InetSocketAddress admin) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
