@@ -73,7 +73,13 @@ live_pid() {
 spawn() {
     local name=$1; shift
     "$@" </dev/null >"$dir/log/$name.out" 2>&1 &
-    echo $! >"$dir/pids/$name.pid"
+    local pid=$! deadline=$((SECONDS + 10))
+    echo $pid >"$dir/pids/$name.pid"
+    # Until the forked shell has exec'd the daemon, its command line is this script's, which live_pid does not
+    # accept: wait for the exec, so that a check right after the start does not take the daemon for dead.
+    while kill -0 "$pid" 2>/dev/null && ! live_pid "$name" >/dev/null && [ $SECONDS -lt $deadline ]; do
+        sleep 0.01
+    done
 }
 
 # Waits until the command "$@" succeeds, at most TIMEOUT seconds; fails naming $what and the log to read.

@@ -68,9 +68,9 @@ final class DumpCommand implements Callable<Integer> {
         out.println("cache_info seg_id=" + info.segId() + " n_segs=" + info.nSegs() + " flags=0x"
                 + Integer.toHexString(info.flags()) + " data_crc=" + info.dataCrc() + " init_done=" + info.initDone()
                 + " cache_mode=" + info.cacheMode() + " gc_percent=" + info.gcPercent());
-        out.println("backing_identity " + backing);
         out.println("key_tail " + pos(image.keyTail()));
         out.println("dirty_tail " + pos(image.dirtyTail()));
+        out.println("backing_identity " + backing);
         for (CacheImage.SegmentSummary segment : image.segments()) {
             out.println("segment seg=" + segment.seg() + " phys=" + segment.physicalId() + " gen=" + segment.gen());
         }
