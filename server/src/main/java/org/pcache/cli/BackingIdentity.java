@@ -11,12 +11,12 @@ import org.pcache.nbd.NbdUri;
 /**
  * What a cache records about the backing device it caches ({@code BackingIdentityOnMedia} in the cache's first
  * 4 KiB), so that a cache with dirty data is never attached to another device, whose data writeback would overwrite.
- * A file or block device is known by its device and inode number (a rename keeps them, another file at the same path
- * does not) and its size; an NBD export by its URI, export name and size. The path is recorded for the messages only.
+ * A file is known by its file system's device number and its inode number (a rename keeps them, another file at the
+ * same path does not), a block device by the device number it names, and both by their size; an NBD export by its URI, export name and size. The path is recorded for the messages only.
  *
  * @param kind "file" or "nbd"
  * @param name the absolute path, or the URI
- * @param id   "DEV:INODE" for a file, the export name for NBD
+ * @param id   "DEV:INODE" for a file, "rdev N" for a block device, the export name for NBD
  * @param size the device's size in bytes
  */
 record BackingIdentity(String kind, String name, String id, long size) {
@@ -31,8 +31,11 @@ record BackingIdentity(String kind, String name, String id, long size) {
         }
         Path path = Path.of(spec).toAbsolutePath().normalize();
         try {
-            return new BackingIdentity(FILE, path.toString(), Files.getAttribute(path, "unix:dev") + ":"
-                    + Files.getAttribute(path, "unix:ino"), size);
+            // A device node's own inode changes when /dev is rebuilt at boot; the device number it names does not.
+            String id = Files.isRegularFile(path)
+                    ? Files.getAttribute(path, "unix:dev") + ":" + Files.getAttribute(path, "unix:ino")
+                    : "rdev " + Files.getAttribute(path, "unix:rdev");
+            return new BackingIdentity(FILE, path.toString(), id, size);
         } catch (IOException e) {
             throw CommandException.of("cannot identify backing " + spec, e);
         } catch (UnsupportedOperationException e) {
