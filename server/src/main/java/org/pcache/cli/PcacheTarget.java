@@ -46,12 +46,13 @@ import org.slf4j.LoggerFactory;
  * cache, its destructor undoes that; the admin endpoint is its status and message.
  *
  * <p>Lifecycle: {@link #start} checks that the listening addresses (NBD and admin) are free, so a busy port fails
- * before the cache is touched, then opens backing device, region, cache lock, cache, export, server and admin
- * endpoint in that order, each step putting how to undo it on {@code opened}; {@link #stop} undoes them from the
+ * before the cache is touched, then opens backing device, region, cache lock, backing lock ({@link BackingLock}), the
+ * backing identity check ({@link BackingIdentity}, before the cache opens and starts writeback), cache, export,
+ * server and admin endpoint in that order, each step putting how to undo it on {@code opened}; {@link #stop} undoes them from the
  * top, so {@link #open} is the one place that orders the parts, both ways, and a failure at any step undoes the steps
  * before it and leaves one {@link CommandException}. Stopping: the admin endpoint stops, the server stops accepting
  * and answers the requests in flight, the export frees its buffers, the cache closes its ksets (dirty data stays in
- * the region; nothing is written back) and its backing device stops with it, the lock is released and the region
+ * the region; nothing is written back) and its backing device stops with it, the locks are released and the region
  * unmapped. The backing device is the one part that does not wait for its own turn: it opens first, so a bad one
  * fails before the cache file is created, yet it stops right after the cache, since a request still in flight may
  * point into the region and another process may take the cache once the lock goes.
@@ -101,6 +102,8 @@ final class PcacheTarget {
             CacheFileLock lock = CacheFileLock.exclusive(settings.cacheFile()); // after mapping: see CacheFileLock
             opened.push(lock::close);
             BackingIdentity identity = BackingIdentity.of(settings.backing(), backing.size());
+            BackingLock backingLock = BackingLock.take(identity);
+            opened.push(backingLock::close);
             checkBackingIdentity(identity);
             Pcache cache = openCache();
             if (!BackingIdentityOnMedia.read(region).equals(new BackingIdentityOnMedia.Contents(

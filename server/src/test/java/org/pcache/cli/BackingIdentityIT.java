@@ -13,7 +13,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The cache records the backing device it caches and refuses another one: a cache made in front of one backing
  * file is refused in front of a second file of the same size (naming both), accepted with {@code --force-backing}
- * (which records the new one), and accepted in front of the same file renamed; check and dump show the record.
+ * (which records the new one), and accepted in front of the same file renamed; check and dump show the record. A
+ * second server with its own cache in front of the same backing is refused while the first runs.
  */
 class BackingIdentityIT {
 
@@ -65,6 +66,21 @@ class BackingIdentityIT {
         Path renamed = Files.move(files.backing, dir.resolve("renamed.img"));
         server = ServeProcess.start(dir, serveWith(renamed));
         assertThat(SectorData.read(server.uri(), 0, 1 << 20)).isEqualTo(SectorData.of(0, 1 << 20, 1));
+    }
+
+    @Test
+    void aSecondServerWithItsOwnCacheOnTheSameBackingIsRefused() throws Exception {
+        server = ServeProcess.start(dir, files.serve("64M"));
+        Path secondCache = dir.resolve("second-cache.img");
+        String[] args = files.serve("64M");
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals("--cache")) {
+                args[i + 1] = secondCache.toString();
+            } else if (args[i].equals("--socket")) {
+                args[i + 1] = dir.resolve("second.sock").toString();
+            }
+        }
+        ServeProcess.run(dir, args).assertRefused(1, "is already cached by another pcache on this host");
     }
 
     private String[] serveWith(Path backing, String... extra) {
