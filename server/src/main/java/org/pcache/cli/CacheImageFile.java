@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.pcache.cache.CacheImage;
+import org.pcache.pmem.BackingIdentityOnMedia;
 import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CacheDeviceTooSmallException;
 import org.pcache.pmem.CorruptMediaException;
@@ -67,6 +68,17 @@ final class CacheImageFile implements AutoCloseable {
         } catch (IOException e) {
             throw CommandException.of("cannot read cache " + file, e);
         }
+    }
+
+    /** The backing device the cache records (pcache's extension record), for check and dump. */
+    String backingIdentity() {
+        BackingIdentityOnMedia.Contents recorded = BackingIdentityOnMedia.read(region);
+        return switch (recorded.state()) {
+            case ABSENT -> "none recorded";
+            case DAMAGED -> "damaged record";
+            case VALID -> BackingIdentity.parse(recorded.text()).map(BackingIdentity::toString)
+                    .orElse("unreadable record");
+        };
     }
 
     /** The one-line failure of a command that needs a valid image. */

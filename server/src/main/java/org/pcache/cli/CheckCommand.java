@@ -43,7 +43,9 @@ final class CheckCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         List<String> problems = new ArrayList<>();
         long dirtyBytes = 0;
+        String backing = "";
         try (CacheImageFile file = CacheImageFile.open(cacheFile)) {
+            backing = file.backingIdentity();
             CacheImage image = file.inspect(backingSize == null ? Long.MAX_VALUE : backingSize);
             problems.addAll(image.check());
             if (problems.isEmpty()) {
@@ -56,7 +58,8 @@ final class CheckCommand implements Callable<Integer> {
             out.println(problem);
         }
         if (problems.isEmpty()) {
-            out.println(cacheFile + ": clean, " + dirtyBytes + " dirty bytes not yet written back");
+            out.println(cacheFile + ": clean, " + dirtyBytes + " dirty bytes not yet written back; backing: "
+                    + backing);
         }
         out.flush();
         return problems.isEmpty() ? 0 : PcacheCommand.CORRUPT;

@@ -50,7 +50,8 @@ final class DumpCommand implements Callable<Integer> {
             } catch (CorruptMediaException e) {
                 throw file.corrupt(e);
             }
-            CorruptMediaException problem = json ? json(image, out) : text(image, out);
+            CorruptMediaException problem = json ? json(image, file.backingIdentity(), out)
+                    : text(image, file.backingIdentity(), out);
             out.flush();
             if (problem != null) {
                 throw file.corrupt(problem);
@@ -60,7 +61,7 @@ final class DumpCommand implements Callable<Integer> {
     }
 
     /** Writes the text dump; returns the problem that ended the walk, or null. */
-    private static CorruptMediaException text(CacheImage image, PrintStream out) {
+    private static CorruptMediaException text(CacheImage image, String backing, PrintStream out) {
         CacheInfo info = image.cacheInfo();
         out.println("superblock flags=0x" + Integer.toHexString(image.superblockFlags()) + " seg_num="
                 + image.physicalSegmentCount());
@@ -69,6 +70,7 @@ final class DumpCommand implements Callable<Integer> {
                 + " cache_mode=" + info.cacheMode() + " gc_percent=" + info.gcPercent());
         out.println("key_tail " + pos(image.keyTail()));
         out.println("dirty_tail " + pos(image.dirtyTail()));
+        out.println("backing_identity " + backing);
         for (CacheImage.SegmentSummary segment : image.segments()) {
             out.println("segment seg=" + segment.seg() + " phys=" + segment.physicalId() + " gen=" + segment.gen());
         }
@@ -94,7 +96,8 @@ final class DumpCommand implements Callable<Integer> {
     }
 
     /** Writes the JSON dump, streaming the ksets; returns the problem that ended the walk, or null. */
-    private static CorruptMediaException json(CacheImage image, PrintStream out) throws CommandException {
+    private static CorruptMediaException json(CacheImage image, String backing, PrintStream out)
+            throws CommandException {
         try (JsonGenerator json = AdminJson.MAPPER.createGenerator(out)) {
             json.useDefaultPrettyPrinter();
             json.writeStartObject();
@@ -103,6 +106,7 @@ final class DumpCommand implements Callable<Integer> {
             json.writeNumberField("seg_num", image.physicalSegmentCount());
             json.writeEndObject();
             json.writeObjectField("cache_info", image.cacheInfo());
+            json.writeStringField("backing_identity", backing);
             json.writeObjectField("key_tail", image.keyTail());
             json.writeObjectField("dirty_tail", image.dirtyTail());
             json.writeObjectField("segments", image.segments());

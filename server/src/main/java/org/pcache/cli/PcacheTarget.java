@@ -16,6 +16,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.Optional;
 import org.pcache.admin.AdminServer;
 import org.pcache.admin.NbdMetrics;
 import org.pcache.admin.PcacheMetrics;
@@ -31,10 +32,13 @@ import org.pcache.nbd.TlsCredentials;
 import org.pcache.nbd.TlsMode;
 import org.pcache.nbd.NbdUri;
 import org.pcache.nbd.PcacheExport;
+import org.pcache.pmem.BackingIdentityOnMedia;
+import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CacheInfoLostException;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.DataCrcMismatchException;
 import org.pcache.pmem.MappedPmemRegion;
+import org.pcache.pmem.SuperblockOnMedia;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,12 +48,13 @@ import org.slf4j.LoggerFactory;
  * cache, its destructor undoes that; the admin endpoint is its status and message.
  *
  * <p>Lifecycle: {@link #start} checks that the listening addresses (NBD and admin) are free, so a busy port fails
- * before the cache is touched, then opens backing device, region, cache lock, cache, export, server and admin
- * endpoint in that order, each step putting how to undo it on {@code opened}; {@link #stop} undoes them from the
+ * before the cache is touched, then opens backing device, region, cache lock, backing lock ({@link BackingLock}), the
+ * backing identity check ({@link BackingIdentity}, before the cache opens and starts writeback), cache, export,
+ * server and admin endpoint in that order, each step putting how to undo it on {@code opened}; {@link #stop} undoes them from the
  * top, so {@link #open} is the one place that orders the parts, both ways, and a failure at any step undoes the steps
  * before it and leaves one {@link CommandException}. Stopping: the admin endpoint stops, the server stops accepting
  * and answers the requests in flight, the export frees its buffers, the cache closes its ksets (dirty data stays in
- * the region; nothing is written back) and its backing device stops with it, the lock is released and the region
+ * the region; nothing is written back) and its backing device stops with it, the locks are released and the region
  * unmapped. The backing device is the one part that does not wait for its own turn: it opens first, so a bad one
  * fails before the cache file is created, yet it stops right after the cache, since a request still in flight may
  * point into the region and another process may take the cache once the lock goes.
@@ -100,7 +105,15 @@ final class PcacheTarget {
             opened.push(region::close);
             CacheFileLock lock = CacheFileLock.exclusive(settings.cacheFile()); // after mapping: see CacheFileLock
             opened.push(lock::close);
+            BackingIdentity identity = BackingIdentity.of(settings.backing(), backing.size());
+            BackingLock backingLock = BackingLock.take(identity);
+            opened.push(backingLock::close);
+            checkBackingIdentity(identity);
             Pcache cache = openCache();
+            if (!BackingIdentityOnMedia.read(region).equals(new BackingIdentityOnMedia.Contents(
+                    BackingIdentityOnMedia.State.VALID, identity.text()))) {
+                BackingIdentityOnMedia.write(region, identity.text());
+            }
             opened.push(() -> {
                 cache.close();
                 backing.stop(); // before the lock goes and the region is unmapped: see the class comment
@@ -155,6 +168,32 @@ final class PcacheTarget {
         if (serving) {
             server = null;
             LOG.info("pcache stopped in {} ms", (System.nanoTime() - started) / 1_000_000);
+        }
+    }
+
+    /**
+     * Refuses a cache that records another backing device than {@code current}, before the cache is opened (opening
+     * starts writeback, which would write its dirty data onto the wrong device). A blank region, {@code --format}
+     * and {@code --force-backing} skip the check; a cache without a record (made by the kernel or an older pcache)
+     * passes and gets one.
+     */
+    private void checkBackingIdentity(BackingIdentity current) throws CommandException {
+        BackingIdentityOnMedia.Contents recorded = BackingIdentityOnMedia.read(region);
+        if (settings.format() || settings.forceBacking() || recorded.state() == BackingIdentityOnMedia.State.ABSENT
+                || region.getLongAcquire(CacheDeviceLayout.SUPERBLOCK_OFFSET + SuperblockOnMedia.MAGIC_OFFSET) == 0) {
+            return;
+        }
+        Optional<BackingIdentity> previous = recorded.state() == BackingIdentityOnMedia.State.VALID
+                ? BackingIdentity.parse(recorded.text()) : Optional.empty();
+        if (previous.isEmpty()) {
+            throw new CommandException("cache " + settings.cacheFile() + " has a damaged backing identity record, so "
+                    + "it cannot tell which device it caches; if it is " + current
+                    + ", start with --force-backing");
+        }
+        if (!previous.get().sameDevice(current)) {
+            throw new CommandException("cache " + settings.cacheFile() + " caches " + previous.get() + ", not "
+                    + current + "; its dirty data would overwrite that device. Use the cache's own backing, or "
+                    + "--force-backing if it is the same device under another name");
         }
     }
 

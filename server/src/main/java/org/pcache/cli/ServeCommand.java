@@ -92,6 +92,12 @@ final class ServeCommand implements Callable<Integer> {
                     + "yet written back included, is lost. Without it only a blank region is formatted.")
     private boolean format;
 
+    @Option(names = "--force-backing",
+            description = "Open the cache even though it records another backing device than --backing, and record "
+                    + "this one. Writeback then writes the cache's dirty data onto this device: only for a device "
+                    + "that was moved or renamed, never for a different one.")
+    private boolean forceBacking;
+
     @Option(names = "--listen", paramLabel = "HOST:PORT", converter = ListenAddress.class,
             description = "TCP address to serve NBD on (default 127.0.0.1:" + NbdProtocol.DEFAULT_PORT
                     + " unless --socket is given; port 0 picks a free port).")
@@ -201,8 +207,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
-                format, addresses, exportName, readOnly, admin, adminToken, tls, Optional.ofNullable(tlsCertificates),
-                tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates));
+                format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
+                Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates));
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

@@ -21,6 +21,7 @@ import org.pcache.nbd.TlsMode;
  * @param dataCrc     data CRC for a new cache (default false); an existing cache must match it
  * @param gcPercent   gc_percent: set on a new cache, persisted on an existing one
  * @param format      format the cache region whatever it holds (otherwise only a blank one)
+ * @param forceBacking open the cache even when it records another backing device, and record this one
  * @param addresses   where the NBD server listens (TCP and unix), at least one
  * @param exportName  the NBD export name
  * @param readOnly    serve the export read-only (NBD_FLAG_READ_ONLY; write-type commands get EPERM)
@@ -32,10 +33,10 @@ import org.pcache.nbd.TlsMode;
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
-                     Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, List<SocketAddress> addresses,
-                     String exportName, boolean readOnly, InetSocketAddress admin, Optional<AdminToken> adminToken,
-                     TlsMode tls, Optional<Path> tlsCertificates, boolean tlsVerifyPeer,
-                     Optional<Path> backingTlsCertificates) {
+                     Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
+                     List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
+                     Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

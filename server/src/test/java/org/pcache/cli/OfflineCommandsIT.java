@@ -130,6 +130,7 @@ class OfflineCommandsIT {
                 .contains("data_crc=false");
         assertThat(lines.get(2)).isEqualTo("key_tail seg=0 off=0");
         assertThat(lines.get(3)).matches("dirty_tail seg=\\d+ off=\\d+");
+        assertThat(lines.get(4)).startsWith("backing_identity file ");
         assertThat(lines.stream().filter(line -> line.startsWith("segment "))).hasSize(31);
         assertThat(lines).anyMatch(line -> line.matches("kset seg=0 off=0 keys=\\d+ dirty=(true|false)"));
         assertThat(lines.getLast()).matches("key_head seg=\\d+ off=\\d+");
