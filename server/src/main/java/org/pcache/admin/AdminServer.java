@@ -178,7 +178,8 @@ public final class AdminServer implements AutoCloseable {
                     : Reply.methodNotAllowed(method, path, "POST");
             case "/drain" -> "POST".equals(method) ? Reply.json(202, drain.start())
                     : Reply.methodNotAllowed(method, path, "POST");
-            default -> Reply.text(404, "no such path: " + path + " (expected /, /status, /metrics, /message or /drain)");
+            default -> Reply.text(404, "no such path: " + path
+                    + " (expected /, /status, /metrics, /message or /drain)");
         };
     }
 
@@ -199,7 +200,8 @@ public final class AdminServer implements AutoCloseable {
     }
 
     private StatusDocument status() {
-        return StatusDocument.of(cache.status(), cache.segmentUses(), registry, (System.nanoTime() - openedNanos) / 1e9, drain.status());
+        return StatusDocument.of(cache.status(), cache.segmentUses(), registry,
+                (System.nanoTime() - openedNanos) / 1e9, drain.status());
     }
 
     private Reply message(InputStream body) throws IOException {

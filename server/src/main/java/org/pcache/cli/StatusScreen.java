@@ -38,8 +38,9 @@ final class StatusScreen {
         String map = status.segments();
         long log = map.chars().filter(c -> c == 'l').count();
         long data = map.chars().filter(c -> c == 'd').count();
-        lines.add(String.format(Locale.ROOT, "segments   %d of %d used (%d log, %d data), GC reclaims above %d (%d %%)",
-                status.segsUsed(), status.cacheSegs(), log, data, status.cacheSegs() * status.gcPercent() / 100,
+        lines.add(String.format(Locale.ROOT,
+                "segments   %d of %d used (%d log, %d data), GC reclaims from %d used (%d %%)", status.segsUsed(),
+                status.cacheSegs(), log, data, status.cacheSegs() * status.gcPercent() / 100,
                 status.gcPercent()));
         for (int from = 0; from < map.length(); from += MAP_WIDTH) {
             lines.add("  " + map.substring(from, Math.min(map.length(), from + MAP_WIDTH)));
@@ -49,7 +50,8 @@ final class StatusScreen {
                 + status.keyHead() + "  " + (status.clean() ? (status.keyTail().equals(status.keyHead()) ? "empty"
                 : "clean") : "dirty"));
         lines.add("used       " + ByteSize.format(status.segsUsed() * SEGMENT_SIZE) + " of "
-                + ByteSize.format(status.cacheSegs() * SEGMENT_SIZE) + ", dirty " + ByteSize.format(status.dirtyBytes()));
+                + ByteSize.format(status.cacheSegs() * SEGMENT_SIZE) + ", dirty "
+                + ByteSize.format(status.dirtyBytes()));
         lines.add("requests   reads " + status.reads() + ", writes " + status.writes() + ", flushes " + status.flushes()
                 + ", hit ratio " + hitRatio(status) + ", waiting for space " + status.waitingRequests() + " (deferred "
                 + status.deferredRequests() + ")");

@@ -39,7 +39,7 @@ class StatusScreenTest {
 
         assertThat(frame).startsWith(StatusScreen.CLEAR).endsWith("\n");
         assertThat(StatusScreen.lines(document)).contains(
-                "segments   3 of 70 used (1 log, 2 data), GC reclaims above 35 (50 %)",
+                "segments   3 of 70 used (1 log, 2 data), GC reclaims from 35 used (50 %)",
                 "  ld" + ".".repeat(62),
                 "  .....d",
                 "log        key_tail 0:0 -> dirty_tail 0:4096 -> key_head 0:8192  dirty",
