@@ -326,6 +326,11 @@ public final class Pcache implements AutoCloseable {
                 backing.connection());
     }
 
+    /** What each segment holds now, by logical id (the dashboard's segment map). */
+    public SegmentUse[] segmentUses() {
+        return segments.uses();
+    }
+
     /**
      * Changes gc_percent (0..90) and persists it. Throws {@link IllegalArgumentException} for other values.
      *

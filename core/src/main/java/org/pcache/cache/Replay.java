@@ -63,7 +63,7 @@ final class Replay {
 
     /** Replays the log; returns the key head. */
     CachePos run() throws CorruptMediaException {
-        segments.markUsed(device.keyTail().seg());
+        segments.markLog(device.keyTail().seg());
         logSegs.set(device.keyTail().seg());
         CachePos head = KsetLog.read(device, reader, device.keyTail(), (pos, status, dirty) -> {
             walkedKsets++;
@@ -76,7 +76,7 @@ final class Replay {
                     throw corrupt(pos, 0, "kset at " + pos, "next_cache_seg_id", "a segment holding no live keys",
                             "segment " + next + ", which holds live keys");
                 }
-                segments.markUsed(next);
+                segments.markLog(next);
                 logSegs.set(next);
             } else {
                 replayKeys(pos, dirty);

@@ -33,6 +33,8 @@ final class SegmentMap {
     private final Object lock = new Object();
     /** Guarded by lock. */
     private final long[] used;
+    /** Segments in use that hold the kset log rather than data, guarded by lock. */
+    private final long[] log;
     /** Guarded by lock. */
     private int usedCount;
     /** Next-fit hint, guarded by lock. */
@@ -52,6 +54,7 @@ final class SegmentMap {
             segments[id] = new CacheSegment(id, device.dataOffset(id), device.segmentGen(id));
         }
         this.used = new long[(count + 63) / 64];
+        this.log = new long[used.length];
     }
 
     int count() {
@@ -75,7 +78,33 @@ final class SegmentMap {
 
     /** A free segment for the kset log, or null when none is left. */
     CacheSegment allocateLog() {
-        return allocate(0);
+        CacheSegment segment = allocate(0);
+        if (segment != null) {
+            synchronized (lock) {
+                log[segment.id() >>> 6] |= 1L << segment.id();
+            }
+        }
+        return segment;
+    }
+
+    /** Replay: the segment holds kset log. */
+    void markLog(int id) {
+        synchronized (lock) {
+            markUsed(id);
+            log[id >>> 6] |= 1L << id;
+        }
+    }
+
+    /** What each segment holds now, by logical id. */
+    SegmentUse[] uses() {
+        SegmentUse[] uses = new SegmentUse[segments.length];
+        synchronized (lock) {
+            for (int id = 0; id < uses.length; id++) {
+                uses[id] = !testBit(id) ? SegmentUse.FREE
+                        : (log[id >>> 6] & (1L << id)) != 0 ? SegmentUse.LOG : SegmentUse.DATA;
+            }
+        }
+        return uses;
     }
 
     private CacheSegment allocate(int reserve) {
@@ -130,6 +159,7 @@ final class SegmentMap {
                 throw new IllegalStateException("segment " + id + " freed while not in use");
             }
             used[id >>> 6] &= ~(1L << id);
+            log[id >>> 6] &= ~(1L << id);
             usedCount--;
         }
         onFree.accept(ranges);

@@ -50,6 +50,32 @@ class SegmentMapTest {
         }
     }
 
+    @Test
+    void usesTellLogFromDataFromFreeAndALogSegmentFreedByGcIsFreeAgain() throws Exception {
+        Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-segmap-", ".img");
+        Files.delete(file);
+        try (MappedPmemRegion region = MappedPmemRegion.open(file, CacheDeviceLayout.MIN_SIZE)) {
+            CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(false,
+                    CacheMode.WRITEBACK.onMedia(), CacheOptions.GC_PERCENT_DEFAULT));
+            SegmentMap segments = new SegmentMap(device, ranges -> { });
+            segments.markLog(0);
+            CacheSegment data = segments.allocateData();
+            CacheSegment log = segments.allocateLog();
+
+            SegmentUse[] uses = segments.uses();
+            assertThat(uses[0]).isEqualTo(SegmentUse.LOG);
+            assertThat(uses[data.id()]).isEqualTo(SegmentUse.DATA);
+            assertThat(uses[log.id()]).isEqualTo(SegmentUse.LOG);
+            assertThat(uses).hasSize(segments.count()).filteredOn(u -> u == SegmentUse.FREE)
+                    .hasSize(segments.count() - 3);
+
+            segments.freeLog(log);
+            assertThat(segments.uses()[log.id()]).isEqualTo(SegmentUse.FREE);
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
     private static CacheKey record(CacheSegment seg, long off, int len) {
         CacheKey key = new CacheKey(off, len, 0);
         key.place(seg, 0, seg.gen());

@@ -25,6 +25,8 @@ import org.slf4j.LoggerFactory;
  * <table>
  * <caption>Routes</caption>
  * <tr><th>request</th><th>answer</th></tr>
+ * <tr><td>{@code GET /}</td><td>200, the dashboard: one HTML page (its CSS and script inline) that polls
+ *     {@code /status} every second and posts messages and drains</td></tr>
  * <tr><td>{@code GET /status}</td><td>200, the {@link StatusDocument} as JSON</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>200, Prometheus text (version 0.0.4) from the registry</td></tr>
  * <tr><td>{@code POST /message}, body {@code gc_percent N}</td><td>204 once applied and persisted; 400 with one
@@ -41,6 +43,9 @@ import org.slf4j.LoggerFactory;
  * it. With an {@link AdminToken} it may listen anywhere, and then every request, on any address, must carry
  * {@code Authorization: Bearer TOKEN}; one without it, or with another token, gets 401 with
  * {@code WWW-Authenticate: Bearer} and is logged (method, path, peer; never the header).
+ * A POST that carries an {@code Origin} header other than the endpoint's own (a page of another site in a local
+ * browser) gets 403, so only the dashboard and non-browser clients such as {@code pcache message} can change the
+ * cache.
  *
  * <p>Lifecycle and threading: {@link #start} binds and starts {@value #THREADS} handler threads
  * ({@code pcache-admin-N}); {@link #stop} closes the socket and every connection at once (idle keep-alive
@@ -59,6 +64,8 @@ public final class AdminServer implements AutoCloseable {
     private static final int STOP_SECONDS = 5;
     private static final String TEXT = "text/plain; charset=utf-8";
     private static final String JSON = "application/json";
+    private static final String HTML = "text/html; charset=utf-8";
+    private static final String DASHBOARD = "dashboard.html";
     private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
     private static final Logger LOG = LoggerFactory.getLogger(AdminServer.class);
 
@@ -185,7 +192,13 @@ public final class AdminServer implements AutoCloseable {
     private Reply route(HttpExchange exchange) throws IOException {
         String method = exchange.getRequestMethod();
         String path = exchange.getRequestURI().getPath();
+        if ("POST".equals(method) && !sameOrigin(exchange)) {
+            return Reply.text(403, "POST from origin " + exchange.getRequestHeaders().getFirst("Origin")
+                    + " refused (only the dashboard served here may post)");
+        }
         return switch (path) {
+            case "/" -> "GET".equals(method) ? new Reply(200, HTML, dashboard(), null)
+                    : Reply.methodNotAllowed(method, path, "GET");
             case "/status" -> "GET".equals(method) ? Reply.json(200, status())
                     : Reply.methodNotAllowed(method, path, "GET");
             case "/metrics" -> "GET".equals(method) ? new Reply(200, PROMETHEUS_TEXT,
@@ -195,12 +208,30 @@ public final class AdminServer implements AutoCloseable {
                     : Reply.methodNotAllowed(method, path, "POST");
             case "/drain" -> "POST".equals(method) ? Reply.json(202, drain.start())
                     : Reply.methodNotAllowed(method, path, "POST");
-            default -> Reply.text(404, "no such path: " + path + " (expected /status, /metrics, /message or /drain)");
+            default -> Reply.text(404, "no such path: " + path
+                    + " (expected /, /status, /metrics, /message or /drain)");
         };
     }
 
+    /** Whether the request carries no Origin (not a browser page) or this endpoint's own. */
+    private static boolean sameOrigin(HttpExchange exchange) {
+        String origin = exchange.getRequestHeaders().getFirst("Origin");
+        String host = exchange.getRequestHeaders().getFirst("Host");
+        return origin == null || origin.equals("http://" + host);
+    }
+
+    private static byte[] dashboard() throws IOException {
+        try (InputStream page = AdminServer.class.getResourceAsStream(DASHBOARD)) {
+            if (page == null) {
+                throw new IllegalStateException(DASHBOARD + " is missing from the jar");
+            }
+            return page.readAllBytes();
+        }
+    }
+
     private StatusDocument status() {
-        return StatusDocument.of(cache.status(), registry, (System.nanoTime() - openedNanos) / 1e9, drain.status());
+        return StatusDocument.of(cache.status(), cache.segmentUses(), registry,
+                (System.nanoTime() - openedNanos) / 1e9, drain.status());
     }
 
     private Reply message(InputStream body) throws IOException {

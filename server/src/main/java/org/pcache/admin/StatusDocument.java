@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import org.pcache.cache.CacheStatus;
+import org.pcache.cache.SegmentUse;
 import org.pcache.pmem.CacheInfo;
 
 /**
@@ -50,6 +51,8 @@ import org.pcache.pmem.CacheInfo;
  * @param latency           per NBD command: count and p50/p99/max in microseconds
  * @param drain             the latest drain asked for through the endpoint
  * @param backing           whether the backing device can be reached now
+ * @param segments          what each segment holds, one letter per logical id: {@code l} kset log, {@code d} data,
+ *                          {@code .} free
  */
 public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent,
                              String cacheFlags, String keyHead, String dirtyTail, String keyTail,
@@ -58,7 +61,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                              long readMisses, long missFills, long bytesRead, long bytesWritten, long bytesFromCache,
                              long bytesFromBacking, long bytesToBacking, long dirtyBytes, long deferredRequests,
                              int waitingRequests, long dataCrcErrors, Writeback writeback, Gc gc,
-                             Map<String, Latency> latency, Drain.Status drain, Backing backing) {
+                             Map<String, Latency> latency, Drain.Status drain, Backing backing, String segments) {
 
     /** Cache modes by their cache_info code (dm-pcache's; only writeback is implemented). */
     private static final String[] CACHE_MODES = {"writeback", "writethrough", "writearound", "writeonly"};
@@ -113,9 +116,12 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
     public record Latency(long count, double p50Us, double p99Us, double maxUs) {
     }
 
-    /** The document for {@code status}, the latency timers in {@code registry}, uptime and the latest drain. */
-    public static StatusDocument of(CacheStatus status, MeterRegistry registry, double uptimeSeconds,
-                                    Drain.Status drain) {
+    /**
+     * The document for {@code status} and the segment {@code uses} taken with it, the latency timers in
+     * {@code registry}, uptime and the latest drain.
+     */
+    public static StatusDocument of(CacheStatus status, SegmentUse[] uses, MeterRegistry registry,
+                                    double uptimeSeconds, Drain.Status drain) {
         CacheStatus.Counters counters = status.counters();
         CacheInfo flags = CacheInfo.fromFlags(0, 0, status.cacheFlags());
         return new StatusDocument(Integer.toHexString(status.sbFlags()), status.segTotal(), status.cacheSegs(),
@@ -131,7 +137,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                         status.writeback().bytesPerSecond()),
                 new Gc(status.gc().state().toString(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
                 latencies(registry), drain, new Backing(status.backing().state().name().toLowerCase(Locale.ROOT),
-                        status.backing().lastError(), status.backing().reconnects()));
+                        status.backing().lastError(), status.backing().reconnects()), segmentLetters(uses));
     }
 
     /** dm-pcache's status line: the nine fields in order, separated by one space. */
@@ -148,6 +154,18 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
     /** Whether everything the log held when this was taken has been written back. */
     public boolean clean() {
         return dirtyTail.equals(keyHead);
+    }
+
+    private static String segmentLetters(SegmentUse[] uses) {
+        StringBuilder letters = new StringBuilder(uses.length);
+        for (SegmentUse use : uses) {
+            letters.append(switch (use) {
+                case LOG -> 'l';
+                case DATA -> 'd';
+                case FREE -> '.';
+            });
+        }
+        return letters.toString();
     }
 
     private static String cacheMode(int code) {

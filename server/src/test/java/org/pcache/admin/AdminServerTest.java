@@ -140,6 +140,32 @@ class AdminServerTest {
     }
 
     @Test
+    void aPostFromAnotherSitesPageIsA403AndChangesNothing() throws Exception {
+        HttpResponse<String> foreign = send(HttpRequest.newBuilder(uri("/message")).header("Origin",
+                "http://evil.example").POST(HttpRequest.BodyPublishers.ofString("gc_percent 0")));
+        assertThat(foreign.statusCode()).isEqualTo(403);
+        assertThat(send(HttpRequest.newBuilder(uri("/drain")).header("Origin", "http://evil.example")
+                .POST(HttpRequest.BodyPublishers.noBody())).statusCode()).isEqualTo(403);
+        assertThat(cache.status().gcPercent()).isEqualTo(CacheOptions.GC_PERCENT_DEFAULT);
+
+        HttpResponse<String> own = send(HttpRequest.newBuilder(uri("/message")).header("Origin",
+                "http://127.0.0.1:" + server.boundAddress().getPort())
+                .POST(HttpRequest.BodyPublishers.ofString("gc_percent 33")));
+        assertThat(own.statusCode()).as("the dashboard's own origin").isEqualTo(204);
+        assertThat(cache.status().gcPercent()).isEqualTo(33);
+    }
+
+    @Test
+    void theDashboardIsOneHtmlPageThatPollsTheStatus() throws Exception {
+        HttpResponse<String> page = send(HttpRequest.newBuilder(uri("/")).GET());
+        assertThat(page.statusCode()).isEqualTo(200);
+        assertThat(page.headers().firstValue("Content-Type")).hasValue("text/html; charset=utf-8");
+        assertThat(page.body()).contains("<title>pcache", "fetch('/status'", "id=\"segmap\"")
+                .doesNotContain("http://", "https://");
+        assertThat(client.status().segments()).hasSize(cache.status().cacheSegs()).contains("l");
+    }
+
+    @Test
     void anOversizedMessageIsA413() throws Exception {
         HttpResponse<String> response = send(HttpRequest.newBuilder(uri("/message"))
                 .POST(HttpRequest.BodyPublishers.ofString("gc_percent " + "0".repeat(AdminServer.MAX_BODY_LENGTH))));

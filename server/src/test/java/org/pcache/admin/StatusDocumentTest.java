@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.pcache.cache.CacheHealth;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.GcStatus;
+import org.pcache.cache.SegmentUse;
 import org.pcache.cache.WorkerState;
 import org.pcache.cache.WritebackStatus;
 import org.pcache.backing.BackingConnection;
@@ -25,9 +26,11 @@ class StatusDocumentTest {
             new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"),
             new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2));
 
+    private static final SegmentUse[] USES = {SegmentUse.LOG, SegmentUse.DATA, SegmentUse.FREE, SegmentUse.DATA};
+
     @Test
     void theStatusLineIsDmPcachesLineTokenForToken() {
-        StatusDocument document = StatusDocument.of(STATUS, new SimpleMeterRegistry(), 1.5,
+        StatusDocument document = StatusDocument.of(STATUS, USES, new SimpleMeterRegistry(), 1.5,
                 new Drain.Status(0, Drain.State.IDLE, null));
         assertThat(document.statusLine()).isEqualTo(STATUS.statusLine())
                 .isEqualTo("1 63 62 17 55 dc3 12:4096 3:5144 2:0");
@@ -38,7 +41,7 @@ class StatusDocumentTest {
 
     @Test
     void jsonHasEveryFieldBySnakeCaseNameAndReadsBack() throws Exception {
-        StatusDocument document = StatusDocument.of(STATUS, new SimpleMeterRegistry(), 1.5,
+        StatusDocument document = StatusDocument.of(STATUS, USES, new SimpleMeterRegistry(), 1.5,
                 new Drain.Status(2, Drain.State.FAILED, "writeback stopped"));
         String json = AdminJson.MAPPER.writeValueAsString(document);
         JsonNode tree = AdminJson.MAPPER.readTree(json);
@@ -49,10 +52,11 @@ class StatusDocumentTest {
                 "writes", "flushes", "read_hits_full", "read_hits_partial", "read_misses", "miss_fills",
                 "bytes_read", "bytes_written", "bytes_from_cache", "bytes_from_backing", "bytes_to_backing",
                 "dirty_bytes", "deferred_requests", "waiting_requests", "data_crc_errors", "writeback", "gc",
-                "latency", "drain", "backing");
+                "latency", "drain", "backing", "segments");
         assertThat(tree.get("backing").get("state").asText()).isEqualTo("disconnected");
         assertThat(tree.get("backing").get("last_error").asText()).isEqualTo("server closed the connection");
         assertThat(tree.get("backing").get("reconnects").asLong()).isEqualTo(2);
+        assertThat(tree.get("segments").asText()).isEqualTo("ld.d");
         assertThat(tree.get("cache_flags").asText()).isEqualTo("dc3");
         assertThat(tree.get("health").asText()).isEqualTo("failed");
         assertThat(tree.get("failure").asText()).isEqualTo("msync failed: EIO");

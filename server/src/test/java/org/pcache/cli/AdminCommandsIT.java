@@ -8,10 +8,12 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -123,6 +125,34 @@ class AdminCommandsIT {
                 "pcache_nbd_request_latency_seconds", "pcache_nbd_request_latency_max_seconds");
         assertThat(metrics.value("pcache_nbd_requests_total", "{op=\"read\"}")).isEqualTo(1);
         assertThat(metrics.value("pcache_read_hits_total", "{kind=\"full\"}")).isEqualTo(1);
+    }
+
+    @Test
+    void statusWatchRedrawsTheScreenEverySecondUntilInterrupted() throws Exception {
+        SectorData.writeAndFlush(server.uri(), 0, 4 * MIB, 1);
+        Path out = dir.resolve("watch.out");
+        Process watch = ServeProcess.spawn(dir, out, dir.resolve("watch.err"), "status", "--admin", server.admin(),
+                "--watch");
+        try {
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (Files.readString(out).split(Pattern.quote(StatusScreen.CLEAR), -1).length < 3) {
+                assertThat(watch.isAlive()).as("still watching; stderr: %s",
+                        Files.readString(dir.resolve("watch.err"))).isTrue();
+                assertThat(System.nanoTime()).as("two frames within 30 s").isLessThan(deadline);
+                Thread.onSpinWait();
+            }
+        } finally {
+            watch.destroy();
+            watch.waitFor();
+        }
+        String[] frames = Files.readString(out).split(Pattern.quote(StatusScreen.CLEAR), -1);
+        assertThat(frames[0]).as("nothing before the first frame").isEmpty();
+        assertThat(frames[1]).startsWith("pcache healthy, writeback").contains("segments   ", "key_head ",
+                "writes 4, flushes 1", "latency (us)");
+
+        ServeProcess.Exit both = ServeProcess.run(dir, "status", "--admin", server.admin(), "--watch", "--json");
+        assertThat(both.status()).isEqualTo(2);
+        assertThat(both.stderr()).contains("--json and --watch cannot be combined");
     }
 
     private ServeProcess.Exit message(List<String> words) throws Exception {

@@ -97,6 +97,11 @@ final class ServeProcess implements AutoCloseable {
         return new Exit(process.exitValue(), Files.readString(out), Files.readString(err));
     }
 
+    /** Starts {@code pcache ARGS} with stdout to {@code out} and stderr to {@code err}, for a command that runs on. */
+    static Process spawn(Path workDir, Path out, Path err, String... args) throws IOException {
+        return builder(workDir, args).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+    }
+
     private static ProcessBuilder builder(Path workDir, String... args) {
         String jar = System.getProperty("pcache.jar");
         assertThat(jar).as("system property pcache.jar (set by failsafe)").isNotNull();
