@@ -73,6 +73,19 @@ public final class MappedPmemRegion implements PmemRegion {
      * @throws IOException if the file cannot be opened or mapped
      */
     public static MappedPmemRegion open(Path path, long size) throws IOException {
+        return open(path, size, false);
+    }
+
+    /**
+     * Maps {@code path} as {@link #open} does, but runs a plain shared mapping in {@link PersistenceMode#MAP_SYNC} mode:
+     * each {@link #flush} is an msync of its range, durable on return, and {@link #drain} has nothing left to do, as on
+     * a DAX mapping. For the tests of the MAP_SYNC code on machines without DAX; slow on a disk file system.
+     */
+    static MappedPmemRegion openAsMapSync(Path path, long size) throws IOException {
+        return open(path, size, true);
+    }
+
+    private static MappedPmemRegion open(Path path, long size, boolean asMapSync) throws IOException {
         if (size <= 0) {
             throw new IllegalArgumentException("region size must be positive, got " + size);
         }
@@ -84,6 +97,10 @@ public final class MappedPmemRegion implements PmemRegion {
             }
             Arena arena = Arena.ofShared();
             try {
+                if (asMapSync) {
+                    MemorySegment mapping = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+                    return new MappedPmemRegion(path, arena, mapping, PersistenceMode.MAP_SYNC);
+                }
                 return map(path, channel, size, arena);
             } catch (IOException | RuntimeException e) {
                 arena.close();
