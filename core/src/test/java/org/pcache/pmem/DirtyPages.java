@@ -18,6 +18,13 @@ final class DirtyPages {
     private DirtyPages() {
     }
 
+    /** The lines of {@code /proc/self/maps} that map {@code file}: one per mapping (or part of one) of it. */
+    static List<String> mappingsOf(Path file) throws IOException {
+        String name = file.toRealPath().toString();
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(line -> line.endsWith(" " + name))
+                .toList();
+    }
+
     /** The dirty kilobytes (shared and private) of the mapping that starts at {@code mapping}'s address. */
     static long dirtyKb(MemorySegment mapping) throws IOException {
         String start = Long.toHexString(mapping.address());
