@@ -30,7 +30,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Failures: a failed msync or MAP_SYNC flush, and a fault of a memory access of the mapping (SIGBUS, which the JVM
  * reports as an {@link InternalError}: the file was truncated, its file system is full under a sparse file, a page is
- * poisoned) throw {@link RegionFailedException} with what happened. A failed msync is never retried: every later
+ * poisoned) throw {@link RegionFailedException} with what happened. Since a SIGBUS in JIT-compiled copy code can
+ * surface after the access returned, every {@link #drain} also compares the file's size with the mapping's and
+ * fails when the file was truncated: a persistence point never passes over pages the kernel dropped. A failed msync is never retried: every later
  * drain fails too ({@link PendingFlushes}), since a later success would not prove the earlier stores durable.
  *
  * <p>Region files: a missing (or empty) file is created sparse at the requested size. An existing file keeps its size;
@@ -216,6 +218,25 @@ public final class MappedPmemRegion implements PmemRegion {
     public void drain() {
         if (pending != null) {
             pending.drain();
+        }
+        checkNotTruncated();
+    }
+
+    /**
+     * A drain is a persistence point: nothing flushed may count as durable once the file is shorter than the mapping
+     * (the kernel dropped the pages past its end, and a later access of them faults, possibly only after it returned).
+     */
+    private void checkNotTruncated() {
+        long fileSize;
+        try {
+            fileSize = Files.size(path);
+        } catch (IOException e) {
+            throw new RegionFailedException("cannot stat cache file " + path + " at a drain: " + e.getMessage(), e);
+        }
+        if (fileSize < mapping.byteSize()) {
+            String what = "cache file " + path + " was truncated to " + fileSize + " bytes under the running cache, "
+                    + "which maps " + mapping.byteSize();
+            throw new RegionFailedException(what, new IOException(what));
         }
     }
 
