@@ -18,8 +18,10 @@ import java.util.concurrent.TimeUnit;
  * {@link #data} covers the data of every pending key.
  *
  * <p>Persistence order: rule 1 — writers copy a key's data into the region and append the key without flushing it;
- * the close flushes the data of all pending keys ({@link DataRuns}) and {@link KsetLogWriter#write} drains it before the
- * kset goes out. The writer's copy happens-before the close through this object's monitor, whichever thread closes.
+ * the close flushes the data of all pending keys ({@link DataRuns}), before it takes the log writer's lock, and
+ * {@link KsetLogWriter#write} drains it before the kset goes out. So closes of different streams flush their data in
+ * parallel, and on a MAP_SYNC region (where a flush writes back every cache line) and on an msync region alike
+ * the log writer's lock covers only the terminator, the drain and the kset. The writer's copy happens-before the close through this object's monitor, whichever thread closes.
  *
  * <p>Threading: guarded by this object's monitor; appends come from writers holding a subtree lock (lock order:
  * subtree, kset, log writer, segment map). The timer runs on the cache's scheduler. A timer that fires after its batch
@@ -97,7 +99,8 @@ final class Kset {
             return true;
         }
         int size = kset.sealKeys(keyNum);
-        if (!log.write(staging, size, dirtyBytes, data)) {
+        data.flush(failStop); // the cache's region; outside the log writer's lock: on a MAP_SYNC region this is the slow part of a close
+        if (!log.write(staging, size, dirtyBytes)) {
             return false;
         }
         keyNum = 0;

@@ -18,8 +18,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Persistence order, per kset:
  * <ol>
- *   <li>flush the data of the kset's keys, zero the 24 bytes after the kset, and drain — rule 2: the terminator is
- *       durable before the kset; rule 1: so is the data of its keys;</li>
+ *   <li>the caller flushed the data of the kset's keys (outside this lock, see {@link Kset}); zero the 24 bytes after
+ *       the kset, and drain — rule 2: the terminator is durable before the kset; rule 1: so is the data of its keys
+ *       (the drain covers every flush made before it);</li>
  *   <li>the kset, persisted;</li>
  *   <li>only then {@link #position()} moves: writeback never reads a kset that is not durable.</li>
  * </ol>
@@ -99,15 +100,15 @@ final class KsetLogWriter {
     }
 
     /**
-     * Appends the sealed kset of {@code size} bytes in {@code kset}, whose dirty keys cover {@code dirty} bytes and
-     * whose keys' data lies in {@code data}; false when the log needs a segment and none is free.
+     * Appends the sealed kset of {@code size} bytes in {@code kset}, whose dirty keys cover {@code dirty} bytes; the
+     * caller flushed its keys' data before the call, on this thread. False when the log needs a segment and none is
+     * free.
      */
-    synchronized boolean write(MemorySegment kset, int size, long dirty, DataRuns data) {
+    synchronized boolean write(MemorySegment kset, int size, long dirty) {
         if (CacheDeviceLayout.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
             return false;
         }
         long at = seg.dataOffset() + off;
-        data.flush(region);
         region.zero(at + size, HEADER_SIZE);
         region.flush(at + size, HEADER_SIZE);
         region.drain(); // rule 2: terminator before kset; rule 1: the keys' data before their kset

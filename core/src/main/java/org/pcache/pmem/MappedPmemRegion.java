@@ -30,7 +30,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Failures: a failed msync or MAP_SYNC flush, and a fault of a memory access of the mapping (SIGBUS, which the JVM
  * reports as an {@link InternalError}: the file was truncated, its file system is full under a sparse file, a page is
- * poisoned) throw {@link RegionFailedException} with what happened. A failed msync is never retried: every later
+ * poisoned) throw {@link RegionFailedException} with what happened. Since a SIGBUS in JIT-compiled copy code can
+ * surface after the access returned, every {@link #drain} also compares the file's size with the mapping's and
+ * fails when the file was truncated: a persistence point never passes over pages the kernel dropped. A failed msync is never retried: every later
  * drain fails too ({@link PendingFlushes}), since a later success would not prove the earlier stores durable.
  *
  * <p>Region files: a missing (or empty) file is created sparse at the requested size. An existing file keeps its size;
@@ -73,6 +75,19 @@ public final class MappedPmemRegion implements PmemRegion {
      * @throws IOException if the file cannot be opened or mapped
      */
     public static MappedPmemRegion open(Path path, long size) throws IOException {
+        return open(path, size, false);
+    }
+
+    /**
+     * Maps {@code path} as {@link #open} does, but runs a plain shared mapping in {@link PersistenceMode#MAP_SYNC} mode:
+     * each {@link #flush} is an msync of its range, durable on return, and {@link #drain} has nothing left to do, as on
+     * a DAX mapping. For the tests of the MAP_SYNC code on machines without DAX; slow on a disk file system.
+     */
+    static MappedPmemRegion openAsMapSync(Path path, long size) throws IOException {
+        return open(path, size, true);
+    }
+
+    private static MappedPmemRegion open(Path path, long size, boolean asMapSync) throws IOException {
         if (size <= 0) {
             throw new IllegalArgumentException("region size must be positive, got " + size);
         }
@@ -84,6 +99,10 @@ public final class MappedPmemRegion implements PmemRegion {
             }
             Arena arena = Arena.ofShared();
             try {
+                if (asMapSync) {
+                    MemorySegment mapping = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+                    return new MappedPmemRegion(path, arena, mapping, PersistenceMode.MAP_SYNC);
+                }
                 return map(path, channel, size, arena);
             } catch (IOException | RuntimeException e) {
                 arena.close();
@@ -199,6 +218,25 @@ public final class MappedPmemRegion implements PmemRegion {
     public void drain() {
         if (pending != null) {
             pending.drain();
+        }
+        checkNotTruncated();
+    }
+
+    /**
+     * A drain is a persistence point: nothing flushed may count as durable once the file is shorter than the mapping
+     * (the kernel dropped the pages past its end, and a later access of them faults, possibly only after it returned).
+     */
+    private void checkNotTruncated() {
+        long fileSize;
+        try {
+            fileSize = Files.size(path);
+        } catch (IOException e) {
+            throw new RegionFailedException("cannot stat cache file " + path + " at a drain: " + e.getMessage(), e);
+        }
+        if (fileSize < mapping.byteSize()) {
+            String what = "cache file " + path + " was truncated to " + fileSize + " bytes under the running cache, "
+                    + "which maps " + mapping.byteSize();
+            throw new RegionFailedException(what, new IOException(what));
         }
     }
 

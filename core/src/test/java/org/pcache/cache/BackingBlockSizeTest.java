@@ -3,6 +3,7 @@ package org.pcache.cache;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
@@ -30,7 +31,7 @@ class BackingBlockSizeTest {
 
     @Test
     void openRefusesABackingDeviceThatNeeds4KiBAlignedIoAndLeavesTheRegionBlank() throws IOException {
-        CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         try (BackingDevice backing = BackingDevice.start(new MemoryEngine(BACKING_SIZE, 4096))) {
             Throwable error = catchThrowable(() -> Pcache.open(region, backing, CacheHarness.quietOptions()));
 
@@ -46,7 +47,7 @@ class BackingBlockSizeTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 256, 512})
     void openTakesABackingDeviceWhoseAlignmentDividesASector(int alignment) throws IOException {
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE),
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE),
                 new MemoryEngine(BACKING_SIZE, alignment), CacheHarness.quietOptions())) {
             harness.writePattern(512, 1536, 7, Durability.FUA);
             assertThat(harness.readIds(512, 1536)).containsOnly(7L);

@@ -1,10 +1,10 @@
 package org.pcache.cache;
 
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.IoEngine;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDeviceLayout;
-import org.pcache.pmem.MappedPmemRegion;
 import org.pcache.pmem.PmemRegion;
 
 import java.io.IOException;
@@ -58,7 +58,7 @@ final class CacheHarness implements AutoCloseable {
     /** A cache on a sparse tmpfs-mapped region in front of {@code engine}. */
     static CacheHarness mapped(IoEngine engine, CacheOptions options) throws IOException {
         Path file = newRegionFile();
-        return new CacheHarness(MappedPmemRegion.open(file, CACHE_SIZE), file, engine, options);
+        return new CacheHarness(TestRegions.mapped(file, CACHE_SIZE), file, engine, options);
     }
 
     private static Path newRegionFile() throws IOException {
@@ -108,7 +108,7 @@ final class CacheHarness implements AutoCloseable {
         cache.close();
         closeRegion();
         regionFile = newRegionFile();
-        region = MappedPmemRegion.open(regionFile, CACHE_SIZE);
+        region = TestRegions.mapped(regionFile, CACHE_SIZE);
         cache = Pcache.open(region, backing, options);
         return cache;
     }

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
@@ -119,7 +120,7 @@ class CacheImageTest {
     void aBlankDeviceIsNotAnImage() throws IOException {
         Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-blank-", ".img");
         Files.delete(file);
-        try (MappedPmemRegion region = MappedPmemRegion.open(file, CacheHarness.CACHE_SIZE)) {
+        try (MappedPmemRegion region = TestRegions.mapped(file, CacheHarness.CACHE_SIZE)) {
             assertThatThrownBy(() -> CacheImage.inspect(region, BACKING_SIZE))
                     .isInstanceOf(CorruptMediaException.class).hasMessageContaining("magic");
             assertThat(Files.size(file)).isEqualTo(CacheHarness.CACHE_SIZE);

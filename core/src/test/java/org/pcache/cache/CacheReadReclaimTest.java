@@ -3,10 +3,10 @@ package org.pcache.cache;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CachePos;
-import org.pcache.pmem.CrashSimPmemRegion;
 import org.pcache.pmem.PersistenceMode;
 import org.pcache.pmem.PmemRegion;
 
@@ -28,7 +28,7 @@ class CacheReadReclaimTest {
     private static final long BACKING_ID = 4_242;
     private static final int LENGTH = 64 << 10;
 
-    private final ReclaimingRegion region = new ReclaimingRegion(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE));
+    private final ReclaimingRegion region = new ReclaimingRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
     private final ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1);
     private BackingDevice backing;
     private KeyTree tree;

@@ -1,8 +1,8 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.pmem.CorruptMediaException;
-import org.pcache.pmem.CrashSimPmemRegion;
 import org.pcache.pmem.PmemRegion;
 import org.pcache.pmem.RegionFailedException;
 
@@ -29,7 +29,7 @@ class CacheWorkerTest {
         private final Exception failure;
 
         ScriptedWorker(int busySteps, Exception failure) {
-            this(busySteps, failure, new FailStopRegion(new CrashSimPmemRegion(PmemRegion.LINE_SIZE)));
+            this(busySteps, failure, new FailStopRegion(TestRegions.crashSim(PmemRegion.LINE_SIZE)));
         }
 
         private ScriptedWorker(int busySteps, Exception failure, FailStopRegion failStop) {

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.pmem.CrashSimPmemRegion;
 import org.pcache.pmem.KsetOnMedia;
 
@@ -26,7 +27,7 @@ class DataRunsTest {
 
     @Test
     void flushedRunsAreDurableAfterTheDrain() {
-        try (CrashSimPmemRegion region = new CrashSimPmemRegion(8 * DataRuns.MERGE_GAP)) {
+        try (CrashSimPmemRegion region = TestRegions.crashSim(8 * DataRuns.MERGE_GAP)) {
             DataRuns runs = new DataRuns();
             long gap = DataRuns.MERGE_GAP;
             long[] offsets = {0, SECTOR, 3 * gap, 6 * gap, 3 * gap - SECTOR};
@@ -50,7 +51,7 @@ class DataRunsTest {
     void moreRangesThanAKsetHasKeysStillCoverEveryOne() {
         int ranges = KsetOnMedia.KEYS_MAX + 3;
         long stride = 2 * DataRuns.MERGE_GAP;
-        try (CrashSimPmemRegion region = new CrashSimPmemRegion(stride * ranges)) {
+        try (CrashSimPmemRegion region = TestRegions.crashSim(stride * ranges)) {
             DataRuns runs = new DataRuns();
             MemorySegment data = MemorySegment.ofArray(new byte[SECTOR]);
             data.fill((byte) 0x33);

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheDeviceLayout;
@@ -26,7 +27,7 @@ class KsetTimerFailureTest {
 
     @Test
     void aTimerWhoseCloseThrowsFailsTheCache() throws Exception {
-        CrashSimPmemRegion sim = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE);
+        CrashSimPmemRegion sim = TestRegions.crashSim(CacheDeviceLayout.MIN_SIZE);
         FaultyPmemRegion faulty = new FaultyPmemRegion(sim);
         FailStopRegion failStop = new FailStopRegion(sim);
         ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1);

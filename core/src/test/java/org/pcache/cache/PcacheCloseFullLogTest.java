@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.GateEngine;
 import org.pcache.backing.MemoryEngine;
@@ -37,7 +38,7 @@ class PcacheCloseFullLogTest {
 
     @Test
     void aFullLogAtCloseDelaysTheCloseAndLosesNoAcknowledgedWrite() throws Exception {
-        CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         BackingDevice backing = BackingDevice.start(new MemoryEngine(BACKING_SIZE));
         CacheOptions options = CacheHarness.quietOptions().withKsetCount(1).withDataHeadCount(1);
         CacheDevice device = CacheDevice.open(region, CacheDevice.Options.defaults());

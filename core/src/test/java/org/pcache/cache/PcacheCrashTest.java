@@ -2,6 +2,7 @@ package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CrashSimPmemRegion;
 
@@ -59,7 +60,7 @@ class PcacheCrashTest {
 
     /** Drains at the start and at the end of the workload, from a run without a cut. */
     private static long[] countDrains(List<Op> workload) throws IOException {
-        CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         try (CacheHarness harness = CacheHarness.on(region, new MemoryEngine(BACKING_SIZE),
                 CacheHarness.quietOptions())) {
             long start = region.drainCount();
@@ -73,7 +74,7 @@ class PcacheCrashTest {
 
     private static void crashAt(long seed, List<Op> workload, long point, Cut cut) throws IOException {
         String where = "seed=" + seed + " power cut " + cut + " " + point;
-        CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         try (CacheHarness harness = CacheHarness.on(region, new MemoryEngine(BACKING_SIZE),
                 CacheHarness.quietOptions())) {
             if (cut == Cut.AFTER_DRAIN) {

@@ -3,6 +3,7 @@ package org.pcache.cache;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CrashSimPmemRegion;
 import org.pcache.pmem.DataCrcMismatchException;
@@ -28,7 +29,7 @@ class PcacheDataCrcTest {
 
     @Test
     void hitOnCorruptedWrittenDataFailsWithCacheIoException() throws IOException {
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE),
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE),
                 new MemoryEngine(BACKING_SIZE), CRC_ON)) {
             harness.writePattern(0, 16 << 10, 1, Durability.FUA);
             harness.writePattern(1 << 20, 8 << 10, 2, Durability.FUA);
@@ -47,7 +48,7 @@ class PcacheDataCrcTest {
 
     @Test
     void hitOnCorruptedMissFillFailsWithCacheIoException() throws IOException {
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE),
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE),
                 CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), CRC_ON)) {
             assertThat(harness.readIds(2 << 20, 32 << 10)).containsOnly(BACKING_ID);
             CacheHarness.await(harness.cache.flushAsync());
@@ -63,7 +64,7 @@ class PcacheDataCrcTest {
 
     @Test
     void piecesOfCutAndSplitKeysStillVerify() throws IOException {
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE),
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE),
                 new MemoryEngine(BACKING_SIZE), CRC_ON)) {
             harness.writePattern(0, 64 << 10, 1, Durability.BUFFERED);
             harness.writePattern(16 << 10, 8 << 10, 2, Durability.BUFFERED);
@@ -82,7 +83,7 @@ class PcacheDataCrcTest {
     @ParameterizedTest(name = "created with data_crc={0}")
     @ValueSource(booleans = {true, false})
     void reopeningWithTheOtherDataCrcSettingIsRefused(boolean created) throws Exception {
-        CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         CacheOptions options = CacheHarness.quietOptions().withDataCrc(created);
         try (CacheHarness harness = CacheHarness.on(region, new MemoryEngine(BACKING_SIZE), options)) {
             harness.writePattern(0, 4096, 1, Durability.FUA);

@@ -3,11 +3,11 @@ package org.pcache.cache;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingIoException;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.GateEngine;
-import org.pcache.pmem.CrashSimPmemRegion;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -36,7 +36,7 @@ class PcacheMissPathTest {
     @Test
     void failedMissReportsTheBackingErrorAndLeavesNoPlaceholder() throws IOException {
         FaultEngine fault = new FaultEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), fault,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), fault,
                 CacheHarness.quietOptions())) {
             fault.failAll(EngineOp.READ);
 
@@ -59,7 +59,7 @@ class PcacheMissPathTest {
     @Test
     void readOverAHitAndAFailingGapFailsAndSucceedsOnceTheDiskIsBack() throws IOException {
         FaultEngine fault = new FaultEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), fault,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), fault,
                 CacheHarness.quietOptions())) {
             harness.writePattern(MISS_OFF + 16 * KIB, 16 * KIB, 1, Durability.BUFFERED);
             fault.failAll(EngineOp.READ);
@@ -85,7 +85,7 @@ class PcacheMissPathTest {
         long seed = 20_260_611;
         SplittableRandom random = new SplittableRandom(seed);
         FaultEngine fault = new FaultEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), fault,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), fault,
                 CacheHarness.quietOptions())) {
             fault.failAll(EngineOp.READ).failAll(EngineOp.WRITE).failAll(EngineOp.FLUSH);
             long[] model = new long[(int) (BACKING_SIZE / SectorPattern.SECTOR)];
@@ -138,7 +138,7 @@ class PcacheMissPathTest {
     @EnumSource(Overlap.class)
     void writeOverAMissInFlightIsNeverShadowedByTheMissData(Overlap overlap) throws Exception {
         GateEngine gate = new GateEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), 1);
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), gate,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), gate,
                 CacheHarness.quietOptions())) {
             MemorySegment firstRead = MemorySegment.ofArray(new byte[MISS_LEN]);
             CompletableFuture<Void> miss = harness.cache.readAsync(MISS_OFF, firstRead);
@@ -165,7 +165,7 @@ class PcacheMissPathTest {
     void failedMissUnderASecondReadersRereadLeavesNoPlaceholder() throws Exception {
         FaultEngine fault = new FaultEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
         GateEngine gate = new GateEngine(fault, 3);
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), gate,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), gate,
                 CacheHarness.quietOptions())) {
             CompletableFuture<Void> first = harness.cache.readAsync(MISS_OFF,
                     MemorySegment.ofArray(new byte[MISS_LEN]));

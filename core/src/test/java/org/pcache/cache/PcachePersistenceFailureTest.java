@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CachePos;
 import org.pcache.pmem.CrashSimPmemRegion;
@@ -27,7 +28,7 @@ class PcachePersistenceFailureTest {
 
     @Test
     void aFailedMsyncFailsTheCacheForGoodAndTheNextOpenReplaysToTheLastDurableState() throws IOException {
-        CrashSimPmemRegion sim = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion sim = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         FaultyPmemRegion faulty = new FaultyPmemRegion(sim);
         try (CacheHarness harness = CacheHarness.on(faulty, new MemoryEngine(BACKING_SIZE),
                 CacheHarness.quietOptions())) {
@@ -84,7 +85,7 @@ class PcachePersistenceFailureTest {
 
     @Test
     void aRequestWaitingForSpaceWhenTheCacheFailsFailsWithIt() throws IOException {
-        CrashSimPmemRegion sim = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion sim = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         FaultyPmemRegion faulty = new FaultyPmemRegion(sim);
         try (CacheHarness harness = CacheHarness.on(faulty, new MemoryEngine(BACKING_SIZE),
                 CacheHarness.quietOptions())) {

@@ -3,6 +3,7 @@ package org.pcache.cache;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
@@ -66,7 +67,7 @@ class PcacheReplayTest {
         if (writeback == Writeback.DIRTY) {
             backing.failAll(EngineOp.WRITE);
         }
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), backing,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), backing,
                 CacheHarness.quietOptions())) {
             for (long id = 1; id <= 400; id++) {
                 int len = (1 + random.nextInt(random.nextBoolean() ? 8 : 512)) * SECTOR;
@@ -147,7 +148,7 @@ class PcacheReplayTest {
     void powerCutAtEveryPersistencePointOfChainingALogSegmentRecovers() throws IOException {
         long seed = 99;
         List<Op> workload = chainingWorkload(seed);
-        CrashSimPmemRegion probe = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion probe = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         long firstDrain;
         long lastDrain;
         try (CacheHarness harness = nearEndOfLogSegment(probe)) {
@@ -170,7 +171,7 @@ class PcacheReplayTest {
 
     private static void cutAndRecover(long seed, List<Op> workload, long point, Cut cut) throws IOException {
         String where = "seed=" + seed + " power cut " + cut + " " + point;
-        CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         try (CacheHarness harness = nearEndOfLogSegment(region)) {
             if (cut == Cut.AFTER_DRAIN) {
                 region.freezeAtDrain(point);

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
@@ -71,7 +72,7 @@ class ReplayHardeningTest {
 
     @BeforeEach
     void writeBaseImage() throws IOException {
-        region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         harness = CacheHarness.on(region, noWriteback(), CacheHarness.quietOptions());
         harness.writePattern(0, 4096, 1, Durability.BUFFERED);
         harness.writePattern(64 << 10, 8192, 2, Durability.BUFFERED);
@@ -161,7 +162,7 @@ class ReplayHardeningTest {
     @Test
     void dataCrcMismatchOnReplayIsRefused() throws Exception {
         harness.close();
-        region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+        region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
         CacheOptions options = CacheHarness.quietOptions().withDataCrc(true);
         harness = CacheHarness.on(region, noWriteback(), options);
         harness.writePattern(0, 4096, 1, Durability.FUA);

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CrashSimPmemRegion;
@@ -24,7 +25,7 @@ class SegmentInvalidationFailureTest {
 
     @Test
     void aFailedGenerationWriteKeepsTheSegmentAtItsOldGenerationAndFailsTheCache() throws IOException {
-        CrashSimPmemRegion sim = new CrashSimPmemRegion(CacheDeviceLayout.MIN_SIZE);
+        CrashSimPmemRegion sim = TestRegions.crashSim(CacheDeviceLayout.MIN_SIZE);
         FaultyPmemRegion faulty = new FaultyPmemRegion(sim);
         FailStopRegion failStop = new FailStopRegion(faulty);
         CacheDevice device = CacheDevice.open(failStop, CacheDevice.Options.defaults());

@@ -1,6 +1,7 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.MappedPmemRegion;
@@ -22,7 +23,7 @@ class SegmentMapTest {
     void aFreedSegmentReportsTheRangesOfTheRecordsReleasedInItsGeneration() throws Exception {
         Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-segmap-", ".img");
         Files.delete(file);
-        try (MappedPmemRegion region = MappedPmemRegion.open(file, CacheDeviceLayout.MIN_SIZE)) {
+        try (MappedPmemRegion region = TestRegions.mapped(file, CacheDeviceLayout.MIN_SIZE)) {
             CacheDevice device = CacheDevice.open(region, new CacheDevice.Options(false,
                     CacheMode.WRITEBACK.onMedia(), CacheOptions.GC_PERCENT_DEFAULT));
             List<long[]> freed = new ArrayList<>();

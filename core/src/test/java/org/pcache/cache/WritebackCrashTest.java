@@ -2,10 +2,10 @@ package org.pcache.cache;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.CutEngine;
 import org.pcache.backing.LossyEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.MappedPmemRegion;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -78,7 +78,7 @@ class WritebackCrashTest {
         CutEngine engine = new CutEngine(lossy, cut);
         Path file = Files.createTempFile(Path.of("/dev/shm"), "pcache-wb-", ".img");
         Files.delete(file);
-        try (CacheHarness harness = CacheHarness.on(MappedPmemRegion.open(file, CacheHarness.CACHE_SIZE), engine,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.mapped(file, CacheHarness.CACHE_SIZE), engine,
                 CacheHarness.quietOptions())) {
             for (Write write : writes) {
                 harness.writePattern(write.off(), write.len(), write.id(), Durability.BUFFERED);

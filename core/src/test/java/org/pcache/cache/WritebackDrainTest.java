@@ -3,6 +3,7 @@ package org.pcache.cache;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheDevice;
@@ -26,7 +27,7 @@ class WritebackDrainTest {
 
     private static final long BACKING_SIZE = 16L << 20;
 
-    private final CrashSimPmemRegion region = new CrashSimPmemRegion(CacheHarness.CACHE_SIZE);
+    private final CrashSimPmemRegion region = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
     private final ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1);
     private BackingDevice backing;
     private KsetLogWriter log;

@@ -1,13 +1,15 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CrashSimPmemRegion;
 
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -18,25 +20,42 @@ import static org.assertj.core.api.Assertions.assertThat;
 class WritebackRetryTest {
 
     private static final long BACKING_SIZE = 16L << 20;
-    private static final int WRITES = 2_000;
-    /** Generous: as many attempts as a back-off that never grew past its 100 ms start would allow, plus slack. */
-    private static final long MIN_BACKOFF_MILLIS = 100;
+    private static final long FIRST_BACKOFF_MILLIS = 100;
+    private static final int ATTEMPTS = 5;
+    /** A gap between two attempts is measured by polling, so it can read this much short of the real one. */
+    private static final long POLL_SLACK_MILLIS = 5;
 
     @Test
-    void failingBackingDeviceIsRetriedWithBackOffWhileClientsWrite() throws IOException {
+    void failedAttemptsAreSpacedByADoublingBackOffWhileClientsWrite() throws IOException {
         FaultEngine backing = new FaultEngine(new MemoryEngine(BACKING_SIZE)).failAll(EngineOp.WRITE);
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), backing,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), backing,
                 CacheHarness.quietOptions())) {
-            long started = System.nanoTime();
-            for (long id = 1; id <= WRITES; id++) {
+            long[] attemptMillis = new long[ATTEMPTS];
+            int seen = 0;
+            long id = 1;
+            long deadline = System.nanoTime() + CacheHarness.TIMEOUT.toNanos();
+            while (seen < ATTEMPTS) {
+                // Every client write adds a kset for writeback: none of them may cut a back-off short.
                 harness.writePattern((id * 4096) % BACKING_SIZE, 4096, id, Durability.FUA);
+                id++;
+                long errors = harness.cache.status().writeback().errors();
+                long now = TimeUnit.NANOSECONDS.toMillis(System.nanoTime());
+                while (seen < Math.min(errors, ATTEMPTS)) {
+                    attemptMillis[seen++] = now;
+                }
+                assertThat(System.nanoTime()).as("%d failed attempts within %s", ATTEMPTS, CacheHarness.TIMEOUT)
+                        .isLessThan(deadline);
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
             }
-            long elapsedMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
 
-            long attempts = harness.cache.status().writeback().errors();
-
-            assertThat(attempts).as("failed writeback attempts during " + WRITES + " FUA writes in " + elapsedMillis
-                    + " ms").isLessThanOrEqualTo(5 + elapsedMillis / MIN_BACKOFF_MILLIS);
+            // From the second gap on: the first attempt may come while the first (cold) write still runs, and be seen late.
+            for (int k = 2; k < ATTEMPTS; k++) {
+                long expected = FIRST_BACKOFF_MILLIS << (k - 1);
+                assertThat(attemptMillis[k] - attemptMillis[k - 1])
+                        .as("gap before attempt %d (attempts at %s ms, %d client writes)", k + 1,
+                                Arrays.toString(attemptMillis), id - 1)
+                        .isGreaterThanOrEqualTo(expected - POLL_SLACK_MILLIS);
+            }
         }
     }
 }

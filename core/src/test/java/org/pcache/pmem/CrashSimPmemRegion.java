@@ -40,6 +40,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>Lines are independent: no ordering among lines that are not separated by a drain.</li>
  * </ul>
  *
+ * <p>Durable on flush: a simulator made with {@code durableOnFlush} models a MAP_SYNC mapping instead, where writing
+ * back the cache lines makes them durable: {@link #flush} makes the content it captures durable at once, and
+ * {@link #drain} only counts as a persistence point (for freezing). Stores not flushed are at risk as before.
+ *
  * <p>Freezing lets a test run a workload to its end and still cut the power "as of" a persistence point:
  * {@link #freezeAtDrain} right after drain k, {@link #freezeBeforeDrain} at the moment drain k is called.
  *
@@ -74,6 +78,7 @@ public final class CrashSimPmemRegion implements PmemRegion {
     }
 
     private final long size;
+    private final boolean durableOnFlush;
     private final Arena arena;
     private final MemorySegment volatileView;
     private final ReentrantLock lock = new ReentrantLock();
@@ -93,12 +98,21 @@ public final class CrashSimPmemRegion implements PmemRegion {
     private long storeCount;
     private boolean closed;
 
-    /** A zero-filled region of {@code size} bytes, all of it durable. */
+    /** A zero-filled region of {@code size} bytes, all of it durable, whose flushed lines become durable at a drain. */
     public CrashSimPmemRegion(long size) {
+        this(size, false);
+    }
+
+    /**
+     * A zero-filled region of {@code size} bytes, all of it durable; with {@code durableOnFlush} a flushed line is
+     * durable when the flush returns, as on a MAP_SYNC mapping.
+     */
+    public CrashSimPmemRegion(long size, boolean durableOnFlush) {
         if (size <= 0 || size % LINE_SIZE != 0) {
             throw new IllegalArgumentException("size must be a positive multiple of " + LINE_SIZE + ", got " + size);
         }
         this.size = size;
+        this.durableOnFlush = durableOnFlush;
         this.arena = Arena.ofShared();
         try {
             this.volatileView = mapSparse(size, arena);
@@ -199,6 +213,9 @@ public final class CrashSimPmemRegion implements PmemRegion {
                     }
                 }
             }
+            if (durableOnFlush) {
+                makeFlushedDurable();
+            }
         } finally {
             lock.unlock();
         }
@@ -211,14 +228,7 @@ public final class CrashSimPmemRegion implements PmemRegion {
             if (drainCount + 1 == freezeBefore) {
                 freezeNow();
             }
-            for (Line line : flushedLines) {
-                line.durable = line.flushed;
-                line.flushed = null;
-                if (Arrays.equals(line.durable, lineContent(line.index))) {
-                    pendingLines.remove(line.index);
-                }
-            }
-            flushedLines.clear();
+            makeFlushedDurable();
             drainCount++;
             if (drainCount == freezeAt) {
                 freezeNow();
@@ -405,7 +415,7 @@ public final class CrashSimPmemRegion implements PmemRegion {
 
     @Override
     public String toString() {
-        return "CrashSimPmemRegion[size=" + size + "]";
+        return "CrashSimPmemRegion[size=" + size + (durableOnFlush ? " durable on flush" : "") + "]";
     }
 
     private void beforeStore(long offset, long length) {
@@ -460,6 +470,17 @@ public final class CrashSimPmemRegion implements PmemRegion {
             flushedLines.add(line);
         }
         line.flushed = lineContent(line.index);
+    }
+
+    private void makeFlushedDurable() {
+        for (Line line : flushedLines) {
+            line.durable = line.flushed;
+            line.flushed = null;
+            if (Arrays.equals(line.durable, lineContent(line.index))) {
+                pendingLines.remove(line.index);
+            }
+        }
+        flushedLines.clear();
     }
 
     private void freezeNow() {

@@ -3,13 +3,14 @@ package org.pcache.pmem;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A {@link PmemRegion} in front of another (usually the power-cut simulator) that fails on demand the way a real
  * region fails: a drain that throws instead of making anything durable (a failed msync), and memory accesses that
  * raise the {@link InternalError} with which the JVM reports a SIGBUS (a truncated cache file, a full tmpfs, a poisoned
- * page). Everything else passes through.
+ * page). It also stalls flushes on demand (a slow write-back of cache lines). Everything else passes through.
  *
  * <p>A failed drain drains nothing: the stores it was to make durable stay at risk in the simulator, as the dirty
  * pages a failed msync may have dropped.
@@ -28,6 +29,10 @@ public final class FaultyPmemRegion implements PmemRegion {
     /** Accesses at or past this offset fault; Long.MAX_VALUE for none. */
     private volatile long faultFrom = Long.MAX_VALUE;
     private volatile CompletableFuture<Void> accessFaulted = new CompletableFuture<>();
+    /** Flushes called on this thread wait for flushRelease; null for none. */
+    private volatile Thread flushHeldOn;
+    private volatile CountDownLatch flushRelease = new CountDownLatch(0);
+    private volatile CompletableFuture<Void> flushHeld = new CompletableFuture<>();
 
     public FaultyPmemRegion(PmemRegion region) {
         this.region = region;
@@ -56,6 +61,24 @@ public final class FaultyPmemRegion implements PmemRegion {
     /** Completes once an access faulted. */
     public CompletableFuture<Void> accessFaulted() {
         return accessFaulted;
+    }
+
+    /** From now on every flush called on {@code thread} waits until {@link #releaseFlushes()}. */
+    public void holdFlushesOn(Thread thread) {
+        flushHeld = new CompletableFuture<>();
+        flushRelease = new CountDownLatch(1);
+        flushHeldOn = thread;
+    }
+
+    /** Completes once a flush is waiting for {@link #releaseFlushes()}. */
+    public CompletableFuture<Void> flushHeld() {
+        return flushHeld;
+    }
+
+    /** Lets the held flushes, and every later one, go on. */
+    public void releaseFlushes() {
+        flushHeldOn = null;
+        flushRelease.countDown();
     }
 
     @Override
@@ -96,6 +119,15 @@ public final class FaultyPmemRegion implements PmemRegion {
     @Override
     public void flush(long offset, long length) {
         access(offset, length);
+        if (Thread.currentThread() == flushHeldOn) {
+            flushHeld.complete(null);
+            try {
+                flushRelease.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while a flush was held", e);
+            }
+        }
         region.flush(offset, length);
     }
 

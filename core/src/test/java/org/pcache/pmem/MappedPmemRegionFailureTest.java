@@ -83,4 +83,21 @@ class MappedPmemRegionFailureTest {
             assertThatThrownBy(() -> region.persist(0, 512)).isInstanceOf(RegionFailedException.class);
         }
     }
+
+    @Test
+    void aDrainAfterTheFileWasTruncatedFailsAndNamesTheTruncation() throws IOException {
+        Path file = dir.resolve("truncated");
+        long size = 4L << 20;
+        try (MappedPmemRegion region = MappedPmemRegion.open(file, size)) {
+            region.write(0, MemorySegment.ofArray(new byte[4096]), 0, 4096);
+            region.flush(0, 4096);
+            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+                raf.setLength(size / 2);
+            }
+
+            // No access of the lost half: the drain itself must see that the mapping outgrew its file.
+            assertThatThrownBy(region::drain).isInstanceOf(RegionFailedException.class)
+                    .hasMessageContaining("truncated to " + size / 2);
+        }
+    }
 }

@@ -22,14 +22,12 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 class MappedPmemRegionTest {
     private static final long MIB = 1024 * 1024;
 
-    /** On the machine's disk (ext4 here): msync costs real I/O. */
-    @TempDir
-    Path diskDir;
+    /** On a disk file system (not tmpfs): msync writes pages back, and cleans them. */
+    private Path diskDir;
 
     /** On tmpfs. */
     private Path shmDir;
@@ -37,6 +35,7 @@ class MappedPmemRegionTest {
     @BeforeEach
     void createShmDir() throws IOException {
         shmDir = Files.createTempDirectory(Path.of("/dev/shm"), "pcache-pmem-test-");
+        diskDir = Files.createTempDirectory(DirtyPages.DISK_DIR, "pcache-pmem-test-");
     }
 
     @AfterEach
@@ -47,6 +46,12 @@ class MappedPmemRegionTest {
             }
         }
         Files.delete(shmDir);
+        try (var files = Files.list(diskDir)) {
+            for (Path file : files.toList()) {
+                Files.delete(file);
+            }
+        }
+        Files.delete(diskDir);
     }
 
     private static MemorySegment pattern(int length, int seed) {
@@ -94,6 +99,9 @@ class MappedPmemRegionTest {
                 region.flush(offsets[i], Math.min(5000, region.size() - offsets[i]));
             }
             region.drain();
+            if (path.startsWith(diskDir)) {
+                assertThat(DirtyPages.dirtyKb(region.view(0, region.size()))).as("dirty after the drain").isZero();
+            }
         }
         try (MappedPmemRegion region = MappedPmemRegion.open(path, 32 * MIB)) {
             for (int i = 0; i < offsets.length; i++) {
@@ -115,6 +123,11 @@ class MappedPmemRegionTest {
             region.persist(offset, 8192);
             region.putLongRelease(size - 8, 0x0123456789ABCDEFL);
             region.persist(size - 8, 8);
+            List<String> mappings = DirtyPages.mappingsOf(path);
+            assertThat(mappings).as("mappings of the file").hasSize(1);
+            String[] range = mappings.getFirst().split(" ")[0].split("-");
+            assertThat(Long.parseUnsignedLong(range[1], 16) - Long.parseUnsignedLong(range[0], 16)).isEqualTo(size);
+            assertThat(DirtyPages.dirtyKb(region.view(0, size))).as("dirty after the persists").isZero();
         }
         try (MappedPmemRegion region = MappedPmemRegion.open(path, size)) {
             assertThat(region.size()).isEqualTo(size);
@@ -244,6 +257,8 @@ class MappedPmemRegionTest {
                 }
                 start.countDown();
                 CompletableFuture.allOf(workers.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+                assertThat(DirtyPages.dirtyKb(region.view(0, region.size()))).as("dirty after every drain")
+                        .isZero();
             } finally {
                 pool.shutdown();
                 assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();

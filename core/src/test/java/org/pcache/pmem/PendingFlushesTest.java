@@ -90,28 +90,45 @@ class PendingFlushesTest {
     }
 
     @Test
-    void drainTakesEveryPendingChunk() {
-        PendingFlushes flushes = new PendingFlushes(mapping);
-        flushes.record(0, 512 * CHUNK);
-        flushes.record(3 * CHUNK, 5);
-
-        flushes.drain();
-
-        assertThat(flushes.pendingChunks()).isZero();
-    }
-
-    @Test
-    void lastChunkIsClampedToTheMapping() throws IOException {
-        try (FileChannel channel = FileChannel.open(dir.resolve("odd"), StandardOpenOption.CREATE,
-                StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            MemorySegment odd = channel.map(FileChannel.MapMode.READ_WRITE, 0, CHUNK + 4096, arena);
-            PendingFlushes flushes = new PendingFlushes(odd);
-            flushes.record(CHUNK, 4096);
+    void drainMsyncsEveryPendingChunk() throws IOException {
+        Path file = Files.createTempFile(DirtyPages.DISK_DIR, "pcache-pending-", ".img");
+        try (Arena disk = Arena.ofShared();
+             FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment region = channel.map(FileChannel.MapMode.READ_WRITE, 0, 512 * CHUNK, disk);
+            PendingFlushes flushes = new PendingFlushes(region);
+            region.asSlice(0, 512 * CHUNK).fill((byte) 1);
+            assertThat(DirtyPages.dirtyKb(region)).as("dirty before the drain").isEqualTo(512 * CHUNK / 1024);
+            flushes.record(0, 512 * CHUNK);
+            flushes.record(3 * CHUNK, 5);
 
             flushes.drain();
 
             assertThat(flushes.pendingChunks()).isZero();
-            assertThat(Files.size(dir.resolve("odd"))).isEqualTo(CHUNK + 4096);
+            assertThat(flushes.pending(0)).isFalse();
+            assertThat(flushes.pending(511)).isFalse();
+            assertThat(DirtyPages.dirtyKb(region)).as("dirty after the drain").isZero();
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    @Test
+    void lastChunkIsClampedToTheMappingAndMsynced() throws IOException {
+        Path file = Files.createTempFile(DirtyPages.DISK_DIR, "pcache-pending-odd-", ".img");
+        try (Arena disk = Arena.ofShared();
+             FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment odd = channel.map(FileChannel.MapMode.READ_WRITE, 0, CHUNK + 4096, disk);
+            PendingFlushes flushes = new PendingFlushes(odd);
+            odd.asSlice(CHUNK, 4096).fill((byte) 1);
+            flushes.record(CHUNK, 4096);
+
+            flushes.drain(); // an msync past the mapping's end would fail (ENOMEM) and fail the drain
+
+            assertThat(flushes.pending(1)).isFalse();
+            assertThat(DirtyPages.dirtyKb(odd)).as("dirty after the drain").isZero();
+            assertThat(Files.size(file)).isEqualTo(CHUNK + 4096);
+        } finally {
+            Files.deleteIfExists(file);
         }
     }
 }
