@@ -138,7 +138,7 @@ class CacheWorkerTest {
         CompletableFuture<Void> inStep = new CompletableFuture<>();
         CompletableFuture<Void> release = new CompletableFuture<>();
         CacheWorker worker = new CacheWorker("pcache-test-stuck", new FailStopRegion(
-                new CrashSimPmemRegion(PmemRegion.LINE_SIZE)), IDLE_NANOS) {
+                TestRegions.crashSim(PmemRegion.LINE_SIZE)), IDLE_NANOS) {
             @Override
             boolean step() {
                 inStep.complete(null);

@@ -106,7 +106,7 @@ class PcacheCloseFullLogTest {
     void closeIsBoundedByItsTimeoutWhenWritebackWaitsForTheBackingDevice() throws Exception {
         GateEngine gate = new GateEngine(new MemoryEngine(BACKING_SIZE), 1);
         CacheOptions options = CacheHarness.quietOptions().withWritebackTimeout(Duration.ofHours(1));
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), gate,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), gate,
                 options)) {
             Throwable left;
             long closeMillis;

@@ -47,10 +47,11 @@ class PcacheDataCrcTest {
     }
 
     @Test
-    void hitOnCorruptedMissFillFailsWithCacheIoException() throws IOException {
+    void hitOnCorruptedMissFillFailsWithCacheIoException() throws IOException, InterruptedException {
         try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE),
                 CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), CRC_ON)) {
             assertThat(harness.readIds(2 << 20, 32 << 10)).containsOnly(BACKING_ID);
+            harness.awaitMissFills();
             CacheHarness.await(harness.cache.flushAsync());
             KsetLogEditor.Key key = keyAt(harness, 2 << 20);
             assertThat(key.flags()).as("a miss fill is a CLEAN key").isEqualTo(2);

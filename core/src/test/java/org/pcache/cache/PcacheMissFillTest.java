@@ -1,8 +1,8 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.GateEngine;
-import org.pcache.pmem.CrashSimPmemRegion;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -29,7 +29,7 @@ class PcacheMissFillTest {
 
     @Test
     void aSlowFillHoldsUpNeitherItsReaderNorAnotherRequest() throws Exception {
-        HeldStoreRegion region = new HeldStoreRegion(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE));
+        HeldStoreRegion region = new HeldStoreRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
         GateEngine gate = new GateEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), 1);
         try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
             try {
@@ -62,7 +62,7 @@ class PcacheMissFillTest {
 
     @Test
     void aWriteWhileItsFillWaitsIsNeverShadowedByIt() throws Exception {
-        HeldStoreRegion region = new HeldStoreRegion(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE));
+        HeldStoreRegion region = new HeldStoreRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
         GateEngine gate = new GateEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), 1);
         try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
             try {
@@ -92,7 +92,7 @@ class PcacheMissFillTest {
     void aMissThatFindsTheFillQueueFullIsServedButNotKept() throws Exception {
         long backingSize = 128L << 20;
         int big = Pcache.MAX_IO_LENGTH;
-        HeldStoreRegion region = new HeldStoreRegion(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE));
+        HeldStoreRegion region = new HeldStoreRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
         GateEngine gate = new GateEngine(CacheHarness.patternedMemory(backingSize, BACKING_ID), 1);
         try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
             try {

@@ -1,11 +1,11 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.pmem.TestRegions;
 import org.pcache.backing.EngineOp;
 import org.pcache.backing.FaultEngine;
 import org.pcache.backing.GateEngine;
 import org.pcache.backing.MemoryEngine;
-import org.pcache.pmem.CrashSimPmemRegion;
 
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -28,7 +28,7 @@ class WritebackSubmissionTest {
     @Test
     void aKsetOfOnlyCleanKeysDoesNotFlushTheBackingDevice() throws Exception {
         FaultEngine counting = new FaultEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), counting,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), counting,
                 CacheHarness.quietOptions())) {
             assertThat(harness.readIds(1L << 20, LEN)).containsOnly(BACKING_ID);
             harness.awaitMissFills();
@@ -50,7 +50,7 @@ class WritebackSubmissionTest {
         GateEngine gate = new GateEngine(disk, 1);
         FaultEngine counting = new FaultEngine(gate);
         CacheOptions options = CacheHarness.quietOptions().withWritebackTimeout(Duration.ofMillis(20));
-        try (CacheHarness harness = CacheHarness.on(new CrashSimPmemRegion(CacheHarness.CACHE_SIZE), counting,
+        try (CacheHarness harness = CacheHarness.on(TestRegions.crashSim(CacheHarness.CACHE_SIZE), counting,
                 options)) {
             try {
                 harness.writePattern(0, LEN, 1, Durability.FUA);
