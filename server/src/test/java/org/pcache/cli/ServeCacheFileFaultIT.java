@@ -69,6 +69,9 @@ class ServeCacheFileFaultIT {
 
         StatusDocument status = awaitFailed();
         assertThat(status.failure()).as("the cause").containsAnyOf("truncated", "SIGBUS");
+        ExternalTool.Result read = qemuIo("read -P 0x11 0 1M");
+        assertThat(read.stdout() + read.stderr()).as("a read hit on pages the truncation dropped")
+                .contains("Input/output error");
         assertFailedEverywhere(errors);
     }
 
