@@ -96,4 +96,39 @@ class PcachePersistenceFailureTest {
             assertThat(harness.cache.status().counters().waiting()).isZero();
         }
     }
+    @Test
+    void aSigbusFromTheRegionFailsTheCacheWithItsCauseAndTheNextOpenReplaysToTheLastDurableState() throws IOException {
+        CrashSimPmemRegion sim = TestRegions.crashSim(CacheHarness.CACHE_SIZE);
+        FaultyPmemRegion faulty = new FaultyPmemRegion(sim);
+        try (CacheHarness harness = CacheHarness.on(faulty, new MemoryEngine(BACKING_SIZE),
+                CacheHarness.quietOptions())) {
+            harness.writePattern(0, 8192, 1, Durability.FUA);
+            CachePos durableHead = harness.cache.status().keyHead();
+
+            // A truncated file, a full tmpfs or a poisoned page: the JVM raises the SIGBUS as an InternalError.
+            faulty.faultFrom(0);
+            assertThatThrownBy(() -> harness.writePattern(MIB, 4096, 2, Durability.FUA))
+                    .isInstanceOf(CacheFailedException.class);
+            assertThat(faulty.accessFaulted()).isDone();
+
+            CacheStatus failed = harness.cache.status();
+            assertThat(failed.health().phase()).isEqualTo(CacheHealth.Phase.FAILED);
+            assertThat(failed.health().cause()).contains("unsafe memory access");
+            assertThat(failed.keyHead()).as("no kset after the fault").isEqualTo(durableHead);
+            assertThatThrownBy(() -> harness.writePattern(2 * MIB, 4096, 3, Durability.BUFFERED))
+                    .isInstanceOf(CacheFailedException.class);
+            assertThatThrownBy(() -> CacheHarness.await(harness.cache.flushAsync()))
+                    .isInstanceOf(CacheFailedException.class);
+            harness.cache.close();
+
+            sim.powerCut(17);
+            faulty.faultFrom(Long.MAX_VALUE); // the cause fixed (space freed, the file restored) before the restart
+            Pcache reopened = harness.openAgain();
+            assertThat(reopened.status().health()).isEqualTo(CacheHealth.HEALTHY);
+            assertThat(reopened.status().keyHead()).as("replayed to the last durable kset").isEqualTo(durableHead);
+            assertThat(harness.readIds(0, 8192)).containsOnly(1L);
+            assertThat(harness.readIds(MIB, 4096)).as("the write that met the fault was never acknowledged")
+                    .containsOnly(SectorPattern.ZERO);
+        }
+    }
 }
