@@ -23,6 +23,8 @@ public record CacheMessage(int gcPercent) {
     public static final String GC_PERCENT = "gc_percent";
     /** Longest value that is parsed as a number; anything longer is out of range anyway. */
     private static final int MAX_DIGITS = 9;
+    /** Longest word echoed in a refusal; the rest is cut. */
+    private static final int MAX_ECHOED = 64;
 
     public CacheMessage {
         if (gcPercent < 0 || gcPercent > CacheOptions.GC_PERCENT_MAX) {
@@ -45,7 +47,7 @@ public record CacheMessage(int gcPercent) {
         }
         String keyword = words.get(0);
         if (!keyword.toLowerCase(Locale.ROOT).equals(GC_PERCENT)) {
-            throw new InvalidMessageException("unknown message '" + keyword + "' (the only message is "
+            throw new InvalidMessageException("unknown message '" + quoted(keyword) + "' (the only message is "
                     + GC_PERCENT + " N)");
         }
         if (words.size() != 2) {
@@ -67,14 +69,32 @@ public record CacheMessage(int gcPercent) {
 
     private static int percent(String value) throws InvalidMessageException {
         if (value.isEmpty() || !value.chars().allMatch(c -> c >= '0' && c <= '9')) {
-            throw new InvalidMessageException(GC_PERCENT + " '" + value + "' is not a whole number (expected 0.."
+            throw new InvalidMessageException(GC_PERCENT + " '" + quoted(value) + "' is not a whole number (expected 0.."
                     + CacheOptions.GC_PERCENT_MAX + ")");
         }
         String digits = value.replaceFirst("^0+(?=.)", "");
         if (digits.length() > MAX_DIGITS || Integer.parseInt(digits) > CacheOptions.GC_PERCENT_MAX) {
-            throw new InvalidMessageException(GC_PERCENT + " " + value + " is out of range (expected 0.."
+            throw new InvalidMessageException(GC_PERCENT + " " + quoted(value) + " is out of range (expected 0.."
                     + CacheOptions.GC_PERCENT_MAX + ")");
         }
         return Integer.parseInt(digits);
+    }
+
+    /**
+     * A word as a refusal echoes it: control and other invisible characters as backslash-u escapes, cut after
+     * {@value #MAX_ECHOED} characters, so the refusal stays one printable line (the 400 body, the CLI's error line).
+     */
+    private static String quoted(String word) {
+        StringBuilder out = new StringBuilder();
+        word.codePoints().limit(MAX_ECHOED).forEach(c -> {
+            if (Character.isISOControl(c) || !Character.isDefined(c) || Character.getType(c) == Character.FORMAT
+                    || Character.getType(c) == Character.LINE_SEPARATOR
+                    || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
+                out.append(String.format("\\u%04x", c));
+            } else {
+                out.appendCodePoint(c);
+            }
+        });
+        return word.codePointCount(0, word.length()) > MAX_ECHOED ? out + "..." : out.toString();
     }
 }

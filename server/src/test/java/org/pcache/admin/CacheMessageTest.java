@@ -45,6 +45,26 @@ class CacheMessageTest {
                 .hasMessageContaining(reason).satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
     }
 
+    @ParameterizedTest(name = "{1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
+            "gc_\u001cpercent 5|unknown message 'gc_\\u001cpercent'",
+            "gc_percent\\n50|unknown message 'gc_percent\\u000a50'",
+            "gc_percent 5\\r6|'5\\u000d6' is not a whole number",
+            "gc_percent 1\u20282|'1\\u20282' is not a whole number"})
+    void echoesControlCharactersEscapedSoTheRefusalStaysOnePrintableLine(String text, String reason) {
+        assertThatThrownBy(() -> CacheMessage.parse(text.translateEscapes())).isInstanceOf(
+                InvalidMessageException.class).hasMessageContaining(reason)
+                .satisfies(e -> assertThat(e.getMessage().codePoints()).noneMatch(c -> Character.isISOControl(c)
+                        || c == '\u2028'));
+    }
+
+    @Test
+    void cutsALongWordItEchoes() {
+        assertThatThrownBy(() -> CacheMessage.parse("x".repeat(4000) + " 5"))
+                .isInstanceOf(InvalidMessageException.class)
+                .hasMessageContaining("unknown message '" + "x".repeat(64) + "...'");
+    }
+
     @Test
     void refusesAnEmptyValueAndAnEmptyMessageAsWords() {
         assertThatThrownBy(() -> CacheMessage.parse(List.of("gc_percent", ""))).isInstanceOf(
