@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Who may use it: without a token the endpoint listens on loopback addresses only, so only local users reach
  * it. With an {@link AdminToken} it may listen anywhere, and then every request, on any address, must carry
- * {@code Authorization: Bearer TOKEN}; one without it, or with another token, gets 401 with
+ * {@code Authorization: Bearer TOKEN}, except {@code GET /}: the dashboard page holds no data, asks for the token and
+ * sends it with every request it makes. A request without the token, or with another token, gets 401 with
  * {@code WWW-Authenticate: Bearer} and is logged (method, path, peer; never the header).
  * A POST that carries an {@code Origin} header other than the endpoint's own (a page of another site in a local
  * browser) gets 403, so only the dashboard and non-browser clients such as {@code pcache message} can change the
@@ -165,7 +166,7 @@ public final class AdminServer implements AutoCloseable {
         try (exchange) {
             Reply reply;
             try {
-                reply = authorized(exchange) ? route(exchange) : unauthorized(exchange);
+                reply = authorized(exchange) || dashboardPage(exchange) ? route(exchange) : unauthorized(exchange);
             } catch (RuntimeException e) {
                 LOG.error("admin {} {} failed", exchange.getRequestMethod(), exchange.getRequestURI(), e);
                 reply = Reply.text(500, "internal error: " + e);
@@ -178,6 +179,14 @@ public final class AdminServer implements AutoCloseable {
 
     private boolean authorized(HttpExchange exchange) {
         return token.isEmpty() || token.get().admits(exchange.getRequestHeaders().getFirst("Authorization"));
+    }
+
+    /**
+     * {@code GET /}: the page holds no data (it fetches everything through the other paths, with the token the user
+     * types into it), so a browser, which sends no bearer token on its own, can load it.
+     */
+    private static boolean dashboardPage(HttpExchange exchange) {
+        return "GET".equals(exchange.getRequestMethod()) && "/".equals(exchange.getRequestURI().getPath());
     }
 
     private static Reply unauthorized(HttpExchange exchange) {

@@ -280,6 +280,23 @@ class AdminServerTest {
     }
 
     @Test
+    void withATokenTheDashboardPageLoadsWithoutItButNothingElseDoes() throws Exception {
+        server.stop();
+        server = new AdminServer(new InetSocketAddress("0.0.0.0", 0), Optional.of(AdminToken.of(
+                "0123456789abcdef-secret")), cache, registry, 0);
+        server.start();
+        HttpResponse<String> page = send(HttpRequest.newBuilder(uri("/")).GET());
+        assertThat(page.statusCode()).isEqualTo(200);
+        assertThat(page.body()).contains("pcache dashboard", "Authorization", "Bearer")
+                .doesNotContain("secret", "\"key_head\"");
+        assertThat(send(HttpRequest.newBuilder(uri("/")).POST(HttpRequest.BodyPublishers.ofString("x")))
+                .statusCode()).as("only GET of the page").isEqualTo(401);
+        assertThat(send(HttpRequest.newBuilder(uri("/status")).GET()).statusCode()).isEqualTo(401);
+        assertThat(send(HttpRequest.newBuilder(uri("/?x=status")).GET()).statusCode()).isEqualTo(200);
+        assertThat(send(HttpRequest.newBuilder(uri("/status/")).GET()).statusCode()).isEqualTo(401);
+    }
+
+    @Test
     void aTokenIsNeverShownAndMustBeLongAndPrintable() {
         assertThat(AdminToken.of("0123456789abcdef-secret\n")).hasToString("AdminToken[redacted]");
         assertThatThrownBy(() -> AdminToken.of("short-secret")).isInstanceOf(IllegalArgumentException.class)
