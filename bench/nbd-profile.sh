@@ -46,7 +46,7 @@ for workload in "$@"; do
         --runtime="$RUNTIME" "${length[@]}" --randrepeat=0 --norandommap --output-format=terse \
         --terse-version=3 >"$work/fio.terse"
     jcmd "$pid" JFR.stop name=w filename="$recording" >/dev/null
-    iops=$(awk -F';' -v rw="$rw" '{print (rw ~ /write/) ? $49 : $8}' "$work/fio.terse")
+    iops=$(awk -F';' -v rw="$rw" 'NF > 50 {print (rw ~ /write/) ? $49 : $8}' "$work/fio.terse")
     echo "=== $recording ($rw QD$qd: $iops IOPS, load $(cut -d' ' -f1 /proc/loadavg))"
     python3 bench/jfr-hot.py "$recording" jdk.CPUTimeSample "" "${DEPTH:-1}"
 done
