@@ -66,8 +66,8 @@ final class CacheWrite {
     }
 
     /** Discards {@code [off, off + length)} with DISCARD keys: it reads as zeroes and is written back as a discard. */
-    void discard(long off, long length, CompletableFuture<Void> done) {
-        new Progress(off, length, null, CacheKey.FLAG_DISCARD, Durability.BUFFERED, done).run();
+    void discard(long off, long length, Durability durability, CompletableFuture<Void> done) {
+        new Progress(off, length, null, CacheKey.FLAG_DISCARD, durability, done).run();
     }
 
     /**

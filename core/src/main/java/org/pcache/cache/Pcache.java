@@ -232,6 +232,11 @@ public final class Pcache implements AutoCloseable {
      * the latest after {@link CacheOptions#ksetFlushDelay()}.
      */
     public CompletableFuture<Void> discardAsync(long offset, long length) {
+        return discardAsync(offset, length, Durability.BUFFERED);
+    }
+
+    /** {@link #discardAsync(long, long)}, durable before it completes with {@link Durability#FUA}. */
+    public CompletableFuture<Void> discardAsync(long offset, long length, Durability durability) {
         checkRange(offset, length);
         if (!enter()) {
             return refused();
@@ -241,7 +246,7 @@ public final class Pcache implements AutoCloseable {
         }
         Request done = new Request();
         switch (router.write()) {
-            case CACHE -> writes.discard(offset, length, done);
+            case CACHE -> writes.discard(offset, length, durability, done);
         }
         return done;
     }
