@@ -15,7 +15,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region, gaps are read from the
+ * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region (a ZERO or DISCARD key is
+ * a hit that reads as zeroes), gaps are read from the
  * backing device straight into the caller's buffer, and what a miss read brings back is kept as a CLEAN key by
  * {@link MissFills}.
  *
@@ -138,6 +139,9 @@ final class CacheRead {
                     } else {
                         rereadBehindPlaceholder(cursor, partEnd);
                     }
+                } else if (key.readsZeroes()) {
+                    dst.asSlice(cursor - off, partEnd - cursor).fill((byte) 0);
+                    hitBytes += partEnd - cursor;
                 } else if (!copyHit(key, cursor, partEnd)) {
                     subtree.removeAt(i);
                     continue;

@@ -60,13 +60,20 @@ final class Kset {
 
     /**
      * Appends {@code key}; with {@link Durability#FUA} the kset is written out before this returns. Returns false,
-     * leaving the kset without the key, when it had to be written and the log is full.
+     * leaving the kset without the key, when it had to be written and the log is full. Sets a data-less key's birth
+     * ({@link CacheKey}); the caller inserts the key into the index only after this.
      */
     synchronized boolean append(CacheKey key, Durability durability) {
         encode(key, keyNum);
-        data.add(key.dataRegionOffset(), key.len);
+        if (key.isDataless()) {
+            // Its birth: the log head now. Read under this monitor, so a key appended after a kset of this stream
+            // closed at log sequence number S is born after S, and one born at or before S is in a kset up to S.
+            key.segGen = log.seq();
+        } else {
+            data.add(key.dataRegionOffset(), key.len);
+        }
         keyNum++;
-        long dirty = key.isDirty() ? key.len : 0;
+        long dirty = key.isDirty() ? key.dataBytes() : 0;
         dirtyBytes += dirty;
         if (keyNum == KsetOnMedia.KEYS_MAX || durability == Durability.FUA) {
             if (!closeLocked()) {
@@ -110,10 +117,12 @@ final class Kset {
     }
 
     private void encode(CacheKey key, int index) {
-        kset.key(index, record).clear()
-                .off(key.off)
-                .len(key.len)
-                .flags(key.flags & CacheKey.FLAG_CLEAN)
+        KeyOnMedia at = kset.key(index, record).clear().off(key.off).len(key.len);
+        if (key.isDataless()) {
+            at.flags(key.flags & CacheKey.DATALESS_FLAGS).cacheSegId(KeyOnMedia.NO_SEGMENT);
+            return;
+        }
+        at.flags(key.flags & CacheKey.FLAG_CLEAN)
                 .cacheSegId(key.seg.id())
                 .cacheSegOff(key.segOff)
                 .segGen(key.segGen)

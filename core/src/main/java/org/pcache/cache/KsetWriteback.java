@@ -6,6 +6,7 @@ import org.pcache.backing.BackingIoException;
 import org.pcache.backing.BackingOp;
 import org.pcache.backing.BackingRequest;
 import org.pcache.backing.MemoryRequest;
+import org.pcache.backing.RangeRequest;
 import org.pcache.pmem.CorruptMediaException;
 import org.pcache.pmem.PmemRegion;
 
@@ -19,7 +20,9 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Writes one kset's dirty data to the backing device (the core of dm-pcache's cache_writeback): the kset's live keys
- * are collapsed so later keys win, the dirty extents go out in LBA order straight from the region, all in flight at
+ * are collapsed so later keys win (a ZERO, DISCARD or INVALIDATE key cuts the data keys before it in the kset and is cut
+ * by those after it), the dirty extents go out in LBA order straight from the region, ZERO and DISCARD keys as
+ * write-zeroes and discards of their range ({@link #backingRequest}), all in flight at
  * once as one batch (their completions reach the backing device's completion worker together), and the backing
  * device is flushed after the last one completed. Writes are sent once: a batch that outlives the timeout is waited
  * for again, never resent while in flight (a stalled device would otherwise collect copies of every write). Used by {@link Writeback} and, offline, by
@@ -55,14 +58,16 @@ final class KsetWriteback {
         dirtyBytes = 0;
         for (int i = 0; i < reader.keyNum(); i++) {
             CacheKey key = reader.key(i);
-            if (key.segGen < key.seg.gen()) {
-                continue;
-            }
-            if (dataCrc) {
-                reader.verifyCrc(i, key);
+            if (!key.isDataless()) {
+                if (key.segGen < key.seg.gen()) {
+                    continue;
+                }
+                if (dataCrc) {
+                    reader.verifyCrc(i, key);
+                }
             }
             if (key.isDirty()) {
-                dirtyBytes += key.len;
+                dirtyBytes += key.dataBytes();
             }
             collapsed.insert(key);
         }
@@ -74,9 +79,10 @@ final class KsetWriteback {
     }
 
     /**
-     * Writes every dirty extent of the loaded kset, then flushes the backing device. Returns the bytes written; throws
-     * the first backing error (the kset may then be written again, all of it). A kset with nothing dirty (only miss
-     * fills, or only keys whose segment was reused) sends nothing, not even a flush.
+     * Writes every dirty extent of the loaded kset, then flushes the backing device. Returns the data bytes written
+     * (zeroed and discarded ranges do not count); throws the first backing error (the kset may then be written again,
+     * all of it). A kset with nothing to send (only miss fills, invalidations, discards the backing device cannot take,
+     * or keys whose segment was reused) sends nothing, not even a flush.
      *
      * <p>Writes that have not all completed within the timeout throw {@link WritesInFlightException} and stay in
      * flight: the next call waits for them again instead of sending them a second time.
@@ -107,25 +113,46 @@ final class KsetWriteback {
         long bytes = 0;
         for (int i = 0; i < collapsed.size(); i++) {
             CacheKey key = collapsed.keyAt(i);
-            if (key.isDirty()) {
+            if (sendsRequest(key)) {
                 count++;
-                bytes += key.len;
+                bytes += key.dataBytes();
             }
         }
         if (count == 0) {
             return null;
         }
         Batch batch = new Batch(count, bytes, System.nanoTime());
-        List<MemoryRequest> requests = new ArrayList<>(count);
+        List<BackingRequest> requests = new ArrayList<>(count);
         for (int i = 0; i < collapsed.size(); i++) {
             CacheKey key = collapsed.keyAt(i);
-            if (key.isDirty()) {
-                requests.add(new MemoryRequest(BackingOp.WRITE, region.view(key.dataRegionOffset(), key.len),
-                        key.off, batch));
+            if (sendsRequest(key)) {
+                requests.add(backingRequest(key, batch));
             }
         }
         backing.submitDirect(requests); // one hand-over to the completion worker, not one wake-up per write
         return batch;
+    }
+
+    /**
+     * Whether writing {@code key} back sends anything: a dirty key does, except a discard the backing device cannot
+     * take (it would do nothing).
+     */
+    private boolean sendsRequest(CacheKey key) {
+        return key.isDirty() && ((key.flags & CacheKey.FLAG_DISCARD) == 0 || backing.supportsDiscard());
+    }
+
+    /**
+     * The backing request that writes dirty key {@code key} back: its data from the region, a write-zeroes for a ZERO
+     * key (the backing device writes zero blocks when it cannot zero a range), a discard for a DISCARD key.
+     */
+    private BackingRequest backingRequest(CacheKey key, BackingCompletion completion) {
+        if ((key.flags & CacheKey.FLAG_ZERO) != 0) {
+            return new RangeRequest(BackingOp.WRITE_ZEROES, key.off, key.len, completion);
+        }
+        if ((key.flags & CacheKey.FLAG_DISCARD) != 0) {
+            return new RangeRequest(BackingOp.DISCARD, key.off, key.len, completion);
+        }
+        return new MemoryRequest(BackingOp.WRITE, region.view(key.dataRegionOffset(), key.len), key.off, completion);
     }
 
     /** One kset's writes, sent once: counts their completions and keeps the first error. */

@@ -121,7 +121,8 @@ public final class Pcache implements AutoCloseable {
         this.segments = replayed.segments();
         this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.keyHeadSeq(),
                 replayed.dirtyTailSeq(), replayed.dirtyBytes(), this::ksetWritten);
-        this.gc = new GarbageCollector(device, failStop, segments, logWriter, backing.size(), options.dataCrc());
+        this.gc = new GarbageCollector(device, failStop, segments, logWriter, replayed.tree(), backing.size(),
+                options.dataCrc());
         this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options.dataCrc(),
                 options.writebackTimeout(), gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
@@ -133,7 +134,7 @@ public final class Pcache implements AutoCloseable {
         PmemRegion region = device.region();
         KeyTree tree = replayed.tree();
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, this::cacheFull,
-                options.dataCrc());
+                device::markDatalessKeys, options.dataCrc());
         this.fills = new MissFills(failStop, tree, heads, ksets, segments, stats, options.dataCrc());
         this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc());
         this.allocation = new CacheAllocation(tree, backing);
@@ -202,7 +203,10 @@ public final class Pcache implements AutoCloseable {
         return done;
     }
 
-    /** Writes {@code length} zero bytes at {@code offset} (any length: the range is written in pieces). */
+    /**
+     * Makes {@code [offset, offset + length)} read as zeroes (any length): recorded in the log without data, so it takes
+     * no cache space, and written back as a write-zeroes (zero blocks when the backing device cannot zero a range).
+     */
     public CompletableFuture<Void> writeZeroesAsync(long offset, long length, Durability durability) {
         checkRange(offset, length);
         if (!enter()) {
@@ -221,18 +225,49 @@ public final class Pcache implements AutoCloseable {
     }
 
     /**
-     * Tells the cache that {@code [offset, offset + length)} is no longer needed. Discard is advisory, as NBD's TRIM:
-     * this version keeps the data, so the range reads back unchanged and there is nothing to make durable.
+     * Discards {@code [offset, offset + length)} (any length): the cache drops what it holds of the range and records
+     * the discard in its log without data, so it takes no cache space. The range then reads as zeroes until writeback
+     * has passed the discard on to the backing device (which does nothing when it cannot discard) and GC has reclaimed
+     * it; from then on it reads what the backing device returns for it. Durable like a write: after a later flush, at
+     * the latest after {@link CacheOptions#ksetFlushDelay()}.
      */
     public CompletableFuture<Void> discardAsync(long offset, long length) {
+        return discardAsync(offset, length, Durability.BUFFERED);
+    }
+
+    /** {@link #discardAsync(long, long)}, durable before it completes with {@link Durability#FUA}. */
+    public CompletableFuture<Void> discardAsync(long offset, long length, Durability durability) {
         checkRange(offset, length);
-        if (state != State.RUNNING) {
+        if (!enter()) {
             return refused();
         }
         if (failStop.failed()) {
-            return CompletableFuture.failedFuture(failStop.exception());
+            return failedRequest();
         }
-        return CompletableFuture.completedFuture(null);
+        Request done = new Request();
+        switch (router.write()) {
+            case CACHE -> writes.discard(offset, length, durability, done);
+        }
+        return done;
+    }
+
+    /**
+     * Drops {@code [offset, offset + length)} (any length) from the cache, persistently, without touching the backing
+     * device: an INVALIDATE record leaves the range out of the index at once and again after a replay, so reads go to
+     * the backing device; writeback sends nothing for it (it only cuts older data keys of its own kset). For callers
+     * that have put newer data on the backing device themselves.
+     */
+    CompletableFuture<Void> invalidateAsync(long offset, long length, Durability durability) {
+        checkRange(offset, length);
+        if (!enter()) {
+            return refused();
+        }
+        if (failStop.failed()) {
+            return failedRequest();
+        }
+        Request done = new Request();
+        writes.invalidate(offset, length, durability, done);
+        return done;
     }
 
     /**

@@ -50,7 +50,7 @@ class WritebackDrainTest {
                 CacheOptions.WRITEBACK_TIMEOUT_DEFAULT, () -> { });
         ksets = new Ksets(new Kset[] {new Kset(log, failStop, timer, Duration.ofHours(1).toNanos())});
         writes = new CacheWrite(region, tree, new DataHeads(segments, 1), ksets, segments,
-                new DeferredRequests(timer), () -> { }, false);
+                new DeferredRequests(timer), () -> { }, () -> { }, false);
     }
 
     @AfterEach

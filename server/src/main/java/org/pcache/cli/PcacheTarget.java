@@ -120,7 +120,8 @@ final class PcacheTarget {
             });
             long openedNanos = System.nanoTime();
             PcacheExport export = new PcacheExport(cache, settings.exportName(), "pcache: cache "
-                    + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly());
+                    + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly(),
+                    settings.discard());
             opened.push(export::close);
             server = new NbdServer(export, NbdServer.Options.defaults()
                     .withAddresses(settings.addresses().toArray(SocketAddress[]::new)), tls);

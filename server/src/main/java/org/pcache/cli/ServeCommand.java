@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import org.pcache.admin.AdminServer;
 import org.pcache.admin.AdminToken;
 import org.pcache.cache.CacheOptions;
+import org.pcache.nbd.DiscardPolicy;
 import org.pcache.nbd.NbdProtocol;
 import org.pcache.nbd.TlsCredentials;
 import org.pcache.nbd.TlsMode;
@@ -115,6 +116,13 @@ final class ServeCommand implements Callable<Integer> {
                     + "zeroing gets EPERM; reads still fill the cache, and dirty data already in it is still written "
                     + "back.")
     private boolean readOnly;
+    @Option(names = "--discard", paramLabel = "passdown|ignore", converter = DiscardOption.class,
+            description = "What a client's TRIM does: passdown (default) drops the range from the cache, which then "
+                    + "reads as zeroes, and writeback discards it on the backing device (punches a hole in a file, "
+                    + "sends NBD_CMD_TRIM to an NBD server that takes it); ignore accepts the TRIM and changes "
+                    + "nothing, the data stays readable.")
+    private DiscardPolicy discard = DiscardPolicy.PASSDOWN;
+
     @Option(names = "--tls", paramLabel = "off|on|require", converter = TlsModeOption.class,
             description = "TLS for NBD clients (NBD_OPT_STARTTLS, X.509): off, on (clients choose) or require (no "
                     + "option but STARTTLS is answered before TLS). Default off; on and require need "
@@ -208,7 +216,8 @@ final class ServeCommand implements Callable<Integer> {
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
                 format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
-                Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates));
+                Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates),
+                discard);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

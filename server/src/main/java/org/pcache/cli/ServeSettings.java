@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
 import org.pcache.admin.AdminToken;
+import org.pcache.nbd.DiscardPolicy;
 import org.pcache.nbd.TlsMode;
 
 /**
@@ -31,12 +32,14 @@ import org.pcache.nbd.TlsMode;
  * @param tlsCertificates the server's credentials directory; present unless TLS is off
  * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
+ * @param discard     what a client's TRIM does: passed down (recorded in the cache, later discarded on the backing
+ *                    device) or ignored
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
-                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates) {
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, DiscardPolicy discard) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;
