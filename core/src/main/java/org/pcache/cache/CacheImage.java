@@ -188,8 +188,9 @@ public final class CacheImage {
         long[] done = new long[3];
         KsetLog.walk(device, reader, device.dirtyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.NORMAL) {
+                writer.clear();
                 writer.load(reader);
-                done[1] += writer.write();
+                done[1] += writer.write(() -> CacheOptions.WRITEBACK_DEPTH_DEFAULT);
                 done[0]++;
                 done[2] += writer.dirtyBytes();
                 progress.accept(done[2]);

@@ -48,6 +48,11 @@ final class KsetReader {
                 CacheDeviceLayout.SEGMENT_DATA_SIZE - at.off());
     }
 
+    /** Whether the kset just read carries {@link KsetOnMedia#FLAG_BARRIER}. */
+    boolean barrier() {
+        return kset.isBarrier();
+    }
+
     /** Keys in the kset just read as NORMAL. */
     int keyNum() {
         return kset.keyNum();

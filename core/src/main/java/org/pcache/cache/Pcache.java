@@ -123,8 +123,8 @@ public final class Pcache implements AutoCloseable {
                 replayed.dirtyTailSeq(), replayed.dirtyBytes(), this::ksetWritten);
         this.gc = new GarbageCollector(device, failStop, segments, logWriter, replayed.tree(), backing.size(),
                 options.dataCrc());
-        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options.dataCrc(),
-                options.writebackTimeout(), gc::kick);
+        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options,
+                () -> deferred.waitingCount() > 0 || state == State.CLOSING, gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
             streams[i] = new Kset(logWriter, failStop, scheduler, options.ksetFlushDelay().toNanos());
@@ -387,6 +387,23 @@ public final class Pcache implements AutoCloseable {
         gc.kick();
     }
 
+    /**
+     * Sets writeback's watermarks, in percent of the data area dirty: below {@code low} writeback idles (unless a drain,
+     * a write waiting for space or a close asks), from {@code high} on it keeps its full depth in flight, in between a
+     * quarter of it. Not persisted: the next open takes {@link CacheOptions#writebackLow()} and
+     * {@link CacheOptions#writebackHigh()}.
+     *
+     * @throws IllegalArgumentException unless 0 <= low <= high <= 100
+     * @throws CacheClosedException if close has begun
+     */
+    public void setWritebackWatermarks(int low, int high) throws CacheClosedException {
+        CacheOptions.checkWatermarks(low, high);
+        if (state != State.RUNNING) {
+            throw closedException();
+        }
+        writeback.setWatermarks(low, high);
+    }
+
     /** {@link #close(Duration)} with {@link #CLOSE_TIMEOUT}. */
     @Override
     public void close() {
@@ -521,17 +538,18 @@ public final class Pcache implements AutoCloseable {
                     return 0; // nothing more can be written; what was durable is what the next open replays
                 }
                 long epoch = deferred.freeEpoch();
-                if (ksets.closeAll()) {
+                if (ksets.closeAll(false)) {
                     return 0;
                 }
                 gc.kick();
+                writeback.kick();
                 if (!deferred.awaitFreed(epoch, deadline)) {
-                    return ksets.closeAll() ? 0 : ksets.pendingKeys();
+                    return ksets.closeAll(false) ? 0 : ksets.pendingKeys();
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return ksets.closeAll() ? 0 : ksets.pendingKeys();
+            return ksets.closeAll(false) ? 0 : ksets.pendingKeys();
         }
     }
 
@@ -552,6 +570,7 @@ public final class Pcache implements AutoCloseable {
      */
     private void cacheFull() {
         gc.kick();
+        writeback.kick();
         if (closeQueued.compareAndSet(false, true)) {
             try {
                 scheduler.execute(this::closeKsetsForSpace);
@@ -564,7 +583,7 @@ public final class Pcache implements AutoCloseable {
     private void closeKsetsForSpace() {
         closeQueued.set(false);
         try {
-            ksets.closeAll();
+            ksets.closeAll(false);
         } catch (RegionFailedException e) {
             // The cache failed (and said so); the requests that waited for this close were failed with it.
         }
@@ -589,7 +608,7 @@ public final class Pcache implements AutoCloseable {
         public void retry() {
             long epoch = deferred.freeEpoch();
             try {
-                if (ksets.closeAll()) {
+                if (ksets.closeAll(true) && logWriter.markBarrier()) {
                     done.complete(null);
                 } else if (deferred.defer(this, epoch)) {
                     cacheFull();

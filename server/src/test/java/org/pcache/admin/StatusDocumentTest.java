@@ -22,7 +22,7 @@ class StatusDocumentTest {
     private static final CacheStatus STATUS = new CacheStatus(1, 63, 62, 17, 55, 0x0dc3, new CachePos(12, 4096),
             new CachePos(3, 5144), new CachePos(2, 0),
             new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
-            new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
+            new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5, 4, 3, 5, 32, 0, 20),
             new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"),
             new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2));
 
