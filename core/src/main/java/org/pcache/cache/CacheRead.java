@@ -2,7 +2,6 @@ package org.pcache.cache;
 
 import org.pcache.backing.BackingCompletion;
 import org.pcache.backing.BackingDevice;
-import org.pcache.backing.BackingIoException;
 import org.pcache.backing.BackingOp;
 import org.pcache.backing.SliceRequest;
 import org.pcache.backing.UpperRequest;
@@ -25,9 +24,11 @@ import java.util.concurrent.CompletableFuture;
  * shadows a newer write. A gap already covered by another read's placeholder is copied from that read's fill when its
  * data arrived, otherwise read again without a placeholder of its own.
  *
- * <p>Threading: the walk runs on the caller's thread under the subtree lock; backing reads are queued (never issued
- * under the lock) and complete on the backing device's completion worker, which hands the data to {@link MissFills}
- * (taking no cache lock) before the reader's reply goes out.
+ * <p>Threading: the walk runs on the caller's thread under the subtree lock; backing reads are handed to the engine
+ * on the caller's thread once the lock is released ({@link BackingDevice#submitInline}) and complete on the thread
+ * the engine answers on (its I/O thread, an NBD client's reply reader), which copies the data aside for
+ * {@link MissFills} (taking no cache lock) and completes the read: the reply goes out with no hand-over to another
+ * worker, and the fill lands later, beside it, on {@code pcache-fill}.
  */
 final class CacheRead {
 
@@ -193,20 +194,16 @@ final class CacheRead {
             return true;
         }
 
-        /** Hands the backing reads over; one the backing device refuses (it was stopped) fails like a failed read. */
+        /**
+         * Hands the backing reads to the engine on this thread; each completes where the engine reports it (a
+         * refused one, with STOPPED, here), so no worker stands between the backing's data and the reply.
+         */
         void submitMisses() {
             if (misses == null) {
                 return;
             }
             for (SliceRequest miss : misses) {
-                try {
-                    backing.submit(miss);
-                } catch (IllegalStateException e) {
-                    BackingIoException refused = new BackingIoException(BackingIoException.Reason.STOPPED, "read",
-                            miss.backingOffset(), miss.length(), e.getMessage(), e);
-                    miss.completion().complete(miss, refused);
-                    miss.upper().release(refused);
-                }
+                backing.submitInline(miss);
             }
             misses.clear();
         }
