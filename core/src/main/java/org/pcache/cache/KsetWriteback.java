@@ -21,8 +21,8 @@ import java.util.function.IntSupplier;
 
 /**
  * Writes a batch of ksets' dirty data to the backing device (the core of dm-pcache's cache_writeback, over many ksets
- * at once): the live dirty keys of every kset loaded are collapsed so later keys win (a ZERO or DISCARD key cuts the
- * data keys before it and is cut by those after it), the extents go out sorted by offset straight from the region,
+ * at once): the live keys of every kset loaded are collapsed so later keys win (a ZERO, DISCARD, INVALIDATE or clean
+ * key cuts the dirty keys before it and is cut by those after it; only dirty ones are sent), the extents go out sorted by offset straight from the region,
  * neighbours that are contiguous both on the backing device and in the region merged into one write of at most
  * {@link #MERGE_MAX} bytes, ZERO and DISCARD keys as write-zeroes and discards of their range
  * ({@link #backingRequest}), with at most a given depth of writes in flight; the backing device is flushed once, after
@@ -88,8 +88,8 @@ final class KsetWriteback {
             }
             if (key.isDirty()) {
                 dirtyBytes += key.dataBytes();
-                collapsed.computeIfAbsent(key.off >>> KeyTree.SUBTREE_SHIFT, stretch -> new KeySubtree()).insert(key);
             }
+            collapsed.computeIfAbsent(key.off >>> KeyTree.SUBTREE_SHIFT, stretch -> new KeySubtree()).insert(key);
         }
     }
 
@@ -163,10 +163,11 @@ final class KsetWriteback {
 
     /**
      * Whether writing {@code key} back sends anything: a dirty key does, except a discard the backing device cannot
-     * take (it would do nothing).
+     * take (it would do nothing). Clean and INVALIDATE keys send nothing; they are in the batch only to cut the older
+     * dirty keys they overlap, which must not reach the backing device over what it holds now.
      */
     private boolean sendsRequest(CacheKey key) {
-        return (key.flags & CacheKey.FLAG_DISCARD) == 0 || backing.supportsDiscard();
+        return key.isDirty() && ((key.flags & CacheKey.FLAG_DISCARD) == 0 || backing.supportsDiscard());
     }
 
     /**

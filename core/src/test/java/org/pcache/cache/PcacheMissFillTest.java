@@ -71,14 +71,16 @@ class PcacheMissFillTest {
 
     @Test
     void aMissIsAnsweredOnTheEngineThreadWhileTheBackingCompletionWorkerIsHeld() throws Exception {
-        // The latency filter answers on its own scheduler thread, as an NBD client's reply reader or a file pool does.
-        LatencyEngine engine = new LatencyEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID))
-                .delay(EngineOp.READ, Duration.ofMillis(1));
+        // The latency filter answers on its own scheduler thread, as an NBD client's reply reader or a file pool does;
+        // the gate in front of it keeps the miss from completing before the test listens for its completion.
+        GateEngine gate = new GateEngine(new LatencyEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID))
+                .delay(EngineOp.READ, Duration.ofMillis(1)), 1);
         HeldStoreRegion region = new HeldStoreRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
-        try (CacheHarness harness = CacheHarness.on(region, engine, CacheHarness.quietOptions())) {
+        try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
             CountDownLatch workerHeld = new CountDownLatch(1);
             CountDownLatch releaseWorker = new CountDownLatch(1);
             try {
+                gate.open();
                 region.holdNextWrite();
                 harness.backing.submit(new MemoryRequest(BackingOp.READ, MemorySegment.ofArray(new byte[512]), 0,
                         (request, error) -> {
@@ -87,10 +89,13 @@ class PcacheMissFillTest {
                         }));
                 assertThat(workerHeld.await(10, TimeUnit.SECONDS)).as("the completion worker is held").isTrue();
 
+                gate.shut();
                 AtomicReference<String> answeredOn = new AtomicReference<>();
                 MemorySegment buf = MemorySegment.ofArray(new byte[LEN]);
                 CompletableFuture<Void> read = harness.cache.readAsync(SLOW_OFF, buf)
                         .whenComplete((ignored, error) -> answeredOn.set(Thread.currentThread().getName()));
+                assertThat(gate.awaitHeld(10, TimeUnit.SECONDS)).as("the miss reached the backing").isTrue();
+                gate.open();
                 CacheHarness.await(read);
                 assertThat(ids(buf, SLOW_OFF)).containsOnly(BACKING_ID);
                 assertThat(answeredOn.get()).as("the thread that answered the miss")
