@@ -4,6 +4,7 @@ import org.pcache.backing.BackingDevice;
 import org.pcache.backing.BackingExtent;
 import org.pcache.pmem.CacheDevice;
 import org.pcache.pmem.CacheInfo;
+import org.pcache.pmem.CachePos;
 import org.pcache.pmem.PmemRegion;
 import org.pcache.pmem.RegionFailedException;
 import org.slf4j.Logger;
@@ -361,9 +362,15 @@ public final class Pcache implements AutoCloseable {
                 backing.connection());
     }
 
-    /** What each segment holds now, by logical id (the dashboard's segment map). */
+    /**
+     * What each segment holds now, by logical id (the dashboard's segment map), data segments split into
+     * {@link SegmentUse#DIRTY} and clean {@link SegmentUse#DATA} by reading the dirty part of the log
+     * ({@link DirtySegments}: up to a few MiB of the region per call).
+     */
     public SegmentUse[] segmentUses() {
-        return segments.uses();
+        CachePos dirtyTail = device.dirtyTail();
+        return new DirtySegments(device, segments, backing.size()).mark(segments.uses(), dirtyTail,
+                logWriter.position());
     }
 
     /**

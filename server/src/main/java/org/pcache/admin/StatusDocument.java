@@ -51,7 +51,7 @@ import org.pcache.pmem.CacheInfo;
  * @param latency           per NBD command: count and p50/p99/max in microseconds
  * @param drain             the latest drain asked for through the endpoint
  * @param backing           whether the backing device can be reached now
- * @param segments          what each segment holds, one letter per logical id: {@code l} kset log, {@code d} data,
+ * @param segments          what each segment holds, one letter per logical id: {@code l} kset log, {@code d} data not all written back, {@code c} clean data (GC frees it),
  *                          {@code .} free
  */
 public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent,
@@ -161,7 +161,8 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
         for (SegmentUse use : uses) {
             letters.append(switch (use) {
                 case LOG -> 'l';
-                case DATA -> 'd';
+                case DIRTY -> 'd';
+                case DATA -> 'c';
                 case FREE -> '.';
             });
         }

@@ -26,7 +26,7 @@ class StatusDocumentTest {
             new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"),
             new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2));
 
-    private static final SegmentUse[] USES = {SegmentUse.LOG, SegmentUse.DATA, SegmentUse.FREE, SegmentUse.DATA};
+    private static final SegmentUse[] USES = {SegmentUse.LOG, SegmentUse.DIRTY, SegmentUse.FREE, SegmentUse.DATA};
 
     @Test
     void theStatusLineIsDmPcachesLineTokenForToken() {
@@ -56,7 +56,7 @@ class StatusDocumentTest {
         assertThat(tree.get("backing").get("state").asText()).isEqualTo("disconnected");
         assertThat(tree.get("backing").get("last_error").asText()).isEqualTo("server closed the connection");
         assertThat(tree.get("backing").get("reconnects").asLong()).isEqualTo(2);
-        assertThat(tree.get("segments").asText()).isEqualTo("ld.d");
+        assertThat(tree.get("segments").asText()).isEqualTo("ld.c");
         assertThat(tree.get("cache_flags").asText()).isEqualTo("dc3");
         assertThat(tree.get("health").asText()).isEqualTo("failed");
         assertThat(tree.get("failure").asText()).isEqualTo("msync failed: EIO");

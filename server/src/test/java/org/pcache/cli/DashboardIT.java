@@ -28,7 +28,8 @@ import org.pcache.nbd.ExternalTool;
 
 /**
  * The dashboard in a real headless browser (Debian's chromium and chromium-driver, driven by Selenium) against the
- * real jar: it loads without console errors, its segment map and numbers follow what qemu-io writes, and a
+ * real jar: it loads without console errors, its segment map and numbers follow what qemu-io writes (dirty data
+ * segments, clean ones after a drain), and a
  * gc_percent set on the page is what {@code pcache status} then prints. With an admin token the page loads, asks for
  * the token, and sends it with every request (the token kept for the tab, across a reload).
  *
@@ -94,10 +95,17 @@ class DashboardIT {
                 .assertSuccess();
 
         // a poll may land while qemu-io runs (data allocated, no kset yet): wait for one after its flush
-        wait.until(page -> segmentMap().contains("d") && !text("requests").equals(requestsBefore)
-                && !text("key-head").equals("0:0"));
+        // writeback to a local file may finish before a poll sees the data dirty: data segments are d or c
+        wait.withMessage(() -> "segment map " + segmentMap()).until(page -> segmentMap().matches(".*[dc].*")
+                && !text("requests").equals(requestsBefore) && !text("key-head").equals("0:0"));
         assertThat(segmentMap()).as("data segments appeared").isNotEqualTo(mapBefore);
-        assertThat(browser.findElements(By.cssSelector("#segmap .seg-d"))).isNotEmpty();
+        assertThat(browser.findElements(By.cssSelector("#segmap .seg-d, #segmap .seg-c"))).isNotEmpty();
+        ServeProcess.Exit drained = ServeProcess.run(dir, "drain", "--admin", server.admin());
+        assertThat(drained.status()).as("drain stderr: %s", drained.stderr()).isZero();
+        wait.withMessage(() -> "segment map " + segmentMap()).until(page -> segmentMap().contains("c")
+                && !segmentMap().contains("d"));
+        assertThat(browser.findElements(By.cssSelector("#segmap .seg-c"))).as("clean data after a drain")
+                .isNotEmpty();
         assertThat(text("hit-ratio")).endsWith("%");
         assertThat(browser.findElements(By.cssSelector("#latency tr"))).as("a header and a row per command")
                 .hasSizeGreaterThan(1);
