@@ -18,7 +18,7 @@ import org.pcache.nbd.ExternalTool;
  * TRIM and WRITE_ZEROES through {@code pcache serve}, with nbdsh as the client: a 1 GiB zeroing takes no cache
  * segment, reads back as zeroes, survives kill -9 and reaches the backing file after a drain; a TRIM is passed down
  * as a punched hole in a file and as NBD_CMD_TRIM to nbdkit's memory plugin (nbdinfo --map shows the holes), and
- * {@code --discard ignore} keeps the data.
+ * {@code --discard ignore} keeps the data; {@code check} and {@code dump} read the discard record.
  */
 class ServeDiscardIT {
 
@@ -103,6 +103,12 @@ class ServeDiscardIT {
         assertThat(server.terminate()).isZero();
         server = null;
         assertThat(SectorData.readFile(files.backing, 3 * MIB, (int) MIB)).isEqualTo(new byte[(int) MIB]);
+        assertThat(ServeProcess.run(dir, "check", "--cache", files.cache.toString()).status()).isZero();
+        ServeProcess.Exit dump = ServeProcess.run(dir, "dump", "--cache", files.cache.toString());
+        assertThat(dump.status()).isZero();
+        assertThat(dump.stdout().lines()).contains("key off=4194304 len=2097152 kind=discard");
+        assertThat(ServeProcess.run(dir, "dump", "--json", "--cache", files.cache.toString()).stdout())
+                .contains("\"DISCARD\"");
     }
 
     @Test
