@@ -14,7 +14,8 @@ import java.util.concurrent.CompletableFuture;
  * appended and applied to the index the same way.
  *
  * <p>Persistence order: the data copy is flushed and drained by the kset close that makes its key durable (rule 1,
- * see {@link Kset}); a FUA write closes the kset of every piece before it completes. cache_info carries the
+ * see {@link Kset}); a FUA write closes the kset of every piece before it completes (a FUA request of data-less keys
+ * closes every kset once, after its last piece). cache_info carries the
  * DATALESS_KEYS mark, persisted, before the first data-less key is appended, so no kset holds one in an image without
  * the mark.
  *
@@ -105,19 +106,29 @@ final class CacheWrite {
                 }
                 while (pos < length) {
                     long epoch = deferred.freeEpoch();
-                    int written = src == null ? appendDataless(off + pos, length - pos, dataless, durability)
+                    int written = src == null ? appendDataless(off + pos, length - pos, dataless)
                             : writePiece(off + pos, src, pos, length - pos, durability);
                     if (written == 0) {
-                        if (deferred.defer(this, epoch)) {
-                            onFull.run();
-                        }
+                        waitForSpace(epoch);
                         return;
                     }
                     pos += written;
                 }
+                // Data-less keys of a FUA request go out together: one close of every kset, not one per 4 MiB.
+                long epoch = deferred.freeEpoch();
+                if (src == null && durability == Durability.FUA && !ksets.closeAll()) {
+                    waitForSpace(epoch);
+                    return;
+                }
                 done.complete(null);
             } catch (RuntimeException e) {
                 done.completeExceptionally(e);
+            }
+        }
+
+        private void waitForSpace(long epoch) {
+            if (deferred.defer(this, epoch)) {
+                onFull.run();
             }
         }
 
@@ -137,12 +148,12 @@ final class CacheWrite {
      * of its 4 MiB stretch, and applies it to the index (an INVALIDATE key only cuts what it overlaps). Returns the
      * bytes covered, 0 when the kset log is full.
      */
-    private int appendDataless(long off, long available, int flag, Durability durability) {
+    private int appendDataless(long off, long available, int flag) {
         int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
         CacheKey key = CacheKey.dataless(off, len, flag);
         KeySubtree subtree = tree.subtree(off);
         synchronized (subtree) {
-            if (!ksets.append(key, durability)) {
+            if (!ksets.append(key, Durability.BUFFERED)) {
                 return 0;
             }
             subtree.insert(key);
