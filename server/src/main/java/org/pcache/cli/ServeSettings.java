@@ -31,12 +31,16 @@ import org.pcache.nbd.TlsMode;
  * @param tlsCertificates the server's credentials directory; present unless TLS is off
  * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
+ * @param writebackDepth backing writes writeback keeps in flight at most
+ * @param writebackLow   percent of the data area dirty below which writeback idles
+ * @param writebackHigh  percent dirty from which writeback keeps its full depth in flight
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
-                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates) {
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, int writebackDepth,
+                     int writebackLow, int writebackHigh) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;
