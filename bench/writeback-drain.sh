@@ -35,7 +35,7 @@ admin_port=$(( 20000 + RANDOM % 20000 ))
 backing="nbd+unix:///?socket=$dir/backing.sock"
 
 start_nbdkit() {
-    nbdkit -f -t "$threads" -U "$dir/backing.sock" "$@" &
+    nbdkit -f -t "$threads" -U "$dir/backing.sock" "$@" 2>>"$dir/nbdkit.log" &
     nbdkit_pid=$!
     for _ in $(seq 100); do [[ -S $dir/backing.sock ]] && return; sleep 0.1; done
     echo "nbdkit did not start" >&2; exit 1
@@ -58,8 +58,8 @@ stop_serve() {
     kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=
 }
 
-# Phase 1: every backing write and flush fails, so everything written stays dirty in the cache.
-start_nbdkit --filter=error file "$dir/backing.img" error=EIO error-pwrite-rate=1 error-flush-rate=1
+# Phase 1: every backing write fails, so everything written stays dirty in the cache.
+start_nbdkit --filter=error file "$dir/backing.img" error-pwrite=EIO error-pwrite-rate=1
 start_serve
 fio --name=fill --ioengine=nbd --uri="nbd+unix:///?socket=$dir/pcache.sock" --rw=randwrite --bs=4k \
     --size="${mib}m" --iodepth=16 --end_fsync=1 --randrepeat=0 --output=/dev/null
