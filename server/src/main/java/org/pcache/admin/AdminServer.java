@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  *     {@code /status} every second and posts messages and drains</td></tr>
  * <tr><td>{@code GET /status}</td><td>200, the {@link StatusDocument} as JSON</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>200, Prometheus text (version 0.0.4) from the registry</td></tr>
- * <tr><td>{@code POST /message}, body {@code gc_percent N}</td><td>204 once applied and persisted; 400 with one
+ * <tr><td>{@code POST /message}, body {@code gc_percent N}, {@code writeback_low N} or {@code writeback_high N}</td><td>204 once applied and persisted; 400 with one
  *     line for a message the cache refuses ({@link CacheMessage})</td></tr>
  * <tr><td>{@code POST /drain}</td><td>202, the {@link Drain.Status} of the drain started or joined, as JSON;
  *     progress is then in {@code GET /status}</td></tr>
@@ -260,6 +260,8 @@ public final class AdminServer implements AutoCloseable {
             return Reply.text(503, "the cache is closing: " + closed.getMessage());
         } catch (CacheFailedException failed) {
             return Reply.text(503, failed.getMessage());
+        } catch (InvalidMessageException e) {
+            return Reply.text(400, e.getMessage());
         }
         LOG.info("admin message applied: {}", message.text());
         return new Reply(204, TEXT, new byte[0], null);

@@ -74,8 +74,17 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
      * @param errors             backing errors met (each retried)
      * @param lastError          the latest backing error, or null
      * @param rateBytesPerSecond recent throughput
+     * @param batches            batches written back since open
+     * @param backingFlushes     backing flushes writeback made since open (one per batch that wrote anything)
+     * @param flushesPerGib      backing flushes per GiB written back since open
+     * @param writesInFlight     backing writes of writeback in flight now
+     * @param depth              backing writes writeback keeps in flight at most
+     * @param lowPercent         percent of the data area dirty below which writeback idles
+     * @param highPercent        percent dirty from which writeback runs at full depth
      */
-    public record Writeback(String state, long ksets, long errors, String lastError, double rateBytesPerSecond) {
+    public record Writeback(String state, long ksets, long errors, String lastError, double rateBytesPerSecond,
+                            long batches, long backingFlushes, double flushesPerGib, int writesInFlight, int depth,
+                            int lowPercent, int highPercent) {
     }
 
     /**
@@ -134,7 +143,10 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                 counters.deferred(), counters.waiting(), counters.dataCrcErrors(),
                 new Writeback(status.writeback().state().toString(), status.writeback().ksets(),
                         status.writeback().errors(), status.writeback().lastError(),
-                        status.writeback().bytesPerSecond()),
+                        status.writeback().bytesPerSecond(), status.writeback().batches(),
+                        status.writeback().backingFlushes(), status.writeback().flushesPerGib(),
+                        status.writeback().writesInFlight(), status.writeback().depth(),
+                        status.writeback().lowPercent(), status.writeback().highPercent()),
                 new Gc(status.gc().state().toString(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
                 latencies(registry), drain, new Backing(status.backing().state().name().toLowerCase(Locale.ROOT),
                         status.backing().lastError(), status.backing().reconnects()), segmentLetters(uses));

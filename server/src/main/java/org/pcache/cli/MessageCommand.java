@@ -21,9 +21,11 @@ import picocli.CommandLine.Spec;
 @Command(name = "message",
         mixinStandardHelpOptions = true,
         sortOptions = false,
-        description = {"Send a message to the running cache, as dmsetup message does to dm-pcache. The only message "
-                + "is gc_percent N: the segment usage (0-90, a whole number) at which GC reclaims written-back data. "
-                + "The keyword is case-insensitive; the value takes effect at once and is persisted in the cache."},
+        description = {"Send a message to the running cache, as dmsetup message does to dm-pcache. gc_percent N: the "
+                + "segment usage (0-90, a whole number) at which GC reclaims written-back data, persisted in the "
+                + "cache. writeback_low N, writeback_high N: writeback's watermarks, in percent (0-100) of the data "
+                + "area dirty (below low writeback idles, from high on it runs at full depth; low <= high), until "
+                + "the server stops. The keyword is case-insensitive; the value takes effect at once."},
         footer = {"", "Exit status: 0 applied, 1 the admin endpoint cannot be reached or refused it, 2 wrong command "
                 + "line or message."})
 final class MessageCommand implements Callable<Integer> {
@@ -34,7 +36,7 @@ final class MessageCommand implements Callable<Integer> {
     @Mixin
     private AdminOption admin;
 
-    @Parameters(paramLabel = "WORD", arity = "0..*", description = "The message: gc_percent N.")
+    @Parameters(paramLabel = "WORD", arity = "0..*", description = "The message: gc_percent N, writeback_low N or writeback_high N.")
     private List<String> words = new ArrayList<>();
 
     @Override

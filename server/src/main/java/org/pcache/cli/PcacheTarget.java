@@ -204,7 +204,8 @@ final class PcacheTarget {
      */
     private Pcache openCache() throws CommandException {
         CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false))
-                .withFormat(settings.format());
+                .withFormat(settings.format()).withWritebackDepth(settings.writebackDepth())
+                .withWritebackWatermarks(settings.writebackLow(), settings.writebackHigh());
         if (settings.gcPercent().isPresent()) {
             options = options.withGcPercent(settings.gcPercent().getAsInt());
         }

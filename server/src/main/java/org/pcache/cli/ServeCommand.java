@@ -87,6 +87,23 @@ final class ServeCommand implements Callable<Integer> {
                     + "data (default " + CacheOptions.GC_PERCENT_DEFAULT + " for a new cache; persisted when given).")
     private Integer gcPercent;
 
+    @Option(names = "--writeback-depth", paramLabel = "N",
+            description = "Backing writes writeback keeps in flight at most, 1-" + CacheOptions.WRITEBACK_DEPTH_MAX
+                    + " (default " + CacheOptions.WRITEBACK_DEPTH_DEFAULT + ").")
+    private int writebackDepth = CacheOptions.WRITEBACK_DEPTH_DEFAULT;
+
+    @Option(names = "--writeback-low", paramLabel = "PERCENT",
+            description = "Percent of the cache's data area dirty below which writeback idles, unless a drain or a "
+                    + "write waiting for space asks (default " + CacheOptions.WRITEBACK_LOW_DEFAULT + "; change it "
+                    + "at run time with pcache message writeback_low N).")
+    private int writebackLow = CacheOptions.WRITEBACK_LOW_DEFAULT;
+
+    @Option(names = "--writeback-high", paramLabel = "PERCENT",
+            description = "Percent dirty from which writeback keeps its full depth in flight; between the two "
+                    + "watermarks it keeps a quarter of it (default " + CacheOptions.WRITEBACK_HIGH_DEFAULT
+                    + "; pcache message writeback_high N).")
+    private int writebackHigh = CacheOptions.WRITEBACK_HIGH_DEFAULT;
+
     @Option(names = "--format",
             description = "Format the cache region as a new, empty cache whatever it holds: a valid cache, one whose "
                     + "cache_info copies are both damaged, one with the other data CRC setting. Its data, writes not "
@@ -185,6 +202,16 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--gc-percent " + gcPercent
                     + " is out of range (expected 0.." + CacheOptions.GC_PERCENT_MAX + ")");
         }
+        if (writebackDepth < 1 || writebackDepth > CacheOptions.WRITEBACK_DEPTH_MAX) {
+            throw new ParameterException(spec.commandLine(), "--writeback-depth " + writebackDepth
+                    + " is out of range (expected 1.." + CacheOptions.WRITEBACK_DEPTH_MAX + ")");
+        }
+        try {
+            CacheOptions.checkWatermarks(writebackLow, writebackHigh);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--writeback-low " + writebackLow
+                    + " --writeback-high " + writebackHigh + ": expected 0 <= low <= high <= 100");
+        }
         if (!admin.getAddress().isLoopbackAddress() && adminToken.isEmpty()) {
             throw new ParameterException(spec.commandLine(), "--admin " + ListenAddress.format(admin)
                     + ": without a token the admin endpoint listens on loopback only (e.g. 127.0.0.1:"
@@ -217,7 +244,7 @@ final class ServeCommand implements Callable<Integer> {
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
                 format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
                 Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates),
-                discard);
+                discard, writebackDepth, writebackLow, writebackHigh);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

@@ -34,12 +34,16 @@ import org.pcache.nbd.TlsMode;
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
  * @param discard     what a client's TRIM does: passed down (recorded in the cache, later discarded on the backing
  *                    device) or ignored
+ * @param writebackDepth backing writes writeback keeps in flight at most
+ * @param writebackLow   percent of the data area dirty below which writeback idles
+ * @param writebackHigh  percent dirty from which writeback keeps its full depth in flight
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
-                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, DiscardPolicy discard) {
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, DiscardPolicy discard,
+                     int writebackDepth, int writebackLow, int writebackHigh) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

@@ -61,6 +61,10 @@ final class StatusScreen {
                 + "/s, to clean " + (status.dirtyBytes() == 0 ? "nothing"
                 : Progress.eta(status.dirtyBytes(), writeback.rateBytesPerSecond())) + ", "
                 + ByteSize.format(status.bytesToBacking()) + " written back");
+        lines.add("           in flight " + writeback.writesInFlight() + " of " + writeback.depth() + ", watermarks "
+                + writeback.lowPercent() + "-" + writeback.highPercent() + "% dirty, " + writeback.batches()
+                + " batches, " + writeback.backingFlushes() + " backing flushes ("
+                + String.format(Locale.ROOT, "%.1f", writeback.flushesPerGib()) + " per GiB)");
         StatusDocument.Backing backing = status.backing();
         lines.add("backing    " + backing.state() + (backing.reconnects() == 0 ? "" : ", reconnects " + backing.reconnects())
                 + (backing.disconnected() && backing.lastError() != null ? " (" + backing.lastError() + ")" : "")

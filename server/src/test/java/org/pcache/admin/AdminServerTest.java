@@ -121,9 +121,24 @@ class AdminServerTest {
 
     @Test
     void aMessageIsAppliedAndPersistedInTheCacheInfo() throws Exception {
-        client.message(new CacheMessage(42));
+        client.message(new CacheMessage(CacheMessage.Kind.GC_PERCENT, 42));
         assertThat(cache.status().gcPercent()).isEqualTo(42);
         assertThat(client.status().gcPercent()).isEqualTo(42);
+    }
+
+    @Test
+    void writebackWatermarksAreSetOnlineAndShownInStatusAndALowAboveTheHighIsRefused() throws Exception {
+        client.message(CacheMessage.parse("writeback_high 60"));
+        client.message(CacheMessage.parse("writeback_low 10"));
+        assertThat(cache.status().writeback().lowPercent()).isEqualTo(10);
+        StatusDocument.Writeback writeback = client.status().writeback();
+        assertThat(writeback.lowPercent()).isEqualTo(10);
+        assertThat(writeback.highPercent()).isEqualTo(60);
+        assertThat(writeback.depth()).isEqualTo(CacheOptions.WRITEBACK_DEPTH_DEFAULT);
+
+        assertThatThrownBy(() -> client.message(CacheMessage.parse("writeback_low 70")))
+                .hasMessageContaining("above writeback_high 60");
+        assertThat(cache.status().writeback().lowPercent()).isEqualTo(10);
     }
 
     @Test
@@ -136,7 +151,8 @@ class AdminServerTest {
             assertThat(response.body().lines().toList()).as("one line for '%s'", body).hasSize(1);
         }
         assertThat(cache.status().gcPercent()).isEqualTo(CacheOptions.GC_PERCENT_DEFAULT);
-        assertThatThrownBy(() -> client.message(new CacheMessage(91))).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> client.message(new CacheMessage(CacheMessage.Kind.GC_PERCENT, 91)))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

@@ -20,7 +20,16 @@ class CacheMessageTest {
             "gc_percent 007"})
     void acceptsEveryValueFromZeroToNinetyWithTheKeywordInAnyCase(String text) throws Exception {
         CacheMessage message = CacheMessage.parse(text);
-        assertThat(message.gcPercent()).isBetween(0, 90);
+        assertThat(message.kind()).isEqualTo(CacheMessage.Kind.GC_PERCENT);
+        assertThat(message.value()).isBetween(0, 90);
+        assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
+    }
+
+    @ParameterizedTest(name = "''{0}''")
+    @ValueSource(strings = {"writeback_low 0", "WRITEBACK_LOW 100", "writeback_high 35", "Writeback_High 100"})
+    void acceptsWritebackWatermarksFromZeroToAHundred(String text) throws Exception {
+        CacheMessage message = CacheMessage.parse(text);
+        assertThat(message.kind()).isIn(CacheMessage.Kind.WRITEBACK_LOW, CacheMessage.Kind.WRITEBACK_HIGH);
         assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
     }
 
@@ -39,7 +48,10 @@ class CacheMessageTest {
             "gc_percent|takes exactly one value, got 0",
             "gc_percent 1 2|takes exactly one value, got 2",
             "gc_percentage 50|unknown message 'gc_percentage'",
-            "flush|unknown message 'flush'"})
+            "flush|unknown message 'flush'",
+            "writeback_low 101|101 is out of range (expected 0..100)",
+            "writeback_high -3|'-3' is not a whole number",
+            "writeback_high|takes exactly one value, got 0"})
     void refusesWithOneLineSayingWhat(String text, String reason) {
         assertThatThrownBy(() -> CacheMessage.parse(text)).isInstanceOf(InvalidMessageException.class)
                 .hasMessageContaining(reason).satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
