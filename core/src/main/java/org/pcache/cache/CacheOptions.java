@@ -22,9 +22,14 @@ import org.pcache.pmem.CacheFormat;
  * @param writebackTimeout how long writeback waits for a kset's writes to the backing device before it reports them
  *                       stalled (default 60 s); it goes on waiting for them and never sends them again while they are
  *                       in flight
+ * @param readAhead      bytes read ahead into the cache when misses form a sequential stream (0, the default: off); a
+ *                       multiple of 512 up to {@value #READ_AHEAD_MAX}; random reads never read ahead
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
-                           Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout) {
+                           Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout, long readAhead) {
+
+    /** Largest {@link #readAhead}. */
+    public static final long READ_AHEAD_MAX = 16L << 20;
 
     /** The default {@link #writebackTimeout}. */
     public static final Duration WRITEBACK_TIMEOUT_DEFAULT = Duration.ofSeconds(60);
@@ -48,6 +53,10 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         if (writebackTimeout.isNegative() || writebackTimeout.isZero()) {
             throw new IllegalArgumentException("writebackTimeout=" + writebackTimeout + " (expected: > 0)");
         }
+        if (readAhead < 0 || readAhead > READ_AHEAD_MAX || readAhead % Pcache.SECTOR_SIZE != 0) {
+            throw new IllegalArgumentException("readAhead=" + readAhead + " (expected: a multiple of "
+                    + Pcache.SECTOR_SIZE + " from 0 to " + READ_AHEAD_MAX + ")");
+        }
     }
 
     /**
@@ -57,32 +66,37 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
     public static CacheOptions defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
         return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1),
-                CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT);
+                CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT, 0);
     }
 
     /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
-        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, readAhead);
     }
 
     /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
-        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, readAhead);
     }
 
     /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, readAhead);
     }
 
     /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format,
+                writebackTimeout, readAhead);
     }
 
     /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format,
+                writebackTimeout, readAhead);
     }
 
     /**
@@ -91,13 +105,19 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
      */
     public CacheOptions withFormat(boolean always) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay,
-                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout);
+                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout, readAhead);
     }
 
     /** These options with writeback timeout {@code timeout}. */
     public CacheOptions withWritebackTimeout(Duration timeout) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                timeout);
+                timeout, readAhead);
+    }
+
+    /** These options with read-ahead {@code bytes} for sequential misses (0: off). */
+    public CacheOptions withReadAhead(long bytes) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, bytes);
     }
 
     /** Throws unless {@code percent} is a valid gc_percent (0..90). */

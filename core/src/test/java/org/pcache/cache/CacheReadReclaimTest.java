@@ -51,7 +51,7 @@ class CacheReadReclaimTest {
         writes = new CacheWrite(region, tree, heads, ksets, segments, new DeferredRequests(timer), () -> { }, true);
         fills = new MissFills(new FailStopRegion(region), tree, heads, ksets, segments, stats, true);
         fills.start();
-        reads = new CacheRead(region, tree, fills, backing, stats, true);
+        reads = new CacheRead(region, tree, fills, backing, stats, true, 0);
     }
 
     @AfterEach

@@ -31,12 +31,15 @@ import org.pcache.nbd.TlsMode;
  * @param tlsCertificates the server's credentials directory; present unless TLS is off
  * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
+ * @param backingDirect   open a file or block device backing with O_DIRECT
+ * @param readAhead       bytes read ahead for sequential misses (0: off)
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
-                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates) {
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, boolean backingDirect,
+                     long readAhead) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;
