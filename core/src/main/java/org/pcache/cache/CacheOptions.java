@@ -27,10 +27,15 @@ import org.pcache.pmem.CacheFormat;
  *                        for space or a close asks (default 0: it never idles while anything is dirty)
  * @param writebackHigh   percent dirty from which writeback keeps its full depth in flight; between the two it keeps a
  *                        quarter of it (default 20)
+ * @param readAhead      bytes read ahead into the cache when misses form a sequential stream (0, the default: off); a
+ *                       multiple of 512 up to {@value #READ_AHEAD_MAX}; random reads never read ahead
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
                            Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout, int writebackDepth,
-                           int writebackLow, int writebackHigh) {
+                           int writebackLow, int writebackHigh, long readAhead) {
+
+    /** Largest {@link #readAhead}. */
+    public static final long READ_AHEAD_MAX = 16L << 20;
 
     /** The default {@link #writebackTimeout}. */
     public static final Duration WRITEBACK_TIMEOUT_DEFAULT = Duration.ofSeconds(60);
@@ -65,6 +70,10 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         }
         checkWritebackDepth(writebackDepth);
         checkWatermarks(writebackLow, writebackHigh);
+        if (readAhead < 0 || readAhead > READ_AHEAD_MAX || readAhead % Pcache.SECTOR_SIZE != 0) {
+            throw new IllegalArgumentException("readAhead=" + readAhead + " (expected: a multiple of "
+                    + Pcache.SECTOR_SIZE + " from 0 to " + READ_AHEAD_MAX + ")");
+        }
     }
 
     /**
@@ -75,37 +84,37 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         int cpus = Runtime.getRuntime().availableProcessors();
         return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1),
                 CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT, WRITEBACK_DEPTH_DEFAULT, WRITEBACK_LOW_DEFAULT,
-                WRITEBACK_HIGH_DEFAULT);
+                WRITEBACK_HIGH_DEFAULT, 0);
     }
 
     /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
-        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout,
-                writebackDepth, writebackLow, writebackHigh);
+        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
     }
 
     /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
-        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout,
-                writebackDepth, writebackLow, writebackHigh);
+        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
     }
 
     /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format, writebackTimeout,
-                writebackDepth, writebackLow, writebackHigh);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
     }
 
     /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format, writebackTimeout,
-                writebackDepth, writebackLow, writebackHigh);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
     }
 
     /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format, writebackTimeout, writebackDepth,
-                writebackLow, writebackHigh);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
     }
 
     /**
@@ -115,25 +124,31 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
     public CacheOptions withFormat(boolean always) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay,
                 always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout, writebackDepth, writebackLow,
-                writebackHigh);
+                writebackHigh, readAhead);
     }
 
     /** These options with writeback timeout {@code timeout}. */
     public CacheOptions withWritebackTimeout(Duration timeout) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                timeout, writebackDepth, writebackLow, writebackHigh);
+                timeout, writebackDepth, writebackLow, writebackHigh, readAhead);
     }
 
     /** These options with at most {@code depth} backing writes in flight for writeback. */
     public CacheOptions withWritebackDepth(int depth) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, depth, writebackLow, writebackHigh);
+                writebackTimeout, depth, writebackLow, writebackHigh, readAhead);
     }
 
     /** These options with writeback watermarks {@code low} and {@code high} percent dirty. */
     public CacheOptions withWritebackWatermarks(int low, int high) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, low, high);
+                writebackTimeout, writebackDepth, low, high, readAhead);
+    }
+
+    /** These options with read-ahead {@code bytes} for sequential misses (0: off). */
+    public CacheOptions withReadAhead(long bytes) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, bytes);
     }
 
     /** Throws unless {@code depth} is a valid writeback depth (1..1024). */

@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
 
 /**
  * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region (a ZERO or DISCARD key is
@@ -38,20 +39,58 @@ final class CacheRead {
     private final BackingDevice backing;
     private final CacheStats stats;
     private final boolean dataCrc;
+    /** Null when read-ahead is off. */
+    private final ReadAhead readAhead;
+    /** Read-aheads in flight; a stream that finds none free reads ahead at its next chance. */
+    private final Semaphore readAheadSlots = new Semaphore(READ_AHEADS_IN_FLIGHT);
+
+    /** Most read-aheads in flight at once (each holds a buffer of the read-ahead size). */
+    static final int READ_AHEADS_IN_FLIGHT = 4;
 
     CacheRead(PmemRegion region, KeyTree tree, MissFills fills, BackingDevice backing, CacheStats stats,
-              boolean dataCrc) {
+              boolean dataCrc, long readAheadBytes) {
         this.region = region;
         this.tree = tree;
         this.fills = fills;
         this.backing = backing;
         this.stats = stats;
         this.dataCrc = dataCrc;
+        this.readAhead = readAheadBytes == 0 ? null : new ReadAhead(readAheadBytes, backing.size());
     }
 
     /** Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived. */
     void read(long off, MemorySegment dst, CompletableFuture<Void> done) {
-        Walk walk = new Walk(off, dst, done);
+        Walk walk = new Walk(off, dst, done, true);
+        if (walk(walk) && readAhead != null) {
+            long from = readAhead.next(off, dst.byteSize(), walk.missBytes > 0);
+            if (from >= 0) {
+                readAhead(from);
+            }
+        }
+        walk.finish(walk.error);
+    }
+
+    /**
+     * Reads {@code [from, from + window)} into a scratch buffer, so its gaps are filled into the cache as any miss's
+     * are; started before the reader's own request ends, so a close waits for it to be submitted. Counted only as
+     * bytes from the backing device, not as a client read.
+     */
+    private void readAhead(long from) {
+        if (!readAheadSlots.tryAcquire()) {
+            return;
+        }
+        long length = Math.min(readAhead.window(), backing.size() - from);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        done.whenComplete((ignored, error) -> readAheadSlots.release());
+        Walk walk = new Walk(from, MemorySegment.ofArray(new byte[(int) length]), done, false);
+        walk(walk);
+        walk.finish(walk.error);
+    }
+
+    /** Runs {@code walk} over its range, submitting its misses; false when it failed (its error is then set). */
+    private boolean walk(Walk walk) {
+        long off = walk.off;
+        MemorySegment dst = walk.dst;
         try {
             long end = off + dst.byteSize();
             for (long pos = off; pos < end; pos = KeyTree.stretchEnd(pos)) {
@@ -62,10 +101,11 @@ final class CacheRead {
                 walk.submitMisses();
             }
             walk.count();
-            walk.finish(null);
+            return true;
         } catch (CacheIoException | RuntimeException e) {
             walk.submitMisses();
-            walk.finish(e);
+            walk.error = e;
+            return false;
         }
     }
 
@@ -85,16 +125,21 @@ final class CacheRead {
         private final long off;
         private final MemorySegment dst;
         private final CompletableFuture<Void> done;
+        /** A client's read (counted as one), or a read-ahead (only its backing bytes are counted). */
+        private final boolean client;
+        /** Why the walk failed, or null. */
+        private Exception error;
         /** Created by the first miss; the walk owns its first reference until {@link #finish}. */
         private UpperRequest upper;
         private List<SliceRequest> misses;
         private long hitBytes;
         private long missBytes;
 
-        Walk(long off, MemorySegment dst, CompletableFuture<Void> done) {
+        Walk(long off, MemorySegment dst, CompletableFuture<Void> done, boolean client) {
             this.off = off;
             this.dst = dst;
             this.done = done;
+            this.client = client;
         }
 
         /** Ends the walk's part of the request: completes it, or lets the last backing read do so. */
@@ -209,6 +254,10 @@ final class CacheRead {
         }
 
         void count() {
+            if (!client) {
+                stats.bytesFromBacking.add(missBytes);
+                return;
+            }
             stats.reads.increment();
             stats.bytesRead.add(hitBytes + missBytes);
             if (hitBytes > 0) {

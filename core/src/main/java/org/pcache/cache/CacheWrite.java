@@ -116,7 +116,7 @@ final class CacheWrite {
                 }
                 // Data-less keys of a FUA request go out together: one close of every kset, not one per 4 MiB.
                 long epoch = deferred.freeEpoch();
-                if (src == null && durability == Durability.FUA && !ksets.closeAll()) {
+                if (src == null && durability == Durability.FUA && !ksets.closeAll(false)) {
                     waitForSpace(epoch);
                     return;
                 }

@@ -45,7 +45,7 @@ final class Ksets {
         return pending;
     }
 
-    /** Cancels the flush timers; called at close after a final {@link #closeAll()}. */
+    /** Cancels the flush timers; called at close after a final {@link #closeAll(boolean)}. */
     void stopTimers() {
         for (Kset kset : ksets) {
             kset.stopTimer();

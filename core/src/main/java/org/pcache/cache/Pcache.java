@@ -137,7 +137,7 @@ public final class Pcache implements AutoCloseable {
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, this::cacheFull,
                 device::markDatalessKeys, options.dataCrc());
         this.fills = new MissFills(failStop, tree, heads, ksets, segments, stats, options.dataCrc());
-        this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc());
+        this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc(), options.readAhead());
         this.allocation = new CacheAllocation(tree, backing);
         failStop.onFailure(this::failed);
     }

@@ -52,7 +52,7 @@ class CacheReadReclaimTest {
                 true);
         fills = new MissFills(new FailStopRegion(region), tree, heads, ksets, segments, stats, true);
         fills.start();
-        reads = new CacheRead(region, tree, fills, backing, stats, true);
+        reads = new CacheRead(region, tree, fills, backing, stats, true, 0);
     }
 
     @AfterEach

@@ -2,19 +2,15 @@ package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
 import org.pcache.backing.BackingOp;
-import org.pcache.backing.EngineOp;
-import org.pcache.backing.LatencyEngine;
 import org.pcache.backing.MemoryRequest;
 import org.pcache.pmem.TestRegions;
 import org.pcache.backing.GateEngine;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -71,38 +67,34 @@ class PcacheMissFillTest {
 
     @Test
     void aMissIsAnsweredOnTheEngineThreadWhileTheBackingCompletionWorkerIsHeld() throws Exception {
-        // The latency filter answers on its own scheduler thread, as an NBD client's reply reader or a file pool does;
-        // the gate in front of it keeps the miss from completing before the test listens for its completion.
-        GateEngine gate = new GateEngine(new LatencyEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID))
-                .delay(EngineOp.READ, Duration.ofMillis(1)), 1);
+        // The gate passes held operations on to the in-memory engine on the opening thread, which the engine then
+        // completes them on: the opener stands for an NBD client's reply reader or a file engine's pool thread.
+        GateEngine gate = new GateEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), 2);
         HeldStoreRegion region = new HeldStoreRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
         try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
             CountDownLatch workerHeld = new CountDownLatch(1);
             CountDownLatch releaseWorker = new CountDownLatch(1);
             try {
-                gate.open();
                 region.holdNextWrite();
-                harness.backing.submit(new MemoryRequest(BackingOp.READ, MemorySegment.ofArray(new byte[512]), 0,
+                harness.backing.submitDirect(new MemoryRequest(BackingOp.READ, MemorySegment.ofArray(new byte[512]), 0,
                         (request, error) -> {
                             workerHeld.countDown();
                             awaitQuietly(releaseWorker);
                         }));
-                assertThat(workerHeld.await(10, TimeUnit.SECONDS)).as("the completion worker is held").isTrue();
-
-                gate.shut();
-                AtomicReference<String> answeredOn = new AtomicReference<>();
                 MemorySegment buf = MemorySegment.ofArray(new byte[LEN]);
-                CompletableFuture<Void> read = harness.cache.readAsync(SLOW_OFF, buf)
-                        .whenComplete((ignored, error) -> answeredOn.set(Thread.currentThread().getName()));
-                assertThat(gate.awaitHeld(10, TimeUnit.SECONDS)).as("the miss reached the backing").isTrue();
-                gate.open();
-                CacheHarness.await(read);
+                CompletableFuture<Void> read = harness.cache.readAsync(SLOW_OFF, buf);
+                assertThat(gate.awaitHeld(10, TimeUnit.SECONDS)).as("both reads reached the backing").isTrue();
+                CompletableFuture<String> answeredOn = read.handle((ignored, error) -> Thread.currentThread().getName());
+                Thread opener = Thread.ofPlatform().name("engine-reply-thread").start(gate::open);
+
+                assertThat(workerHeld.await(10, TimeUnit.SECONDS)).as("the completion worker is held").isTrue();
+                assertThat(answeredOn.get(10, TimeUnit.SECONDS)).as("the thread that answered the miss")
+                        .isEqualTo("engine-reply-thread");
                 assertThat(ids(buf, SLOW_OFF)).containsOnly(BACKING_ID);
-                assertThat(answeredOn.get()).as("the thread that answered the miss")
-                        .isEqualTo(LatencyEngine.THREAD_NAME);
                 assertThat(region.awaitHeld(10, TimeUnit.SECONDS)).as("its fill is storing its data, held").isTrue();
                 assertThat(harness.cache.status().counters().missFills()).as("answered before the fill landed")
                         .isZero();
+                opener.join();
             } finally {
                 releaseWorker.countDown();
                 region.release();

@@ -21,6 +21,7 @@ import org.pcache.admin.AdminServer;
 import org.pcache.admin.NbdMetrics;
 import org.pcache.admin.PcacheMetrics;
 import org.pcache.backing.BackingDevice;
+import org.pcache.backing.FileEngine;
 import org.pcache.backing.IoEngine;
 import org.pcache.cache.BackingBlockSizeException;
 import org.pcache.cache.CacheClosedException;
@@ -98,7 +99,8 @@ final class PcacheTarget {
             NbdServer.Tls tls = serverTls();
             long cacheSize = CacheRegionFile.size(settings.cacheFile(), settings.cacheSize());
             IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize(),
-                    settings.backingTlsCertificates());
+                    settings.backingTlsCertificates(), settings.backingDirect()
+                            ? FileEngine.Caching.DIRECT : FileEngine.Caching.BUFFERED);
             backing = BackingDevice.start(engine);
             opened.push(backing::stop);
             region = CacheRegionFile.map(settings.cacheFile(), cacheSize);
@@ -205,7 +207,8 @@ final class PcacheTarget {
     private Pcache openCache() throws CommandException {
         CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false))
                 .withFormat(settings.format()).withWritebackDepth(settings.writebackDepth())
-                .withWritebackWatermarks(settings.writebackLow(), settings.writebackHigh());
+                .withWritebackWatermarks(settings.writebackLow(), settings.writebackHigh())
+                .withReadAhead(settings.readAhead());
         if (settings.gcPercent().isPresent()) {
             options = options.withGcPercent(settings.gcPercent().getAsInt());
         }

@@ -20,6 +20,7 @@ import org.pcache.admin.AdminServer;
 import org.pcache.admin.AdminToken;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.DiscardPolicy;
+import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdProtocol;
 import org.pcache.nbd.TlsCredentials;
 import org.pcache.nbd.TlsMode;
@@ -76,6 +77,17 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--backing-size", paramLabel = "SIZE", converter = ByteSize.class,
             description = "Size of a new backing file (default 8G). An existing device keeps its size.")
     private Long backingSize;
+
+    @Option(names = "--backing-direct",
+            description = "Open a file or block device backing with O_DIRECT: reads and writeback bypass the page "
+                    + "cache, so writeback's flushes cost what the device costs. Offsets must be aligned to the file "
+                    + "system's block size; unaligned memory is copied through an aligned buffer.")
+    private boolean backingDirect;
+
+    @Option(names = "--read-ahead", paramLabel = "SIZE", converter = ByteSize.class,
+            description = "Read this much ahead into the cache when misses form a sequential stream (default 0: "
+                    + "off; at most 16M, a multiple of 512). Random reads never read ahead.")
+    private Long readAhead;
 
     @Option(names = "--data-crc", arity = "1", paramLabel = "true|false", converter = StrictBoolean.class,
             description = "Keep a CRC32C of cached data (default false for a new cache; an existing cache keeps "
@@ -232,6 +244,16 @@ final class ServeCommand implements Callable<Integer> {
                     + " needs --tls-certificates DIR (with " + TlsCredentials.SERVER_CERT + " and "
                     + TlsCredentials.SERVER_KEY + ")");
         }
+        if (readAhead != null && (readAhead < 0 || readAhead > CacheOptions.READ_AHEAD_MAX
+                || readAhead % Pcache.SECTOR_SIZE != 0)) {
+            throw new ParameterException(spec.commandLine(), "--read-ahead " + readAhead + " is out of range "
+                    + "(expected: a multiple of " + Pcache.SECTOR_SIZE + " from 0 to " + CacheOptions.READ_AHEAD_MAX
+                    + ")");
+        }
+        if (backingDirect && BackingSpec.isUri(backing)) {
+            throw new ParameterException(spec.commandLine(), "--backing-direct applies to a file or block device "
+                    + "backing, not to " + backing);
+        }
         List<SocketAddress> addresses = new ArrayList<>();
         if (listen != null || socket == null) {
             addresses.add(listen != null ? listen
@@ -244,7 +266,7 @@ final class ServeCommand implements Callable<Integer> {
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
                 format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
                 Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates),
-                discard, writebackDepth, writebackLow, writebackHigh);
+                discard, writebackDepth, writebackLow, writebackHigh, backingDirect, readAhead == null ? 0 : readAhead);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

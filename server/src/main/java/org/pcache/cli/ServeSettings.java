@@ -37,13 +37,15 @@ import org.pcache.nbd.TlsMode;
  * @param writebackDepth backing writes writeback keeps in flight at most
  * @param writebackLow   percent of the data area dirty below which writeback idles
  * @param writebackHigh  percent dirty from which writeback keeps its full depth in flight
+ * @param backingDirect   open a file or block device backing with O_DIRECT
+ * @param readAhead       bytes read ahead for sequential misses (0: off)
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
                      boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, DiscardPolicy discard,
-                     int writebackDepth, int writebackLow, int writebackHigh) {
+                     int writebackDepth, int writebackLow, int writebackHigh, boolean backingDirect, long readAhead) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

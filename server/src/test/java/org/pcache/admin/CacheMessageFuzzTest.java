@@ -19,7 +19,7 @@ import org.pcache.cache.CacheOptions;
 class CacheMessageFuzzTest {
 
     @FuzzTest(maxDuration = "30s")
-    void aBodyIsAcceptedAsGcPercentOrRefusedWithOneLine(byte[] body) {
+    void aBodyIsAcceptedAsAMessageOrRefusedWithOneLine(byte[] body) {
         if (body.length > AdminServer.MAX_BODY_LENGTH) {
             return;
         }
@@ -33,9 +33,10 @@ class CacheMessageFuzzTest {
         }
         List<String> words = List.of(text.strip().split("[ \\t]+"));
         assertThat(words).hasSize(2);
-        assertThat(words.getFirst().toLowerCase(Locale.ROOT)).isEqualTo(CacheMessage.GC_PERCENT);
-        assertThat(new BigInteger(words.get(1))).isEqualTo(BigInteger.valueOf(message.gcPercent()));
-        assertThat(message.gcPercent()).isBetween(0, CacheOptions.GC_PERCENT_MAX);
+        assertThat(words.getFirst().toLowerCase(Locale.ROOT)).isEqualTo(message.kind().keyword());
+        assertThat(new BigInteger(words.get(1))).isEqualTo(BigInteger.valueOf(message.value()));
+        assertThat(message.value()).isBetween(0, message.kind() == CacheMessage.Kind.GC_PERCENT
+                ? CacheOptions.GC_PERCENT_MAX : 100);
         try {
             assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
             assertThat(CacheMessage.parse(words)).isEqualTo(message);
