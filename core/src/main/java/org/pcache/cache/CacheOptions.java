@@ -22,9 +22,15 @@ import org.pcache.pmem.CacheFormat;
  * @param writebackTimeout how long writeback waits for a kset's writes to the backing device before it reports them
  *                       stalled (default 60 s); it goes on waiting for them and never sends them again while they are
  *                       in flight
+ * @param sequentialCutoff bcache's sequential_cutoff: once a stream of contiguous requests of one client passes this
+ *                       many bytes, its writes and read misses bypass the cache (default 4 MiB; 0 turns it off)
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
-                           Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout) {
+                           Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout,
+                           long sequentialCutoff) {
+
+    /** The default {@link #sequentialCutoff}, bcache's. */
+    public static final long SEQUENTIAL_CUTOFF_DEFAULT = 4L << 20;
 
     /** The default {@link #writebackTimeout}. */
     public static final Duration WRITEBACK_TIMEOUT_DEFAULT = Duration.ofSeconds(60);
@@ -48,6 +54,10 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         if (writebackTimeout.isNegative() || writebackTimeout.isZero()) {
             throw new IllegalArgumentException("writebackTimeout=" + writebackTimeout + " (expected: > 0)");
         }
+        Objects.requireNonNull(cacheMode, "cacheMode");
+        if (sequentialCutoff < 0) {
+            throw new IllegalArgumentException("sequentialCutoff=" + sequentialCutoff + " (expected: >= 0)");
+        }
     }
 
     /**
@@ -57,32 +67,32 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
     public static CacheOptions defaults() {
         int cpus = Runtime.getRuntime().availableProcessors();
         return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1),
-                CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT);
+                CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT, SEQUENTIAL_CUTOFF_DEFAULT);
     }
 
     /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
-        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout, sequentialCutoff);
     }
 
     /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
-        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format, writebackTimeout, sequentialCutoff);
     }
 
     /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format, writebackTimeout, sequentialCutoff);
     }
 
     /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format, writebackTimeout, sequentialCutoff);
     }
 
     /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
-        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format, writebackTimeout);
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format, writebackTimeout, sequentialCutoff);
     }
 
     /**
@@ -91,13 +101,25 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
      */
     public CacheOptions withFormat(boolean always) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay,
-                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout);
+                always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout, sequentialCutoff);
     }
 
     /** These options with writeback timeout {@code timeout}. */
     public CacheOptions withWritebackTimeout(Duration timeout) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                timeout);
+                timeout, sequentialCutoff);
+    }
+
+    /** These options with cache mode {@code mode}: a new cache gets it, an existing one is switched to it. */
+    public CacheOptions withCacheMode(CacheMode mode) {
+        return new CacheOptions(dataCrc, mode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, sequentialCutoff);
+    }
+
+    /** These options with sequential cutoff {@code bytes} (0: off). */
+    public CacheOptions withSequentialCutoff(long bytes) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, bytes);
     }
 
     /** Throws unless {@code percent} is a valid gc_percent (0..90). */

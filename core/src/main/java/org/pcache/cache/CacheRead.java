@@ -47,9 +47,12 @@ final class CacheRead {
         this.dataCrc = dataCrc;
     }
 
-    /** Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived. */
-    void read(long off, MemorySegment dst, CompletableFuture<Void> done) {
-        Walk walk = new Walk(off, dst, done);
+    /**
+     * Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived.
+     * With {@code fill} false, gaps are read from the backing device and not kept (a bypassing read).
+     */
+    void read(long off, MemorySegment dst, CompletableFuture<Void> done, boolean fill) {
+        Walk walk = new Walk(off, dst, done, fill);
         try {
             long end = off + dst.byteSize();
             for (long pos = off; pos < end; pos = KeyTree.stretchEnd(pos)) {
@@ -83,16 +86,18 @@ final class CacheRead {
         private final long off;
         private final MemorySegment dst;
         private final CompletableFuture<Void> done;
+        private final boolean fill;
         /** Created by the first miss; the walk owns its first reference until {@link #finish}. */
         private UpperRequest upper;
         private List<SliceRequest> misses;
         private long hitBytes;
         private long missBytes;
 
-        Walk(long off, MemorySegment dst, CompletableFuture<Void> done) {
+        Walk(long off, MemorySegment dst, CompletableFuture<Void> done, boolean fill) {
             this.off = off;
             this.dst = dst;
             this.done = done;
+            this.fill = fill;
         }
 
         /** Ends the walk's part of the request: completes it, or lets the last backing read do so. */
@@ -149,6 +154,10 @@ final class CacheRead {
 
         /** A gap: an EMPTY placeholder holds its place in the index while the backing read runs. */
         private void miss(KeySubtree subtree, long from, long to) {
+            if (!fill) {
+                rereadBehindPlaceholder(from, to);
+                return;
+            }
             CacheKey placeholder = CacheKey.placeholder(from, (int) (to - from));
             subtree.insertPlaceholder(placeholder);
             UpperRequest request = upper();
@@ -158,7 +167,10 @@ final class CacheRead {
             missBytes += to - from;
         }
 
-        /** Another read's miss is in flight for this range: read it from the backing device too, without waiting. */
+        /**
+         * Another read's miss is in flight for this range, or the read keeps nothing: read it from the backing device,
+         * without a placeholder.
+         */
         private void rereadBehindPlaceholder(long from, long to) {
             UpperRequest request = upper();
             misses.add(new SliceRequest(BackingOp.READ, request, from - off, to - from, BackingCompletion.NONE));

@@ -24,6 +24,9 @@ import java.util.concurrent.CompletableFuture;
  */
 final class CacheWrite {
 
+    /** A write-through write's {@code onDirty} once it ran: count a request once. */
+    private static final Runnable NOTHING = () -> { };
+
     private final PmemRegion region;
     private final KeyTree tree;
     private final DataHeads heads;
@@ -56,6 +59,19 @@ final class CacheWrite {
         new Progress(off, length, null, durability, done).run();
     }
 
+    /**
+     * Writes {@code src} at {@code off} as CLEAN keys: the backing device holds the same data already (write-through).
+     * A piece whose range holds a dirty key is written dirty instead ({@code onDirty} runs once for the request), so
+     * writeback copies it after the older dirty data; a piece that replaces a CLEAN key is made durable before the
+     * write completes, so the older clean copy cannot come back after a crash.
+     */
+    void writeClean(long off, MemorySegment src, Durability durability, CompletableFuture<Void> done,
+                    Runnable onDirty) {
+        Progress progress = new Progress(off, src.byteSize(), src, durability, done);
+        progress.onDirty = onDirty;
+        progress.run();
+    }
+
     /** One request's progress; {@code src} null means zeroes. */
     private final class Progress implements DeferredRequests.Waiter {
         private final long off;
@@ -63,6 +79,8 @@ final class CacheWrite {
         private final MemorySegment src;
         private final Durability durability;
         private final CompletableFuture<Void> done;
+        /** Non-null for a write-through write: its pieces are CLEAN unless they cover dirty data (then it runs). */
+        private Runnable onDirty;
         private long pos;
 
         Progress(long off, long length, MemorySegment src, Durability durability, CompletableFuture<Void> done) {
@@ -77,7 +95,7 @@ final class CacheWrite {
             try {
                 while (pos < length) {
                     long epoch = deferred.freeEpoch();
-                    int written = writePiece(off + pos, src, pos, length - pos, durability);
+                    int written = writePiece(off + pos, src, pos, length - pos, durability, this);
                     if (written == 0) {
                         if (deferred.defer(this, epoch)) {
                             onFull.run();
@@ -97,6 +115,19 @@ final class CacheWrite {
             run();
         }
 
+        /** Whether the piece at {@code [from, to)} of {@code subtree} (locked) is kept CLEAN; counts dirty ones. */
+        boolean keepsClean(KeySubtree subtree, long from, long to) {
+            if (onDirty == null) {
+                return false;
+            }
+            if ((subtree.liveKinds(from, to) & KeySubtree.LIVE_DIRTY) == 0) {
+                return true;
+            }
+            onDirty.run();
+            onDirty = NOTHING;
+            return false;
+        }
+
         @Override
         public void fail(IOException error) {
             done.completeExceptionally(error);
@@ -108,7 +139,8 @@ final class CacheWrite {
      * is null, zeroes: up to the end of its 4 MiB stretch and of the data head's segment. Returns the bytes written, 0
      * when the cache is full.
      */
-    private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability) {
+    private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability,
+                           Progress progress) {
         int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
         CacheKey key = new CacheKey(off, len, 0);
         int placed = heads.allocate(key, len);
@@ -128,7 +160,14 @@ final class CacheWrite {
         KeySubtree subtree = tree.subtree(off);
         boolean appended;
         synchronized (subtree) {
-            appended = ksets.append(key, durability);
+            Durability keyDurability = durability;
+            if (progress.keepsClean(subtree, off, off + placed)) {
+                key.flags = CacheKey.FLAG_CLEAN;
+                if (subtree.liveKinds(off, off + placed) != 0) {
+                    keyDurability = Durability.FUA;
+                }
+            }
+            appended = ksets.append(key, keyDurability);
             if (appended) {
                 subtree.insert(key);
             }

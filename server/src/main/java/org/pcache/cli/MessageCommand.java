@@ -15,15 +15,16 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code pcache message gc_percent N}: dm-pcache's {@code dmsetup message}. The message is checked here first (a
+ * {@code pcache message gc_percent N} (dm-pcache's {@code dmsetup message}) and {@code pcache message mode MODE}. The message is checked here first (a
  * wrong one is a usage error and never reaches the server), then sent; it returns once the cache persisted it.
  */
 @Command(name = "message",
         mixinStandardHelpOptions = true,
         sortOptions = false,
-        description = {"Send a message to the running cache, as dmsetup message does to dm-pcache. The only message "
-                + "is gc_percent N: the segment usage (0-90, a whole number) at which GC reclaims written-back data. "
-                + "The keyword is case-insensitive; the value takes effect at once and is persisted in the cache."},
+        description = {"Send a message to the running cache, as dmsetup message does to dm-pcache: gc_percent N, the "
+                + "segment usage (0-90, a whole number) at which GC reclaims written-back data, or mode MODE "
+                + "(writeback, writethrough, writearound, writeonly, passthrough), the cache mode. The keyword is "
+                + "case-insensitive; the value takes effect at once and is persisted in the cache."},
         footer = {"", "Exit status: 0 applied, 1 the admin endpoint cannot be reached or refused it, 2 wrong command "
                 + "line or message."})
 final class MessageCommand implements Callable<Integer> {
@@ -34,7 +35,7 @@ final class MessageCommand implements Callable<Integer> {
     @Mixin
     private AdminOption admin;
 
-    @Parameters(paramLabel = "WORD", arity = "0..*", description = "The message: gc_percent N.")
+    @Parameters(paramLabel = "WORD", arity = "0..*", description = "The message: gc_percent N, or mode MODE.")
     private List<String> words = new ArrayList<>();
 
     @Override

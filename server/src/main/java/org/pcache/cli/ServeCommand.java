@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.pcache.admin.AdminServer;
 import org.pcache.admin.AdminToken;
+import org.pcache.cache.CacheMode;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.NbdProtocol;
 import org.pcache.nbd.TlsCredentials;
@@ -85,6 +86,17 @@ final class ServeCommand implements Callable<Integer> {
             description = "Segment usage (0-" + CacheOptions.GC_PERCENT_MAX + ") at which GC reclaims written-back "
                     + "data (default " + CacheOptions.GC_PERCENT_DEFAULT + " for a new cache; persisted when given).")
     private Integer gcPercent;
+
+    @Option(names = "--mode", paramLabel = "MODE", converter = CacheModeOption.class,
+            description = "Cache mode: writeback, writethrough, writearound, writeonly or passthrough (default "
+                    + "writeback for a new cache; an existing cache keeps its mode unless this is given, and then "
+                    + "persists it). Switch it online with pcache message mode MODE.")
+    private CacheMode mode;
+
+    @Option(names = "--sequential-cutoff", paramLabel = "SIZE", converter = ByteSize.class,
+            description = "Once a connection's run of contiguous requests passes SIZE, its writes and read misses "
+                    + "bypass the cache, bcache style (default 4M; 0 turns it off).")
+    private long sequentialCutoff = CacheOptions.SEQUENTIAL_CUTOFF_DEFAULT;
 
     @Option(names = "--format",
             description = "Format the cache region as a new, empty cache whatever it holds: a valid cache, one whose "
@@ -208,7 +220,8 @@ final class ServeCommand implements Callable<Integer> {
         return new ServeSettings(cacheFile, optional(cacheSize), backing, optional(backingSize),
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
                 format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
-                Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates));
+                Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates),
+                Optional.ofNullable(mode), sequentialCutoff);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

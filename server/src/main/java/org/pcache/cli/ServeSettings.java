@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
 import org.pcache.admin.AdminToken;
+import org.pcache.cache.CacheMode;
 import org.pcache.nbd.TlsMode;
 
 /**
@@ -31,12 +32,15 @@ import org.pcache.nbd.TlsMode;
  * @param tlsCertificates the server's credentials directory; present unless TLS is off
  * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
+ * @param mode        the cache mode: set on a new cache, persisted on an existing one
+ * @param sequentialCutoff bytes of a connection's sequential run after which it bypasses the cache (0: off)
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
-                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates) {
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, Optional<CacheMode> mode,
+                     long sequentialCutoff) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;
