@@ -39,10 +39,23 @@ class CacheMessageTest {
             "gc_percent|takes exactly one value, got 0",
             "gc_percent 1 2|takes exactly one value, got 2",
             "gc_percentage 50|unknown message 'gc_percentage'",
+            "mode fast|unknown cache mode 'fast'",
+            "mode|mode takes exactly one value, got 0",
+            "mode writeback writethrough|mode takes exactly one value, got 2",
             "flush|unknown message 'flush'"})
     void refusesWithOneLineSayingWhat(String text, String reason) {
         assertThatThrownBy(() -> CacheMessage.parse(text)).isInstanceOf(InvalidMessageException.class)
                 .hasMessageContaining(reason).satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
+    }
+
+    @ParameterizedTest(name = "''{0}''")
+    @ValueSource(strings = {"mode writeback", "MODE WriteThrough", "mode writearound", "mode writeonly",
+            " mode\tpassthrough "})
+    void acceptsEveryCacheModeInAnyCase(String text) throws Exception {
+        CacheMessage message = CacheMessage.parse(text);
+        assertThat(message.mode()).isNotNull();
+        assertThat(message.text()).isEqualTo("mode " + message.mode().label());
+        assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
     }
 
     @Test
