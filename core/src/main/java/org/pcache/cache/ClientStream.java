@@ -11,7 +11,8 @@ import java.util.concurrent.CompletableFuture;
  * after its first few MiB while the same client's random requests are still cached.
  *
  * <p>Get one per client with {@link Pcache#openStream()}; {@link Pcache}'s own read and write methods use a stream
- * shared by every caller that has none. Nothing to close: a stream is only memory.
+ * shared by every caller that has none, which detects no run (it would mix clients). Nothing to close: a stream is
+ * only memory.
  *
  * <p>Threading: any thread; the run table is guarded by this object's monitor.
  */
@@ -28,8 +29,12 @@ public final class ClientStream {
     private final long[] used = new long[RECENT_RUNS];
     private long requests;
 
-    ClientStream(Pcache cache) {
+    /** False for the stream shared by callers that name none: it mixes clients, so it detects no run. */
+    private final boolean detectsRuns;
+
+    ClientStream(Pcache cache, boolean detectsRuns) {
         this.cache = cache;
+        this.detectsRuns = detectsRuns;
     }
 
     /** {@link Pcache#readAsync} as this client. */
@@ -52,6 +57,9 @@ public final class ClientStream {
      * included: its own length when it starts a new run.
      */
     synchronized long extend(long offset, long length) {
+        if (!detectsRuns) {
+            return 0;
+        }
         requests++;
         int oldest = 0;
         for (int i = 0; i < RECENT_RUNS; i++) {

@@ -94,7 +94,7 @@ public final class Pcache implements AutoCloseable {
     private final MissFills fills;
     private final BypassWrite bypass;
     /** The stream of callers that name none. */
-    private final ClientStream sharedStream = new ClientStream(this);
+    private final ClientStream sharedStream = new ClientStream(this, false);
     private final CacheAllocation allocation;
     private final CacheStats stats = new CacheStats();
     private final AtomicLong inflight = new AtomicLong();
@@ -182,7 +182,7 @@ public final class Pcache implements AutoCloseable {
      * one per connection). See {@link ClientStream}.
      */
     public ClientStream openStream() {
-        return new ClientStream(this);
+        return new ClientStream(this, true);
     }
 
     /** Reads {@code dst.byteSize()} bytes at {@code offset} into {@code dst}. */
