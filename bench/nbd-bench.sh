@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# NBD benchmark: `pcache serve` (cache region on /dev/shm, backing file on disk) against nbdkit's memory plugin,
-# with fio's nbd engine: 4 KiB random writes and reads at QD1 and QD16, over TCP and a unix socket; prints IOPS,
-# p50/p99 completion latency and the ratio pcache/nbdkit. Then 4 KiB QD1 write latency through pcache whose
-# backing is nbdkit with the delay filter (wdelay=1ms), against writing to that nbdkit export directly.
+# NBD benchmark, one run, one table: `pcache serve` (cache region on /dev/shm, backing file on disk) against nbdkit's
+# memory plugin (the ceiling: it keeps nothing across a restart), nbdkit's file plugin and `qemu-nbd --cache=writeback`
+# (both over one backing file on the same disk), with fio's nbd engine, 4 KiB requests: random reads and writes at QD1
+# and QD16, fsync-heavy writes (fio fsync=1: a FLUSH after every write, QD1) and multi-conn (4 connections at QD32
+# each, random reads and writes), over TCP and a unix socket. Each cell: IOPS, p50/p99 completion latency in µs and
+# the ratio of IOPS to nbdkit memory's. The table is printed as Markdown. Then 4 KiB QD1 write latency through pcache
+# whose backing is nbdkit with the delay filter (wdelay=1ms), against writing to that nbdkit export directly.
 #
 # usage: bench/nbd-bench.sh            (from anywhere; builds server/target/pcache.jar when it is missing or stale)
-#   REGION=256M RUNTIME=8 RAMP=1 CACHE_SIZE=3G WRITE_SIZE=384M bench/nbd-bench.sh
+#   REGION=256M RUNTIME=6 RAMP=1 CACHE_SIZE=4G WRITE_SIZE=256M bench/nbd-bench.sh
 #
 # Write budget: every write run fits in the cache, so the table measures the cache's write path, not how fast
-# writeback and GC make room (a full cache makes writes wait; before writeback existed it never emptied). Write
-# runs therefore end after WRITE_SIZE bytes or RUNTIME seconds, whichever comes first
-# (fio --io_size without --time_based; --number_ios is ignored by time-based jobs), on both servers alike; IOPS are
-# over the time actually run. Write runs have no ramp (the warm-up before the table compiles the data path). The
-# region is CACHE_SIZE of sparse tmpfs, so RAM is used only for what is written. The script adds up what it wrote
-# to the cache and stops with an error before that comes near the cache size.
+# writeback and GC make room (a full cache makes writes wait). Write runs therefore end after WRITE_SIZE bytes or
+# RUNTIME seconds, whichever comes first (fio --io_size without --time_based; a multi-conn job writes WRITE_SIZE/4
+# per connection), on every server alike; IOPS are over the time actually run. Write runs have no ramp (the warm-up
+# before the table compiles the data path). The region is CACHE_SIZE of sparse tmpfs, so RAM is used only for what is
+# written. The script adds up what it wrote to the cache and stops with an error before that comes near the cache
+# size.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -21,10 +24,10 @@ cd "$here"
 pcache_select_jdk
 
 REGION=${REGION:-256M}
-RUNTIME=${RUNTIME:-8}
+RUNTIME=${RUNTIME:-6}
 RAMP=${RAMP:-1}
-CACHE_SIZE=${CACHE_SIZE:-3G}
-WRITE_SIZE=${WRITE_SIZE:-384M}
+CACHE_SIZE=${CACHE_SIZE:-4G}
+WRITE_SIZE=${WRITE_SIZE:-256M}
 SHM=${SHM:-/dev/shm}
 work=$(mktemp -d /tmp/nbd-bench.XXXXXX)
 shm_work=$(mktemp -d "$SHM/nbd-bench.XXXXXX")
@@ -36,7 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in fio nbdkit python3; do
+for tool in fio nbdkit qemu-nbd python3; do
     command -v "$tool" >/dev/null || { echo "nbd-bench: $tool is not installed" >&2; exit 1; }
 done
 jar=server/target/pcache.jar
@@ -70,6 +73,20 @@ start_nbdkit() {  # $1 = name, $2 = tcp|unix, rest = plugin/filter args; sets NB
     wait_for "$pidfile"
 }
 
+start_qemu_nbd() {  # $1 = name, $2 = tcp|unix, $3 = file; sets QEMU_URI
+    local name=$1 transport=$2 file=$3 pidfile="$work/qemu-$1.pid" listen
+    if [ "$transport" = tcp ]; then
+        local port; port=$(free_port)
+        listen=(-b 127.0.0.1 -p "$port"); QEMU_URI="nbd://127.0.0.1:$port/"
+    else
+        listen=(-k "$work/qemu-$name.sock"); QEMU_URI="nbd+unix:///?socket=$work/qemu-$name.sock"
+    fi
+    qemu-nbd -t -f raw --cache=writeback --shared=8 "${listen[@]}" --pid-file="$pidfile" "$file" \
+        >"$work/qemu-$name.log" 2>&1 &
+    pids+=($!)
+    wait_for "$pidfile"
+}
+
 start_pcache() {  # $1 = name, $2 = --backing; sets PCACHE_TCP and PCACHE_UNIX from the ready line
     local name=$1 backing=$2 out="$work/pcache-$1.out"
     "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED ${PCACHE_JAVA_OPTS:-} -jar $jar serve \
@@ -89,24 +106,38 @@ start_pcache() {  # $1 = name, $2 = --backing; sets PCACHE_TCP and PCACHE_UNIX f
 }
 
 written=0  # bytes written to pcache "main" so far
-run_fio() {  # $1 = uri, $2 = rw, $3 = iodepth; prints "iops p50_us p99_us bytes_written"
+run_fio() {  # $1 = uri, $2 = workload; prints "iops p50_us p99_us bytes_written"
+    local uri=$1 shape=()
+    case $2 in
+        randread-1) shape=(--rw=randread --iodepth=1) ;;
+        randread-16) shape=(--rw=randread --iodepth=16) ;;
+        randwrite-1) shape=(--rw=randwrite --iodepth=1) ;;
+        randwrite-16) shape=(--rw=randwrite --iodepth=16) ;;
+        fsync-1) shape=(--rw=randwrite --iodepth=1 --fsync=1) ;;
+        mc-randread-32x4) shape=(--rw=randread --iodepth=32 --numjobs=4 --group_reporting) ;;
+        mc-randwrite-32x4) shape=(--rw=randwrite --iodepth=32 --numjobs=4 --group_reporting) ;;
+        *) echo "nbd-bench: unknown workload $2" >&2; exit 1 ;;
+    esac
     local length=(--time_based --ramp_time="$RAMP")
-    [ "$2" = randwrite ] && length=(--io_size="$WRITE_SIZE")
-    fio --output-format=json --name=j --ioengine=nbd --uri="$1" --size="$REGION" --bs=4k --runtime="$RUNTIME" \
-        "${length[@]}" --randrepeat=0 --norandommap --rw="$2" --iodepth="$3" \
+    case $2 in
+        mc-randwrite-*) length=(--io_size=$(( $(bytes "$WRITE_SIZE") / 4 ))) ;;
+        *write*|fsync*) length=(--io_size="$WRITE_SIZE") ;;
+    esac
+    fio --output-format=json --name=j --ioengine=nbd --uri="$uri" --size="$REGION" --bs=4k --runtime="$RUNTIME" \
+        "${length[@]}" --randrepeat=0 --norandommap "${shape[@]}" \
         >"$work/fio.json" 2>"$work/fio.err" || { cat "$work/fio.err" >&2; exit 1; }
-    /usr/bin/python3 - "$work/fio.json" "$2" <<'PY'
+    /usr/bin/python3 - "$work/fio.json" "$2" <<'PY2'
 import json, sys
 text = open(sys.argv[1]).read()
 job = json.loads(text[text.find("{"):])["jobs"][0]
-side = job["write" if "write" in sys.argv[2] else "read"]
+side = job["read" if "randread" in sys.argv[2] else "write"]
 pct = side["clat_ns"]["percentile"]
 print("%.0f %.1f %.1f %d" % (side["iops"], pct["50.000000"] / 1000, pct["99.000000"] / 1000,
       job["write"]["io_bytes"]))
-PY
+PY2
 }
 
-fill() {  # write the benchmark region once, so reads hit written data on both servers
+fill() {  # write the benchmark region once, so reads hit written data on every server
     fio --name=fill --ioengine=nbd --uri="$1" --size="$REGION" --bs=1M --rw=write --iodepth=8 >/dev/null
 }
 
@@ -121,34 +152,49 @@ budget() {  # $1 = bytes just written to pcache "main"
 echo "nbd-bench: region=$REGION runtime=${RUNTIME}s ramp=${RAMP}s write_size=$WRITE_SIZE cache=$CACHE_SIZE on $SHM" \
     "cpus=$(nproc)" \
     "load=$(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%FT%TZ)" >&2
-start_nbdkit tcp tcp memory 1G; nbdkit_tcp=$NBDKIT_URI
-start_nbdkit unix unix memory 1G; nbdkit_unix=$NBDKIT_URI
-start_pcache main "$work/backing.img"; pcache_tcp=$PCACHE_TCP; pcache_unix=$PCACHE_UNIX
-for uri in "$nbdkit_tcp" "$nbdkit_unix" "$pcache_tcp"; do fill "$uri"; done
+# The file servers share one backing file on the disk, laid out in full so neither pays block allocation.
+file_backing="$work/file-backing.img"
+fio --name=layout --filename="$file_backing" --size=1G --bs=1M --rw=write --end_fsync=1 >/dev/null
+declare -A uri
+start_nbdkit mem-tcp tcp memory 1G; uri[memory-tcp]=$NBDKIT_URI
+start_nbdkit mem-unix unix memory 1G; uri[memory-unix]=$NBDKIT_URI
+start_nbdkit file-tcp tcp file "$file_backing"; uri[file-tcp]=$NBDKIT_URI
+start_nbdkit file-unix unix file "$file_backing"; uri[file-unix]=$NBDKIT_URI
+start_qemu_nbd tcp tcp "$file_backing"; uri[qemu-tcp]=$QEMU_URI
+start_qemu_nbd unix unix "$file_backing"; uri[qemu-unix]=$QEMU_URI
+start_pcache main "$work/backing.img"; uri[pcache-tcp]=$PCACHE_TCP; uri[pcache-unix]=$PCACHE_UNIX
+for server in memory-tcp file-tcp pcache-tcp; do fill "${uri[$server]}"; done
 budget "$(bytes "$REGION")"
 # Warm-up, so the JIT has compiled pcache's data path before the first measured run (writes capped, see above).
-for uri in "$nbdkit_tcp" "$pcache_tcp" "$pcache_unix"; do
-    fio --name=warm --ioengine=nbd --uri="$uri" --size="$REGION" --bs=4k --rw=randrw --iodepth=8 --runtime=4 \
-        --io_size=256M --randrepeat=0 --norandommap >/dev/null
+for server in memory-tcp pcache-tcp pcache-unix; do
+    fio --name=warm --ioengine=nbd --uri="${uri[$server]}" --size="$REGION" --bs=4k --rw=randrw --iodepth=8 \
+        --runtime=4 --io_size=256M --randrepeat=0 --norandommap >/dev/null
 done
 budget $((2 * 256 << 20))
 
-printf '%-6s %-10s %-4s %10s %9s %9s %10s %9s %9s %7s\n' transport workload qd \
-    nbdkit_iops p50_us p99_us pcache_iops p50_us p99_us ratio
+servers=(memory pcache file qemu)
+echo "| transport | workload | nbdkit memory IOPS (p50 / p99 µs) | pcache | ratio | nbdkit file | ratio |" \
+    "qemu-nbd writeback | ratio |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for transport in tcp unix; do
-    if [ "$transport" = tcp ]; then theirs=$nbdkit_tcp; ours=$pcache_tcp; else theirs=$nbdkit_unix; ours=$pcache_unix; fi
-    for rw in randwrite randread; do
-        for qd in 1 16; do
-            read -r ti tp50 tp99 _ <<<"$(run_fio "$theirs" "$rw" "$qd")"
-            read -r oi op50 op99 ow <<<"$(run_fio "$ours" "$rw" "$qd")"
-            budget "$ow"
-            ratio=$(/usr/bin/python3 -c "print('%.2f' % ($oi / $ti))")
-            printf '%-6s %-10s %-4s %10s %9s %9s %10s %9s %9s %7s\n' "$transport" "$rw" "$qd" \
-                "$ti" "$tp50" "$tp99" "$oi" "$op50" "$op99" "$ratio"
+    for workload in randread-1 randread-16 randwrite-1 randwrite-16 fsync-1 mc-randread-32x4 mc-randwrite-32x4; do
+        row="| $transport | $workload |"
+        base=
+        for server in "${servers[@]}"; do
+            read -r iops p50 p99 bytes_written <<<"$(run_fio "${uri[$server-$transport]}" "$workload")"
+            [ "$server" = pcache ] && budget "$bytes_written"
+            row="$row $iops ($p50 / $p99) |"
+            if [ -z "$base" ]; then
+                base=$iops
+            else
+                row="$row $(/usr/bin/python3 -c "print('%.2f' % ($iops / $base))") |"
+            fi
         done
+        echo "$row"
     done
 done
-echo "nbd-bench: wrote $((written >> 20)) MiB to the $CACHE_SIZE cache" >&2
+echo "nbd-bench: wrote $((written >> 20)) MiB to the $CACHE_SIZE cache; load=$(cut -d' ' -f1-3 /proc/loadavg)" \
+    "$(date -u +%FT%TZ)" >&2
 
 # Write latency in front of a slow backing: nbdkit memory with 1 ms per write.
 start_nbdkit slow unix --filter=delay memory 1G wdelay=1ms; slow=$NBDKIT_URI
@@ -156,7 +202,7 @@ start_pcache slow "$slow"; cached=$PCACHE_UNIX
 fio --name=warm --ioengine=nbd --uri="$cached" --size="$REGION" --bs=4k --rw=randwrite --iodepth=8 --runtime=3 \
     --io_size=128M --randrepeat=0 --norandommap >/dev/null
 printf '\n%-32s %10s %9s %9s\n' "QD1 4 KiB randwrite, unix" iops p50_us p99_us
-read -r si sp50 sp99 _ <<<"$(run_fio "$slow" randwrite 1)"
+read -r si sp50 sp99 _ <<<"$(run_fio "$slow" randwrite-1)"
 printf '%-32s %10s %9s %9s\n' "nbdkit delay wdelay=1ms" "$si" "$sp50" "$sp99"
-read -r ci cp50 cp99 _ <<<"$(run_fio "$cached" randwrite 1)"
+read -r ci cp50 cp99 _ <<<"$(run_fio "$cached" randwrite-1)"
 printf '%-32s %10s %9s %9s\n' "pcache in front of it" "$ci" "$cp50" "$cp99"

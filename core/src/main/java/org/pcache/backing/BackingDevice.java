@@ -19,8 +19,9 @@ import org.slf4j.LoggerFactory;
  * and never performs I/O, so it is safe from any thread, including one that holds a lock. {@link #submitDirect}
  * hands the request to the engine on the caller's thread. Either way the status arrives on the completion worker
  * ({@code <prefix>-complete}): never on an engine's I/O thread, never on the submitter's thread, so never under
- * the submitter's lock. After a request's completion ran, a {@link SliceRequest} releases its upper request with
- * the same status.
+ * the submitter's lock. {@link #submitInline} is the one exception: its completion runs where the engine reports
+ * the status, for callers whose completion is short and takes no lock. After a request's completion ran, a
+ * {@link SliceRequest} releases its upper request with the same status.
  *
  * <p>Errors never escape {@code submit} or {@code submitDirect}: a range past the end of the device fails with
  * {@link BackingIoException.Reason#OUT_OF_RANGE}, an offset or length that breaks {@link #alignment()} with
@@ -46,13 +47,14 @@ public final class BackingDevice implements AutoCloseable {
      *
      * A request travels: caller -> [submit list -> submit worker] -> engine -> engine callback on any thread ->
      * completion list -> completion worker -> BackingCompletion, upper release, in-flight exit. The bracketed
-     * part is skipped by submitDirect. Both lists are BatchWorkers (short lock, whole-batch take). A batch given to
-     * submitDirect(List) passes its completions through a CompletionPlug, which holds them until the batch is
-     * dispatched and then adds them to the completion list in one go.
+     * part is skipped by submitDirect and submitInline, the completion list and worker by submitInline. Both lists
+     * are BatchWorkers (short lock, whole-batch take). A batch given to submitDirect(List) passes its completions
+     * through a CompletionPlug, which holds them until the batch is dispatched and then adds them to the completion
+     * list in one go.
      *
      * Validation runs on the submitting thread before anything is queued; a request that fails it, or that is
-     * refused by a stopping device, goes straight onto the completion list, so its callback still runs on the
-     * completion worker and still counts as in flight until it ends.
+     * refused by a stopping device, goes straight onto the completion list (for submitInline: ends at once), so its
+     * callback still runs where its kind of submission says and still counts as in flight until it ends.
      *
      * Stop order, and why it cannot lose a completion: (1) close the in-flight gate, so every later request is
      * refused (but still counted); (2) wait for the count to reach zero, which needs both workers alive; (3) stop
@@ -191,6 +193,22 @@ public final class BackingDevice implements AutoCloseable {
     }
 
     /**
+     * Hands {@code request} to the engine on the caller's thread, as {@link #submitDirect(BackingRequest)} does, and
+     * runs its completion (then releases its upper request) on the thread the engine reports the status on: an
+     * engine I/O thread, an NBD client's reply reader, or the caller's own for a request refused, invalid, or done by
+     * an engine that completes at once. No completion-worker hand-over: one thread wake-up less per request, which is
+     * what a read miss answering its reader needs. Only for a completion that takes no lock the caller may hold and
+     * never blocks (it holds up the engine's thread while it runs). Never throws for a stopped device: the request
+     * completes with {@link BackingIoException.Reason#STOPPED} instead.
+     */
+    public void submitInline(BackingRequest request) {
+        InflightRequest admitted = admit(request, InflightRequest.Delivery.WHERE_REPORTED, null);
+        if (admitted != null) {
+            dispatch(admitted);
+        }
+    }
+
+    /**
      * Hands every request of {@code requests} to the engine on the caller's thread, in order, as
      * {@link #submitDirect(BackingRequest)} does for one. The completions the engine reports while this call runs
      * reach the completion worker together when it returns, in one hand-over instead of one wake-up of the worker
@@ -203,7 +221,7 @@ public final class BackingDevice implements AutoCloseable {
         CompletionPlug plug = new CompletionPlug(completeWorker);
         try {
             for (BackingRequest request : requests) {
-                InflightRequest admitted = admit(request, plug);
+                InflightRequest admitted = admit(request, InflightRequest.Delivery.COMPLETION_WORKER, plug);
                 if (admitted != null) {
                     dispatch(admitted);
                 }
@@ -317,18 +335,19 @@ public final class BackingDevice implements AutoCloseable {
     /** Counts the request and checks it; null when it was refused or invalid and is already on its way to the
      *  completion worker. */
     private InflightRequest admit(BackingRequest request) {
-        return admit(request, null);
+        return admit(request, InflightRequest.Delivery.COMPLETION_WORKER, null);
     }
 
-    /** Like {@link #admit(BackingRequest)}, for a request of a batch whose completions {@code plug} holds. A refused
+    /** Like {@link #admit(BackingRequest)}, with its completion delivered as {@code delivery}, for a request of a batch
+     *  whose completions {@code plug} holds (null for a request submitted alone). A refused
      *  one bypasses the plug, so a refusal after the completion worker stopped still throws here; the plug holds only
      *  admitted requests, which stop waits for. */
-    private InflightRequest admit(BackingRequest request, CompletionPlug plug) {
+    private InflightRequest admit(BackingRequest request, InflightRequest.Delivery delivery, CompletionPlug plug) {
         if (!inflight.enter()) {
-            refuse(new InflightRequest(request, completeWorker, inflight));
+            refuse(new InflightRequest(request, completeWorker, delivery, inflight));
             return null;
         }
-        InflightRequest inflightRequest = new InflightRequest(request, completeWorker, plug, inflight);
+        InflightRequest inflightRequest = new InflightRequest(request, completeWorker, delivery, plug, inflight);
         BackingIoException invalid = geometry.check(inflightRequest.operation(), request.backingOffset(),
                 request.length());
         if (invalid != null) {

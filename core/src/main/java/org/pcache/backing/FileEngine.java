@@ -28,11 +28,14 @@ import com.sun.nio.file.ExtendedOpenOption;
  * caller's thread. Flush is {@code FileChannel.force(false)} (fdatasync: the data and the metadata needed to read it
  * back, such as the file size; timestamps are not needed and are left to the file system).
  *
- * <p>With {@link Caching#DIRECT} the file is opened with O_DIRECT. {@link #alignment()} is then the file system's
- * block size (the unit the JDK enforces); offsets and lengths that break it fail with
- * {@link BackingIoException.Reason#MISALIGNED}. Memory need not be aligned: misaligned native memory is copied
- * through an aligned bounce buffer (the JDK does the same for heap memory), so a cache-region slice at any offset
- * can be written back directly. A size that is not a multiple of the block size is rounded down.
+ * <p>With {@link Caching#DIRECT} the file is opened with O_DIRECT, for every read and write whose offset and length
+ * are multiples of the file system's block size (the unit the JDK enforces); the others (a 512-byte sector of a
+ * 4 KiB-block file system) go through a second, buffered descriptor of the same file, so {@link #alignment()} stays
+ * 1 and the cache's 512-byte sectors work. Linux keeps the two coherent (an O_DIRECT write drops the cached pages it
+ * covers, an O_DIRECT read first writes back dirty ones), and a flush (fdatasync, per file) covers both. Memory need
+ * not be aligned: misaligned native memory is copied through an aligned bounce buffer (the JDK does the same for heap
+ * memory), so a cache-region slice at any offset can be written back directly. A size that is not a multiple of the
+ * block size is rounded down.
  *
  * <p>Discard and write-zeroes go to the kernel through {@link LinuxFile}, on a descriptor of their own. On a regular
  * file discard punches a hole ({@code fallocate(PUNCH_HOLE | KEEP_SIZE)}: the range reads back as zeroes and its
@@ -70,7 +73,7 @@ public final class FileEngine implements IoEngine {
     public enum Caching {
         /** Through the page cache: any offset, length and memory. */
         BUFFERED,
-        /** O_DIRECT: offsets and lengths aligned to the file system block size. */
+        /** O_DIRECT for block-aligned offsets and lengths; any other request goes through the page cache. */
         DIRECT
     }
 
@@ -100,6 +103,10 @@ public final class FileEngine implements IoEngine {
 
     private final Path path;
     private final FileChannel channel;
+    /** With O_DIRECT: a buffered descriptor for requests that are not block-aligned; otherwise {@link #channel}. */
+    private final FileChannel unaligned;
+    /** With O_DIRECT: the file system's block size; otherwise 1. */
+    private final int directBlock;
     private final Options options;
     private final DeviceGeometry geometry;
     private final LinuxFile linuxFile;
@@ -111,10 +118,12 @@ public final class FileEngine implements IoEngine {
     /** True until the store first answers a write-zeroes with EOPNOTSUPP. */
     private volatile boolean writeZeroesSupported = true;
 
-    private FileEngine(Path path, FileChannel channel, Options options, DeviceGeometry geometry, LinuxFile linuxFile,
-                       Integer logicalBlockSize) {
+    private FileEngine(Path path, FileChannel channel, FileChannel unaligned, int directBlock, Options options,
+                       DeviceGeometry geometry, LinuxFile linuxFile, Integer logicalBlockSize) {
         this.path = path;
         this.channel = channel;
+        this.unaligned = unaligned;
+        this.directBlock = directBlock;
         this.options = options;
         this.geometry = geometry;
         this.linuxFile = linuxFile;
@@ -140,8 +149,12 @@ public final class FileEngine implements IoEngine {
                 ? Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT)
                 : Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
         FileChannel channel = FileChannel.open(path, openOptions);
+        FileChannel unaligned = channel;
         LinuxFile linuxFile = null;
         try {
+            if (options.caching() == Caching.DIRECT) {
+                unaligned = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            }
             linuxFile = LinuxFile.open(path);
             Integer logicalBlockSize = blockDevice ? linuxFile.logicalBlockSize() : null;
             long size = blockDevice ? SysfsBlockDevice.size(path) : channel.size();
@@ -153,11 +166,12 @@ public final class FileEngine implements IoEngine {
                 LOG.warn("path={} size={} is not a multiple of the O_DIRECT block size {}; using size={}", path, size,
                         alignment, usable);
             }
-            return new FileEngine(path, channel, options, new DeviceGeometry(usable, alignment), linuxFile,
-                    logicalBlockSize);
+            return new FileEngine(path, channel, unaligned, alignment, options, new DeviceGeometry(usable, 1),
+                    linuxFile, logicalBlockSize);
         } catch (IOException | RuntimeException e) {
             try {
                 channel.close();
+                unaligned.close();
                 if (linuxFile != null) {
                     linuxFile.close();
                 }
@@ -257,7 +271,7 @@ public final class FileEngine implements IoEngine {
     @Override
     public void close() throws IOException {
         ioPool.close();
-        try (LinuxFile closing = linuxFile) {
+        try (LinuxFile closing = linuxFile; FileChannel closingUnaligned = unaligned) {
             channel.close();
         }
     }
@@ -291,48 +305,55 @@ public final class FileEngine implements IoEngine {
     }
 
     private void readFully(long offset, MemorySegment dst) throws IOException {
-        if (!needsBounce(dst)) {
-            readInto(offset, dst);
+        FileChannel through = channelFor(offset, dst.byteSize());
+        if (!needsBounce(dst, through)) {
+            readInto(through, offset, dst);
             return;
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment bounce = arena.allocate(dst.byteSize(), geometry.alignment());
-            readInto(offset, bounce);
+            MemorySegment bounce = arena.allocate(dst.byteSize(), directBlock);
+            readInto(through, offset, bounce);
             dst.copyFrom(bounce);
         }
     }
 
     private void writeFully(long offset, MemorySegment src) throws IOException {
-        if (!needsBounce(src)) {
-            writeFrom(offset, src);
+        FileChannel through = channelFor(offset, src.byteSize());
+        if (!needsBounce(src, through)) {
+            writeFrom(through, offset, src);
             return;
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment bounce = arena.allocate(src.byteSize(), geometry.alignment());
+            MemorySegment bounce = arena.allocate(src.byteSize(), directBlock);
             bounce.copyFrom(src);
-            writeFrom(offset, bounce);
+            writeFrom(through, offset, bounce);
         }
+    }
+
+    /** The O_DIRECT descriptor for a block-aligned range, the buffered one for any other (and without O_DIRECT). */
+    private FileChannel channelFor(long offset, long length) {
+        return offset % directBlock == 0 && length % directBlock == 0 ? channel : unaligned;
     }
 
     /**
      * True when {@code memory} cannot go to the channel as it is: a heap segment whose array is not a visible
      * {@code byte[]} has no ByteBuffer view, and O_DIRECT needs native memory at an aligned address.
      */
-    private boolean needsBounce(MemorySegment memory) {
+    private boolean needsBounce(MemorySegment memory, FileChannel through) {
         if (!memory.isNative()) {
             return !(memory.heapBase().orElse(null) instanceof byte[]);
         }
-        return options.caching() == Caching.DIRECT && memory.address() % geometry.alignment() != 0;
+        return through != unaligned && memory.address() % directBlock != 0;
     }
 
-    private void readInto(long offset, MemorySegment dst) throws IOException {
+    private void readInto(FileChannel through, long offset, MemorySegment dst) throws IOException {
         long length = dst.byteSize();
         for (long done = 0; done < length; ) {
             long chunk = Math.min(MAX_CHUNK, length - done);
             ByteBuffer buffer = dst.asSlice(done, chunk).asByteBuffer();
             while (buffer.hasRemaining()) {
                 long position = offset + done + buffer.position();
-                if (channel.read(buffer, position) < 0) {
+                if (through.read(buffer, position) < 0) {
                     throw new BackingIoException(BackingIoException.Reason.OUT_OF_RANGE, "read", offset, length,
                             "end of file at offset " + position + " (expected: device size " + geometry.size() + ")",
                             null);
@@ -342,13 +363,13 @@ public final class FileEngine implements IoEngine {
         }
     }
 
-    private void writeFrom(long offset, MemorySegment src) throws IOException {
+    private void writeFrom(FileChannel through, long offset, MemorySegment src) throws IOException {
         long length = src.byteSize();
         for (long done = 0; done < length; ) {
             long chunk = Math.min(MAX_CHUNK, length - done);
             ByteBuffer buffer = src.asSlice(done, chunk).asByteBuffer();
             while (buffer.hasRemaining()) {
-                channel.write(buffer, offset + done + buffer.position());
+                through.write(buffer, offset + done + buffer.position());
             }
             done += chunk;
         }
@@ -401,10 +422,10 @@ public final class FileEngine implements IoEngine {
     /** Writes zeroes over the range from one aligned native buffer of at most {@link #ZERO_CHUNK} bytes. */
     private void writeZeroBlocks(long offset, long length) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment zeroes = arena.allocate(Math.min(length, ZERO_CHUNK), geometry.alignment());
+            MemorySegment zeroes = arena.allocate(Math.min(length, ZERO_CHUNK), directBlock);
             for (long done = 0; done < length; ) {
                 long chunk = Math.min(zeroes.byteSize(), length - done);
-                writeFrom(offset + done, zeroes.asSlice(0, chunk));
+                writeFrom(channelFor(offset + done, chunk), offset + done, zeroes.asSlice(0, chunk));
                 done += chunk;
             }
         }

@@ -14,7 +14,8 @@ import java.lang.invoke.VarHandle;
  * leaves the in-flight count, in that order even when the completion throws.
  *
  * <p>Threading: {@link #completed} on any thread (an engine I/O thread, or the submitter for a request refused or
- * failed before the engine); {@link #run} on the completion worker only.
+ * failed before the engine); {@link #run} on the completion worker only, except for a request delivered
+ * {@link Delivery#WHERE_REPORTED}, which ends on the thread that reported its status.
  */
 final class InflightRequest implements IoEngine.IoCallback, Runnable {
 
@@ -29,8 +30,17 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
         }
     }
 
+    /** Where a request's completion runs. */
+    enum Delivery {
+        /** On the completion worker: never on an engine thread, the submitter's, or under the submitter's lock. */
+        COMPLETION_WORKER,
+        /** On the thread that reports the status (an engine I/O thread, or the submitter's for a refused request). */
+        WHERE_REPORTED
+    }
+
     private final BackingRequest request;
     private final BatchWorker<Runnable> completeWorker;
+    private final Delivery delivery;
     /** The plug of the batch this request was submitted in, or null for a request submitted alone. */
     private final CompletionPlug plug;
     private final InflightCounter inflight;
@@ -40,15 +50,17 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
     @SuppressWarnings("unused") // accessed through STATUS_RECORDED
     private volatile boolean statusRecorded;
 
-    InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, InflightCounter inflight) {
-        this(request, completeWorker, null, inflight);
+    InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, Delivery delivery,
+                    InflightCounter inflight) {
+        this(request, completeWorker, delivery, null, inflight);
     }
 
     /** A request of a batch whose completions {@code plug} holds until the submission is done. */
-    InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, CompletionPlug plug,
-                    InflightCounter inflight) {
+    InflightRequest(BackingRequest request, BatchWorker<Runnable> completeWorker, Delivery delivery,
+                    CompletionPlug plug, InflightCounter inflight) {
         this.request = request;
         this.completeWorker = completeWorker;
+        this.delivery = delivery;
         this.plug = plug;
         this.inflight = inflight;
     }
@@ -59,14 +71,18 @@ final class InflightRequest implements IoEngine.IoCallback, Runnable {
 
     /**
      * Records the status and moves the request onto the completion list (dm-pcache's backing_dev_bio_end), or into
-     * its batch's plug while that still holds. Returns false when the completion worker has already stopped, which
-     * only happens to a request refused after stop.
+     * its batch's plug while that still holds, or ends it here when it is delivered where reported. Returns false
+     * when the completion worker has already stopped, which only happens to a request refused after stop.
      */
     boolean queueCompletion(BackingIoException status) {
         if (!STATUS_RECORDED.compareAndSet(this, false, true)) {
             throw new IllegalStateException("backing request completed twice: " + describe());
         }
         this.error = status;
+        if (delivery == Delivery.WHERE_REPORTED) {
+            run();
+            return true;
+        }
         return plug != null && plug.hold(this) || completeWorker.add(this);
     }
 

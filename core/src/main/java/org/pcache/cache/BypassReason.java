@@ -5,7 +5,5 @@ public enum BypassReason {
     /** The cache mode sends it there (write-around and pass-through writes, write-only and pass-through reads). */
     MODE,
     /** Its client's stream of contiguous requests passed the sequential cutoff. */
-    SEQUENTIAL,
-    /** A write-zeroes over more than a quarter of the cache's data space, which would evict most of what it holds. */
-    TOO_LARGE
+    SEQUENTIAL
 }

@@ -8,7 +8,9 @@ import org.pcache.backing.BackingExtent;
 
 /**
  * The cached device's allocation map (what NBD's {@code base:allocation} reports): the backing device's map, with
- * every range the cache holds (dirty or clean) counted as data, whatever the backing device has there. So a hole of a
+ * every range the cache holds data for (dirty or clean) counted as data, whatever the backing device has there. A
+ * range the cache holds as zeroes or discarded (a data-less key) shows what the backing device has: a hole stays a
+ * hole, since the range reads as zeroes either way. So a hole of a
  * sparse backing file shows as a hole until something is written to it or read into the cache, and dirty data that
  * writeback has not reached yet is data.
  *
@@ -59,7 +61,7 @@ final class CacheAllocation {
                     if (key.off >= stretchEnd) {
                         break;
                     }
-                    if (key.isEmpty() || key.isStale()) {
+                    if (key.isEmpty() || key.isStale() || key.readsZeroes()) {
                         continue;
                     }
                     add(ranges, Math.max(pos, key.off), Math.min(stretchEnd, key.end()));

@@ -18,7 +18,8 @@ import java.util.function.LongConsumer;
  * written. It checks every structure, walks the kset log for a dump, and rescues dirty data by writing it back to a
  * backing device in log order.
  *
- * <p>Works on images written by the kernel's dm-pcache: the format is the same.
+ * <p>Works on images written by the kernel's dm-pcache: the format is the same. It also reads pcache's data-less
+ * keys (ZERO, DISCARD, INVALIDATE), and refuses an image marked with an extension it does not know.
  *
  * <p>Threading: one thread at a time.
  */
@@ -29,12 +30,39 @@ public final class CacheImage {
     }
 
     /**
-     * One key record.
+     * One key record. A data-less record (kind ZERO, DISCARD or INVALIDATE) has seg -1 and segOff, gen and dataCrc 0.
      *
      * @param stale the key's segment was reclaimed after it was written: it no longer counts
      */
     public record LoggedKey(long off, int len, boolean clean, int seg, int segOff, long gen, int dataCrc,
-                            boolean stale) {
+                            boolean stale, Kind kind) {
+    }
+
+    /** What a key record holds. */
+    public enum Kind {
+        /** Data written by a client. */
+        DATA,
+        /** Data filled from the backing device by a read miss. */
+        CLEAN,
+        /** No data: the range reads as zeroes; written back as a write-zeroes (pcache extension). */
+        ZERO,
+        /** No data: the range was discarded; written back as a discard (pcache extension). */
+        DISCARD,
+        /** No data: the cache dropped the range; nothing is written back (pcache extension). */
+        INVALIDATE;
+
+        static Kind of(CacheKey key) {
+            if ((key.flags & CacheKey.FLAG_ZERO) != 0) {
+                return ZERO;
+            }
+            if ((key.flags & CacheKey.FLAG_DISCARD) != 0) {
+                return DISCARD;
+            }
+            if ((key.flags & CacheKey.FLAG_INVALIDATE) != 0) {
+                return INVALIDATE;
+            }
+            return key.isClean() ? CLEAN : DATA;
+        }
     }
 
     /** A logical segment of the cache: its physical id and generation. */
@@ -143,7 +171,7 @@ public final class CacheImage {
 
     /**
      * Writes every dirty extent from dirty_tail to the end of the log onto {@code backing}, kset by kset in log order,
-     * flushing after each: what writeback would have done. The image is not changed. {@code progress} receives, after
+     * flushing after each: what writeback would have done, write-zeroes and discards included. The image is not changed. {@code progress} receives, after
      * each kset, the dirty key-record bytes dealt with so far, in the measure of {@link #dirtyBytes} (so the last
      * value equals it; extents a later key overwrote count without being written).
      *
@@ -160,8 +188,9 @@ public final class CacheImage {
         long[] done = new long[3];
         KsetLog.walk(device, reader, device.dirtyTail(), (pos, status, dirty) -> {
             if (status == KsetOnMedia.Status.NORMAL) {
+                writer.clear();
                 writer.load(reader);
-                done[1] += writer.write();
+                done[1] += writer.write(() -> CacheOptions.WRITEBACK_DEPTH_DEFAULT);
                 done[0]++;
                 done[2] += writer.dirtyBytes();
                 progress.accept(done[2]);
@@ -176,7 +205,7 @@ public final class CacheImage {
         walk(kset -> {
             if (kset.dirty()) {
                 for (LoggedKey key : kset.keys()) {
-                    dirty[0] += key.clean() || key.stale() ? 0 : key.len();
+                    dirty[0] += key.kind() != Kind.DATA || key.stale() ? 0 : key.len();
                 }
             }
         });
@@ -190,8 +219,12 @@ public final class CacheImage {
         List<LoggedKey> keys = new ArrayList<>(reader.keyNum());
         for (int i = 0; i < reader.keyNum(); i++) {
             CacheKey key = reader.key(i);
-            keys.add(new LoggedKey(key.off, key.len, key.isClean(), key.seg.id(), key.segOff, key.segGen,
-                    reader.recordedCrc(i), key.segGen < key.seg.gen()));
+            if (key.isDataless()) {
+                keys.add(new LoggedKey(key.off, key.len, false, -1, 0, 0, 0, false, Kind.of(key)));
+            } else {
+                keys.add(new LoggedKey(key.off, key.len, key.isClean(), key.seg.id(), key.segOff, key.segGen,
+                        reader.recordedCrc(i), key.segGen < key.seg.gen(), Kind.of(key)));
+            }
         }
         return keys;
     }
@@ -200,7 +233,7 @@ public final class CacheImage {
         for (int i = 0; i < reader.keyNum(); i++) {
             try {
                 CacheKey key = reader.key(i);
-                if (dataCrc && key.segGen == key.seg.gen()) {
+                if (dataCrc && !key.isDataless() && key.segGen == key.seg.gen()) {
                     reader.verifyCrc(i, key);
                 }
             } catch (CorruptMediaException e) {

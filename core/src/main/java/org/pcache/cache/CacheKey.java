@@ -6,11 +6,16 @@ package org.pcache.cache;
  *
  * <p>Kinds, by {@link #flags}: dirty (no flag: written by a client, not yet written back), {@link #FLAG_CLEAN} (filled
  * from the backing device by a read miss; writeback skips it) and {@link #FLAG_EMPTY} (a placeholder for a miss read
- * in flight: no segment, never persisted). One more bit, {@link #FLAG_IN_TREE}, is memory-only state: it shares the
+ * in flight: no segment, never persisted), and pcache's data-less kinds, which reference no segment and have no data:
+ * {@link #FLAG_ZERO} (reads as zeroes, written back as a write-zeroes), {@link #FLAG_DISCARD} (reads as zeroes,
+ * written back as a discard) and {@link #FLAG_INVALIDATE} (the range was dropped from the cache; never in the index,
+ * written back as nothing). For a data-less key {@link #seg} is null and {@link #segGen} holds its birth: the log
+ * sequence number of the kset log's head when it was appended (at replay, its kset's), which GC compares with the
+ * kset it reclaims ({@link GarbageCollector}). ZERO and DISCARD keys count as dirty until written back. One more bit, {@link #FLAG_IN_TREE}, is memory-only state: it shares the
  * field because a boolean of its own would round the object up from 48 to 56 bytes, and the index holds one key per
  * cached extent.
  *
- * <p>Invariants: {@code len > 0} while the key is in a subtree; a non-EMPTY key is valid only while
+ * <p>Invariants: {@code len > 0} while the key is in a subtree; a key with data is valid only while
  * {@code segGen == seg.gen()} — once its segment is reclaimed the key is stale and every lookup treats it as absent.
  * {@link #crc} is null unless the cache keeps data CRCs.
  *
@@ -20,6 +25,10 @@ final class CacheKey {
 
     static final int FLAG_EMPTY = 1;
     static final int FLAG_CLEAN = 1 << 1;
+    static final int FLAG_ZERO = 1 << 2;
+    static final int FLAG_DISCARD = 1 << 3;
+    static final int FLAG_INVALIDATE = 1 << 4;
+    static final int DATALESS_FLAGS = FLAG_ZERO | FLAG_DISCARD | FLAG_INVALIDATE;
     /** The key is in a subtree; cleared when it leaves, which a completing miss read checks. Never persisted. */
     static final int FLAG_IN_TREE = 1 << 8;
 
@@ -42,6 +51,11 @@ final class CacheKey {
         return new CacheKey(off, len, FLAG_EMPTY);
     }
 
+    /** A data-less key of kind {@code flag} (ZERO, DISCARD or INVALIDATE); {@link Kset#append} sets its birth. */
+    static CacheKey dataless(long off, int len, int flag) {
+        return new CacheKey(off, len, flag);
+    }
+
     long end() {
         return off + len;
     }
@@ -54,8 +68,29 @@ final class CacheKey {
         return (flags & FLAG_CLEAN) != 0;
     }
 
+    /** Dirty: written by a client and not yet written back (data, zeroes or a discard). */
     boolean isDirty() {
-        return (flags & (FLAG_EMPTY | FLAG_CLEAN)) == 0;
+        return (flags & (FLAG_EMPTY | FLAG_CLEAN | FLAG_INVALIDATE)) == 0;
+    }
+
+    /** A ZERO, DISCARD or INVALIDATE key: no segment, no data. */
+    boolean isDataless() {
+        return (flags & DATALESS_FLAGS) != 0;
+    }
+
+    /** An INVALIDATE key: it only cuts the keys it overlaps and never stays in the index. */
+    boolean isInvalidation() {
+        return (flags & FLAG_INVALIDATE) != 0;
+    }
+
+    /** A ZERO or DISCARD key: the range reads as zeroes. */
+    boolean readsZeroes() {
+        return (flags & (FLAG_ZERO | FLAG_DISCARD)) != 0;
+    }
+
+    /** Bytes of cache data the key holds: its length, or 0 for a data-less key. */
+    long dataBytes() {
+        return isDataless() ? 0 : len;
     }
 
     boolean inTree() {
@@ -82,7 +117,7 @@ final class CacheKey {
         this.segGen = gen;
     }
 
-    /** True when the key's segment was reclaimed after the key was written: the key is then absent. */
+    /** True when the key's segment was reclaimed after the key was written: the key is then absent (never data-less). */
     boolean isStale() {
         return seg != null && segGen != seg.gen();
     }

@@ -2,7 +2,6 @@ package org.pcache.cache;
 
 import org.pcache.backing.BackingCompletion;
 import org.pcache.backing.BackingDevice;
-import org.pcache.backing.BackingIoException;
 import org.pcache.backing.BackingOp;
 import org.pcache.backing.SliceRequest;
 import org.pcache.backing.UpperRequest;
@@ -13,9 +12,11 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
 
 /**
- * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region, gaps are read from the
+ * The read path (dm-pcache's cache_read and miss_read_end): hits are copied out of the region (a ZERO or DISCARD key is
+ * a hit that reads as zeroes), gaps are read from the
  * backing device straight into the caller's buffer, and what a miss read brings back is kept as a CLEAN key by
  * {@link MissFills}.
  *
@@ -24,9 +25,11 @@ import java.util.concurrent.CompletableFuture;
  * shadows a newer write. A gap already covered by another read's placeholder is copied from that read's fill when its
  * data arrived, otherwise read again without a placeholder of its own.
  *
- * <p>Threading: the walk runs on the caller's thread under the subtree lock; backing reads are queued (never issued
- * under the lock) and complete on the backing device's completion worker, which hands the data to {@link MissFills}
- * (taking no cache lock) before the reader's reply goes out.
+ * <p>Threading: the walk runs on the caller's thread under the subtree lock; backing reads are handed to the engine
+ * on the caller's thread once the lock is released ({@link BackingDevice#submitInline}) and complete on the thread
+ * the engine answers on (its I/O thread, an NBD client's reply reader), which copies the data aside for
+ * {@link MissFills} (taking no cache lock) and completes the read: the reply goes out with no hand-over to another
+ * worker, and the fill lands later, beside it, on {@code pcache-fill}.
  */
 final class CacheRead {
 
@@ -36,23 +39,62 @@ final class CacheRead {
     private final BackingDevice backing;
     private final CacheStats stats;
     private final boolean dataCrc;
+    /** Null when read-ahead is off. */
+    private final ReadAhead readAhead;
+    /** Read-aheads in flight; a stream that finds none free reads ahead at its next chance. */
+    private final Semaphore readAheadSlots = new Semaphore(READ_AHEADS_IN_FLIGHT);
+
+    /** Most read-aheads in flight at once (each holds a buffer of the read-ahead size). */
+    static final int READ_AHEADS_IN_FLIGHT = 4;
 
     CacheRead(PmemRegion region, KeyTree tree, MissFills fills, BackingDevice backing, CacheStats stats,
-              boolean dataCrc) {
+              boolean dataCrc, long readAheadBytes) {
         this.region = region;
         this.tree = tree;
         this.fills = fills;
         this.backing = backing;
         this.stats = stats;
         this.dataCrc = dataCrc;
+        this.readAhead = readAheadBytes == 0 ? null : new ReadAhead(readAheadBytes, backing.size());
     }
 
     /**
      * Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived.
-     * With {@code fill} false, gaps are read from the backing device and not kept (a bypassing read).
+     * With {@code fill} false, gaps are read from the backing device and not kept (a bypassing read, which never
+     * reads ahead).
      */
     void read(long off, MemorySegment dst, CompletableFuture<Void> done, boolean fill) {
-        Walk walk = new Walk(off, dst, done, fill);
+        Walk walk = new Walk(off, dst, done, true, fill);
+        if (walk(walk) && fill && readAhead != null) {
+            long from = readAhead.next(off, dst.byteSize(), walk.missBytes > 0);
+            if (from >= 0) {
+                readAhead(from);
+            }
+        }
+        walk.finish(walk.error);
+    }
+
+    /**
+     * Reads {@code [from, from + window)} into a scratch buffer, so its gaps are filled into the cache as any miss's
+     * are; started before the reader's own request ends, so a close waits for it to be submitted. Counted only as
+     * bytes from the backing device, not as a client read.
+     */
+    private void readAhead(long from) {
+        if (!readAheadSlots.tryAcquire()) {
+            return;
+        }
+        long length = Math.min(readAhead.window(), backing.size() - from);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        done.whenComplete((ignored, error) -> readAheadSlots.release());
+        Walk walk = new Walk(from, MemorySegment.ofArray(new byte[(int) length]), done, false, true);
+        walk(walk);
+        walk.finish(walk.error);
+    }
+
+    /** Runs {@code walk} over its range, submitting its misses; false when it failed (its error is then set). */
+    private boolean walk(Walk walk) {
+        long off = walk.off;
+        MemorySegment dst = walk.dst;
         try {
             long end = off + dst.byteSize();
             for (long pos = off; pos < end; pos = KeyTree.stretchEnd(pos)) {
@@ -63,10 +105,11 @@ final class CacheRead {
                 walk.submitMisses();
             }
             walk.count();
-            walk.finish(null);
+            return true;
         } catch (CacheIoException | RuntimeException e) {
             walk.submitMisses();
-            walk.finish(e);
+            walk.error = e;
+            return false;
         }
     }
 
@@ -87,16 +130,21 @@ final class CacheRead {
         private final MemorySegment dst;
         private final CompletableFuture<Void> done;
         private final boolean fill;
+        /** A client's read (counted as one), or a read-ahead (only its backing bytes are counted). */
+        private final boolean client;
+        /** Why the walk failed, or null. */
+        private Exception error;
         /** Created by the first miss; the walk owns its first reference until {@link #finish}. */
         private UpperRequest upper;
         private List<SliceRequest> misses;
         private long hitBytes;
         private long missBytes;
 
-        Walk(long off, MemorySegment dst, CompletableFuture<Void> done, boolean fill) {
+        Walk(long off, MemorySegment dst, CompletableFuture<Void> done, boolean client, boolean fill) {
             this.off = off;
             this.dst = dst;
             this.done = done;
+            this.client = client;
             this.fill = fill;
         }
 
@@ -143,6 +191,9 @@ final class CacheRead {
                     } else {
                         rereadBehindPlaceholder(cursor, partEnd);
                     }
+                } else if (key.readsZeroes()) {
+                    dst.asSlice(cursor - off, partEnd - cursor).fill((byte) 0);
+                    hitBytes += partEnd - cursor;
                 } else if (!copyHit(key, cursor, partEnd)) {
                     subtree.removeAt(i);
                     continue;
@@ -201,25 +252,25 @@ final class CacheRead {
             return true;
         }
 
-        /** Hands the backing reads over; one the backing device refuses (it was stopped) fails like a failed read. */
+        /**
+         * Hands the backing reads to the engine on this thread; each completes where the engine reports it (a
+         * refused one, with STOPPED, here), so no worker stands between the backing's data and the reply.
+         */
         void submitMisses() {
             if (misses == null) {
                 return;
             }
             for (SliceRequest miss : misses) {
-                try {
-                    backing.submit(miss);
-                } catch (IllegalStateException e) {
-                    BackingIoException refused = new BackingIoException(BackingIoException.Reason.STOPPED, "read",
-                            miss.backingOffset(), miss.length(), e.getMessage(), e);
-                    miss.completion().complete(miss, refused);
-                    miss.upper().release(refused);
-                }
+                backing.submitInline(miss);
             }
             misses.clear();
         }
 
         void count() {
+            if (!client) {
+                stats.bytesFromBacking.add(missBytes);
+                return;
+            }
             stats.reads.increment();
             stats.bytesRead.add(hitBytes + missBytes);
             if (hitBytes > 0) {

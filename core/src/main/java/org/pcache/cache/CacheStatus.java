@@ -35,14 +35,12 @@ public record CacheStatus(int sbFlags, int segTotal, int cacheSegs, int segsUsed
      * @param modeBytes          their bytes
      * @param sequentialRequests bypassed because their client's sequential run passed the cutoff
      * @param sequentialBytes    their bytes
-     * @param tooLargeRequests   write-zeroes too large to keep
-     * @param tooLargeBytes      their bytes
      * @param cachedInstead      writes meant for the backing device (bypassing or write-through) written into the
      *                           cache as write-back writes, because it held data of their range that writeback
      *                           could otherwise have copied over them
      */
     public record Bypass(long modeRequests, long modeBytes, long sequentialRequests, long sequentialBytes,
-                         long tooLargeRequests, long tooLargeBytes, long cachedInstead) {
+                         long cachedInstead) {
     }
 
     /** The cache mode, from cache_flags bits 2-5. */

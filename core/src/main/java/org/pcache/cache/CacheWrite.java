@@ -10,10 +10,14 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The write path (dm-pcache's cache_write): each piece of a request, cut at 4 MiB stretch and segment ends, gets space
  * from a data head, its data is copied into the region, and its key is appended to the stretch's kset and inserted
- * into the index.
+ * into the index. Write-zeroes, discards and invalidations take no data space: each 4 MiB piece is one data-less key,
+ * appended and applied to the index the same way.
  *
  * <p>Persistence order: the data copy is flushed and drained by the kset close that makes its key durable (rule 1,
- * see {@link Kset}); a FUA write closes the kset of every piece before it completes.
+ * see {@link Kset}); a FUA write closes the kset of every piece before it completes (a FUA request of data-less keys
+ * closes every kset once, after its last piece). cache_info carries the
+ * DATALESS_KEYS mark, persisted, before the first data-less key is appended, so no kset holds one in an image without
+ * the mark.
  *
  * <p>A request that finds the cache full (no data segment, or no segment to extend the kset log) waits in
  * {@link DeferredRequests} and resumes at the piece that failed; it never fails for lack of space.
@@ -34,12 +38,18 @@ final class CacheWrite {
     private final SegmentMap segments;
     private final DeferredRequests deferred;
     private final Runnable onFull;
+    private final Runnable markDataless;
     private final boolean dataCrc;
 
-    /** {@code onFull} runs each time a request starts waiting for space (it must only signal). */
+    /**
+     * {@code onFull} runs each time a request starts waiting for space (it must only signal); {@code markDataless}
+     * before every request of data-less keys (it persists the cache_info mark the first time, see
+     * {@link org.pcache.pmem.CacheDevice#markDatalessKeys}).
+     */
     CacheWrite(PmemRegion region, KeyTree tree, DataHeads heads, Ksets ksets, SegmentMap segments,
-               DeferredRequests deferred, Runnable onFull, boolean dataCrc) {
+               DeferredRequests deferred, Runnable onFull, Runnable markDataless, boolean dataCrc) {
         this.region = region;
+        this.markDataless = markDataless;
         this.tree = tree;
         this.heads = heads;
         this.ksets = ksets;
@@ -51,12 +61,7 @@ final class CacheWrite {
 
     /** Writes {@code src} at {@code off}; {@code done} completes when the data is in the cache. */
     void write(long off, MemorySegment src, Durability durability, CompletableFuture<Void> done) {
-        new Progress(off, src.byteSize(), src, durability, done).run();
-    }
-
-    /** Writes {@code length} zero bytes at {@code off}. */
-    void writeZeroes(long off, long length, Durability durability, CompletableFuture<Void> done) {
-        new Progress(off, length, null, durability, done).run();
+        new Progress(off, src.byteSize(), src, 0, durability, done).run();
     }
 
     /**
@@ -67,46 +72,81 @@ final class CacheWrite {
      */
     void writeClean(long off, MemorySegment src, Durability durability, CompletableFuture<Void> done,
                     Runnable onDirty) {
-        Progress progress = new Progress(off, src.byteSize(), src, durability, done);
+        Progress progress = new Progress(off, src.byteSize(), src, 0, durability, done);
         progress.onDirty = onDirty;
         progress.run();
     }
 
-    /** One request's progress; {@code src} null means zeroes. */
+    /** Makes {@code [off, off + length)} read as zeroes with ZERO keys: no data, written back as a write-zeroes. */
+    void writeZeroes(long off, long length, Durability durability, CompletableFuture<Void> done) {
+        new Progress(off, length, null, CacheKey.FLAG_ZERO, durability, done).run();
+    }
+
+    /** Discards {@code [off, off + length)} with DISCARD keys: it reads as zeroes and is written back as a discard. */
+    void discard(long off, long length, Durability durability, CompletableFuture<Void> done) {
+        new Progress(off, length, null, CacheKey.FLAG_DISCARD, durability, done).run();
+    }
+
+    /**
+     * Drops {@code [off, off + length)} from the cache, persistently, with INVALIDATE keys: the range leaves the index
+     * at once (reads go to the backing device), replay drops it again, and writeback sends nothing for it.
+     */
+    void invalidate(long off, long length, Durability durability, CompletableFuture<Void> done) {
+        new Progress(off, length, null, CacheKey.FLAG_INVALIDATE, durability, done).run();
+    }
+
+    /** One request's progress: data from {@code src}, or (src null) data-less keys of kind {@code dataless}. */
     private final class Progress implements DeferredRequests.Waiter {
         private final long off;
         private final long length;
         private final MemorySegment src;
+        private final int dataless;
         private final Durability durability;
         private final CompletableFuture<Void> done;
         /** Non-null for a write-through write: its pieces are CLEAN unless they cover dirty data (then it runs). */
         private Runnable onDirty;
         private long pos;
 
-        Progress(long off, long length, MemorySegment src, Durability durability, CompletableFuture<Void> done) {
+        Progress(long off, long length, MemorySegment src, int dataless, Durability durability,
+                 CompletableFuture<Void> done) {
             this.off = off;
             this.length = length;
             this.src = src;
+            this.dataless = dataless;
             this.durability = durability;
             this.done = done;
         }
 
         void run() {
             try {
+                if (src == null) {
+                    markDataless.run();
+                }
                 while (pos < length) {
                     long epoch = deferred.freeEpoch();
-                    int written = writePiece(off + pos, src, pos, length - pos, durability, this);
+                    int written = src == null ? appendDataless(off + pos, length - pos, dataless)
+                            : writePiece(off + pos, src, pos, length - pos, durability, this);
                     if (written == 0) {
-                        if (deferred.defer(this, epoch)) {
-                            onFull.run();
-                        }
+                        waitForSpace(epoch);
                         return;
                     }
                     pos += written;
                 }
+                // Data-less keys of a FUA request go out together: one close of every kset, not one per 4 MiB.
+                long epoch = deferred.freeEpoch();
+                if (src == null && durability == Durability.FUA && !ksets.closeAll(false)) {
+                    waitForSpace(epoch);
+                    return;
+                }
                 done.complete(null);
             } catch (RuntimeException e) {
                 done.completeExceptionally(e);
+            }
+        }
+
+        private void waitForSpace(long epoch) {
+            if (deferred.defer(this, epoch)) {
+                onFull.run();
             }
         }
 
@@ -135,9 +175,29 @@ final class CacheWrite {
     }
 
     /**
-     * Writes the first piece of {@code [off, off + available)}, from {@code src} at {@code srcOff} or, when {@code src}
-     * is null, zeroes: up to the end of its 4 MiB stretch and of the data head's segment. Returns the bytes written, 0
-     * when the cache is full.
+     * Appends a data-less key of kind {@code flag} for the first piece of {@code [off, off + available)}, up to the end
+     * of its 4 MiB stretch, and applies it to the index (an INVALIDATE key only cuts what it overlaps). Returns the
+     * bytes covered, 0 when the kset log is full.
+     */
+    private int appendDataless(long off, long available, int flag) {
+        int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
+        CacheKey key = CacheKey.dataless(off, len, flag);
+        KeySubtree subtree = tree.subtree(off);
+        synchronized (subtree) {
+            if (!ksets.append(key, Durability.BUFFERED)) {
+                return 0;
+            }
+            subtree.insert(key);
+            if (key.isInvalidation()) {
+                subtree.remove(key);
+            }
+        }
+        return len;
+    }
+
+    /**
+     * Writes the first piece of {@code [off, off + available)} from {@code src} at {@code srcOff}: up to the end of its
+     * 4 MiB stretch and of the data head's segment. Returns the bytes written, 0 when the cache is full.
      */
     private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability,
                            Progress progress) {
@@ -149,11 +209,7 @@ final class CacheWrite {
         }
         key.len = placed;
         long at = key.dataRegionOffset();
-        if (src == null) {
-            region.zero(at, placed);
-        } else {
-            region.write(at, src, srcOff, placed);
-        }
+        region.write(at, src, srcOff, placed);
         if (dataCrc) {
             key.crc = new DataCrc(key.segOff, placed, Crc32c.crc(region.view(at, placed), 0, placed));
         }

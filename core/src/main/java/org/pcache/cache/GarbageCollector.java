@@ -21,6 +21,9 @@ import java.util.concurrent.atomic.LongAdder;
  * is freed ({@link SegmentMap#release}); key_tail is persisted after the kset's references are dropped, so a crash in
  * between leaves keys whose segments moved on, which replay sees as stale.
  *
+ * <p>Data-less keys hold no reference: a ZERO or DISCARD record leaving the log takes its keys out of the index
+ * instead (from then on the backing device, which writeback gave the write-zeroes or discard, answers for the range).
+ *
  * <p>Only keys whose generation still matches hold a reference (stale keys were skipped by replay), so only those are
  * released, and only their data CRC is checked; a mismatch is counted, not fatal, since the data was written back
  * already. A kset that cannot be decoded stops GC for good, before any of its references is dropped, and fails the
@@ -37,6 +40,7 @@ final class GarbageCollector extends CacheWorker {
     private final CacheDevice device;
     private final SegmentMap segments;
     private final KsetLogWriter logWriter;
+    private final KeyTree tree;
     private final KsetReader reader;
     private final boolean dataCrc;
     private final List<CacheKey> keys = new ArrayList<>(KsetOnMedia.KEYS_MAX);
@@ -46,9 +50,10 @@ final class GarbageCollector extends CacheWorker {
     private long keyTailSeq;
 
     GarbageCollector(CacheDevice device, FailStopRegion failStop, SegmentMap segments, KsetLogWriter logWriter,
-                     long backingSize, boolean dataCrc) {
+                     KeyTree tree, long backingSize, boolean dataCrc) {
         super("pcache-gc", failStop, IDLE_NANOS);
         this.device = device;
+        this.tree = tree;
         this.segments = segments;
         this.logWriter = logWriter;
         this.reader = new KsetReader(device, segments, backingSize);
@@ -95,6 +100,12 @@ final class GarbageCollector extends CacheWorker {
         }
         for (int i = 0; i < keys.size(); i++) {
             CacheKey key = keys.get(i);
+            if (key.isDataless()) {
+                if (key.readsZeroes()) {
+                    dropDataless(key);
+                }
+                continue;
+            }
             if (key.segGen < key.seg.gen()) {
                 continue;
             }
@@ -108,6 +119,19 @@ final class GarbageCollector extends CacheWorker {
                 }
             }
             segments.releaseRecord(key);
+        }
+    }
+
+    /**
+     * The ZERO or DISCARD record {@code record} of the kset at key_tail leaves the log: removes from the index the
+     * pieces of it, and of any data-less key in its range born at or before this kset (all are in ksets up to it, see
+     * {@link Kset#append}). Keys born later belong to later ksets and stay.
+     */
+    private void dropDataless(CacheKey record) {
+        long reclaimed = keyTailSeq;
+        KeySubtree subtree = tree.subtree(record.off);
+        synchronized (subtree) {
+            subtree.removeIf(record.off, record.end(), key -> key.isDataless() && key.segGen <= reclaimed);
         }
     }
 }

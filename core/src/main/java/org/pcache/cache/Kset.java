@@ -11,7 +11,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * One kset stream (dm-pcache's pcache_cache_kset): keys are encoded into an in-memory kset as they are appended, and
  * the kset is written to the log ({@link KsetLogWriter}) when it holds {@link KsetOnMedia#KEYS_MAX} keys, when a FUA write
- * or a flush asks for it, or at the latest {@code flushDelay} after its first pending key.
+ * or a flush asks for it, or at the latest {@code flushDelay} after its first pending key. A kset a FUA write or a client
+ * flush wrote carries {@link KsetOnMedia#FLAG_BARRIER}: writeback ends its batches there.
  *
  * <p>Invariants: the staging buffer holds exactly {@link #keyNum} encoded keys, in append order; a key's record is
  * encoded from the key as it was at append time (later cuts of the in-memory key do not change the record);
@@ -60,16 +61,23 @@ final class Kset {
 
     /**
      * Appends {@code key}; with {@link Durability#FUA} the kset is written out before this returns. Returns false,
-     * leaving the kset without the key, when it had to be written and the log is full.
+     * leaving the kset without the key, when it had to be written and the log is full. Sets a data-less key's birth
+     * ({@link CacheKey}); the caller inserts the key into the index only after this.
      */
     synchronized boolean append(CacheKey key, Durability durability) {
         encode(key, keyNum);
-        data.add(key.dataRegionOffset(), key.len);
+        if (key.isDataless()) {
+            // Its birth: the log head now. Read under this monitor, so a key appended after a kset of this stream
+            // closed at log sequence number S is born after S, and one born at or before S is in a kset up to S.
+            key.segGen = log.seq();
+        } else {
+            data.add(key.dataRegionOffset(), key.len);
+        }
         keyNum++;
-        long dirty = key.isDirty() ? key.len : 0;
+        long dirty = key.isDirty() ? key.dataBytes() : 0;
         dirtyBytes += dirty;
         if (keyNum == KsetOnMedia.KEYS_MAX || durability == Durability.FUA) {
-            if (!closeLocked()) {
+            if (!closeLocked(durability == Durability.FUA)) {
                 keyNum--;
                 dirtyBytes -= dirty;
                 return false;
@@ -80,9 +88,12 @@ final class Kset {
         return true;
     }
 
-    /** Writes out the pending keys; false when the log is full (they stay pending). */
-    synchronized boolean close() {
-        return closeLocked();
+    /**
+     * Writes out the pending keys, as a {@link KsetOnMedia#FLAG_BARRIER barrier} kset when a client flush asks;
+     * false when the log is full (they stay pending).
+     */
+    synchronized boolean close(boolean barrier) {
+        return closeLocked(barrier);
     }
 
     /** Keys appended and not written out yet. */
@@ -94,13 +105,13 @@ final class Kset {
         timerStopped = true;
     }
 
-    private boolean closeLocked() {
+    private boolean closeLocked(boolean barrier) {
         if (keyNum == 0) {
             return true;
         }
-        int size = kset.sealKeys(keyNum);
+        int size = kset.sealKeys(keyNum, barrier);
         data.flush(failStop); // the cache's region; outside the log writer's lock: on a MAP_SYNC region this is the slow part of a close
-        if (!log.write(staging, size, dirtyBytes)) {
+        if (!log.write(staging, size, dirtyBytes, barrier)) {
             return false;
         }
         keyNum = 0;
@@ -110,10 +121,12 @@ final class Kset {
     }
 
     private void encode(CacheKey key, int index) {
-        kset.key(index, record).clear()
-                .off(key.off)
-                .len(key.len)
-                .flags(key.flags & CacheKey.FLAG_CLEAN)
+        KeyOnMedia at = kset.key(index, record).clear().off(key.off).len(key.len);
+        if (key.isDataless()) {
+            at.flags(key.flags & CacheKey.DATALESS_FLAGS).cacheSegId(KeyOnMedia.NO_SEGMENT);
+            return;
+        }
+        at.flags(key.flags & CacheKey.FLAG_CLEAN)
                 .cacheSegId(key.seg.id())
                 .cacheSegOff(key.segOff)
                 .segGen(key.segGen)
@@ -135,7 +148,7 @@ final class Kset {
     private synchronized void flushByTimer() {
         timerArmed = false;
         try {
-            if (keyNum > 0 && !closeLocked()) {
+            if (keyNum > 0 && !closeLocked(false)) {
                 arm(RETRY_DELAY_NANOS);
             }
         } catch (RuntimeException | Error e) {

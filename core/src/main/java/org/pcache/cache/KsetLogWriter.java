@@ -44,6 +44,9 @@ final class KsetLogWriter {
     private final SegmentMap segments;
     private final MemorySegment lastStaging = MemorySegment.ofArray(new byte[HEADER_SIZE]);
     private final KsetOnMedia last = new KsetOnMedia().wrap(lastStaging);
+    private final MemorySegment barrierStaging = MemorySegment.ofArray(new byte[HEADER_SIZE]);
+    /** The latest normal kset written carries BARRIER; guarded by this. False at open: replay does not look. */
+    private boolean lastBarrier;
     /** Guarded by this. */
     private CacheSegment seg;
     /** Guarded by this. */
@@ -78,10 +81,10 @@ final class KsetLogWriter {
         return dirtyBytes.get();
     }
 
-    /** Writeback moved dirty_tail past one kset, which held {@code bytes} of dirty key records. */
-    void writtenBack(long bytes) {
+    /** Writeback moved dirty_tail past {@code ksets} ksets, which held {@code bytes} of dirty key records. */
+    void writtenBack(long ksets, long bytes) {
         dirtyBytes.addAndGet(-bytes);
-        dirtyTailSeq = dirtyTailSeq + 1;
+        dirtyTailSeq = dirtyTailSeq + ksets;
     }
 
     /** The log sequence number of {@link #position()}: every kset below it is durable. */
@@ -104,7 +107,7 @@ final class KsetLogWriter {
      * caller flushed its keys' data before the call, on this thread. False when the log needs a segment and none is
      * free.
      */
-    synchronized boolean write(MemorySegment kset, int size, long dirty) {
+    synchronized boolean write(MemorySegment kset, int size, long dirty, boolean barrier) {
         if (CacheDeviceLayout.SEGMENT_DATA_SIZE - off < size + HEADER_SIZE && !chainNewSegment()) {
             return false;
         }
@@ -118,8 +121,22 @@ final class KsetLogWriter {
         position = new CachePos(seg.id(), off);
         seq = seq + 1;
         dirtyBytes.addAndGet(dirty);
+        lastBarrier = barrier;
         onKset.run();
         return true;
+    }
+
+    /**
+     * A client flush closed its ksets: makes sure the latest kset in the log is a BARRIER one, appending an empty
+     * BARRIER kset when it is not (the flush closed nothing, or another kset came after its last one). So every write
+     * completed before the flush lies before a BARRIER kset. False when the log is full.
+     */
+    synchronized boolean markBarrier() {
+        if (lastBarrier) {
+            return true;
+        }
+        int size = new KsetOnMedia().wrap(barrierStaging).sealKeys(0, true);
+        return write(barrierStaging, size, 0, true);
     }
 
     private boolean chainNewSegment() {

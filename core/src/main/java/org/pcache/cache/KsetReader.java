@@ -17,7 +17,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>A key passes when len is a positive multiple of 512, its range is 512-aligned, inside the backing device and inside
  * one 4 MiB stretch, its flags are 0 or CLEAN, its segment is below n_segs, its data lies inside the data area and its
- * generation is not newer than its segment's. Media is untrusted: any failure is a {@link CorruptMediaException} naming
+ * generation is not newer than its segment's. A data-less key (exactly one of ZERO, DISCARD, INVALIDATE) passes on its
+ * range alone, and only in a cache whose cache_info marks the DATALESS_KEYS extension; its cache fields are not read. Media is untrusted: any failure is a {@link CorruptMediaException} naming
  * the field, the expected and the found value.
  *
  * <p>Threading: owned by one thread.
@@ -45,6 +46,11 @@ final class KsetReader {
         this.pos = at;
         return kset.decode(region, device.dataOffset(at.seg()) + at.off(),
                 CacheDeviceLayout.SEGMENT_DATA_SIZE - at.off());
+    }
+
+    /** Whether the kset just read carries {@link KsetOnMedia#FLAG_BARRIER}. */
+    boolean barrier() {
+        return kset.isBarrier();
     }
 
     /** Keys in the kset just read as NORMAL. */
@@ -98,8 +104,16 @@ final class KsetReader {
         if (KeyTree.stretchEnd(off) < off + len) {
             throw corruptKey(index, "off", "a range inside one 4 MiB stretch", off + "+" + len);
         }
+        if ((flags & KeyOnMedia.DATALESS_FLAGS) != 0 && (flags & ~KeyOnMedia.DATALESS_FLAGS) == 0
+                && Integer.bitCount(flags) == 1) {
+            if (!device.cacheInfo().datalessKeys()) {
+                throw corruptKey(index, "flags", "0 or CLEAN (cache_info does not mark the DATALESS_KEYS extension)",
+                        "0x" + Integer.toHexString(flags));
+            }
+            return CacheKey.dataless(off, (int) len, flags);
+        }
         if ((flags & ~KeyOnMedia.FLAG_CLEAN) != 0) {
-            throw corruptKey(index, "flags", "0 or CLEAN", "0x" + Integer.toHexString(flags));
+            throw corruptKey(index, "flags", "0, CLEAN, ZERO, DISCARD or INVALIDATE", "0x" + Integer.toHexString(flags));
         }
         if (segId >= device.segmentCount()) {
             throw corruptKey(index, "cache_seg_id", "< " + device.segmentCount(), Long.toString(segId));

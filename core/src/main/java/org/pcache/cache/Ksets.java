@@ -17,11 +17,21 @@ final class Ksets {
         return forOffset(key.off).append(key, durability);
     }
 
-    /** Closes every kset (a flush): true when all pending keys are durable, false when the log is full. */
-    boolean closeAll() {
+    /**
+     * Closes every kset: true when all pending keys are durable, false when the log is full. A client flush passes
+     * {@code barrier}: the last kset it expects to write carries {@link org.pcache.pmem.KsetOnMedia#FLAG_BARRIER}
+     * (the flush then checks with {@link KsetLogWriter#markBarrier} that a barrier ends the log).
+     */
+    boolean closeAll(boolean barrier) {
+        int last = -1;
+        for (int i = ksets.length - 1; barrier && i >= 0 && last < 0; i--) {
+            if (ksets[i].pendingKeys() > 0) {
+                last = i;
+            }
+        }
         boolean all = true;
-        for (Kset kset : ksets) {
-            all &= kset.close();
+        for (int i = 0; i < ksets.length; i++) {
+            all &= ksets[i].close(i == last);
         }
         return all;
     }
@@ -35,7 +45,7 @@ final class Ksets {
         return pending;
     }
 
-    /** Cancels the flush timers; called at close after a final {@link #closeAll()}. */
+    /** Cancels the flush timers; called at close after a final {@link #closeAll(boolean)}. */
     void stopTimers() {
         for (Kset kset : ksets) {
             kset.stopTimer();

@@ -16,8 +16,10 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * What a miss read brought back, kept as a CLEAN key (the fill half of dm-pcache's miss_read_end), on a thread of its
- * own, {@code pcache-fill}, so that storing it into the region never runs on the backing device's completion worker:
- * the miss's completion only copies the data aside and queues the fill, and the reader's reply goes out at once.
+ * own, {@code pcache-fill}, so that storing it into the region never runs on the thread that completes the miss (the
+ * backing engine's): the miss's completion only copies the data aside and queues the fill, and the reader's reply goes
+ * out at once. A fill has no persistence step of its own: clean data need not be durable before the reply, and its
+ * key is made durable with whatever kset it lands in.
  *
  * <p>Invariants: a fill lands only into a placeholder that is still EMPTY and in the index, checked under its subtree
  * lock before the space is taken and again before the key turns CLEAN, so backing data never shadows a write that
@@ -32,8 +34,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Persistence order: rule 1 — a fill stores its data without flushing it and appends its key; the kset close
  * flushes the data before the kset.
  *
- * <p>Threading: {@link #completed} runs on the backing completion worker and takes no cache lock; {@link #copyPending}
- * runs under the placeholder's subtree lock; fills land on {@code pcache-fill} (lock order as a writer's: subtree,
+ * <p>Threading: {@link #completed} runs on the thread the backing engine completes the miss on and takes no cache
+ * lock; {@link #copyPending} runs under the placeholder's subtree lock; fills land on {@code pcache-fill} (lock order as a writer's: subtree,
  * data head or kset, log writer, segment map). {@link #stop} is called by the cache's close.
  */
 final class MissFills {
@@ -96,7 +98,7 @@ final class MissFills {
 
     /**
      * The miss read {@code slice}, for which {@code placeholder} holds the place in the index, finished (on the backing
-     * completion worker): copies its data aside, when there is room, and queues the fill.
+     * engine's thread): copies its data aside, when there is room, and queues the fill.
      */
     void completed(CacheKey placeholder, SliceRequest slice, BackingIoException error) {
         MemorySegment data = null;

@@ -3,8 +3,8 @@ package org.pcache.cache;
 import org.pcache.backing.BackingDevice;
 import org.pcache.backing.BackingExtent;
 import org.pcache.pmem.CacheDevice;
-import org.pcache.pmem.CacheDeviceLayout;
 import org.pcache.pmem.CacheInfo;
+import org.pcache.pmem.CachePos;
 import org.pcache.pmem.PmemRegion;
 import org.pcache.pmem.RegionFailedException;
 import org.slf4j.Logger;
@@ -120,15 +120,15 @@ public final class Pcache implements AutoCloseable {
         this.failStop = failStop;
         this.backing = backing;
         this.scheduler = replayed.scheduler();
-        this.router = new RequestRouter(mode, options.sequentialCutoff(),
-                (long) device.segmentCount() * CacheDeviceLayout.SEGMENT_SIZE / 4, stats);
+        this.router = new RequestRouter(mode, options.sequentialCutoff(), stats);
         this.deferred = replayed.deferred();
         this.segments = replayed.segments();
         this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.keyHeadSeq(),
                 replayed.dirtyTailSeq(), replayed.dirtyBytes(), this::ksetWritten);
-        this.gc = new GarbageCollector(device, failStop, segments, logWriter, backing.size(), options.dataCrc());
-        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options.dataCrc(),
-                options.writebackTimeout(), gc::kick);
+        this.gc = new GarbageCollector(device, failStop, segments, logWriter, replayed.tree(), backing.size(),
+                options.dataCrc());
+        this.writeback = new Writeback(device, failStop, backing, logWriter, segments, options,
+                () -> deferred.waitingCount() > 0 || state == State.CLOSING, gc::kick);
         Kset[] streams = new Kset[options.ksetCount()];
         for (int i = 0; i < streams.length; i++) {
             streams[i] = new Kset(logWriter, failStop, scheduler, options.ksetFlushDelay().toNanos());
@@ -138,9 +138,9 @@ public final class Pcache implements AutoCloseable {
         PmemRegion region = device.region();
         KeyTree tree = replayed.tree();
         this.writes = new CacheWrite(region, tree, heads, ksets, segments, deferred, this::cacheFull,
-                options.dataCrc());
+                device::markDatalessKeys, options.dataCrc());
         this.fills = new MissFills(failStop, tree, heads, ksets, segments, stats, options.dataCrc());
-        this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc());
+        this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc(), options.readAhead());
         this.bypass = new BypassWrite(tree, backing, writes, stats);
         this.allocation = new CacheAllocation(tree, backing);
         failStop.onFailure(this::failed);
@@ -195,7 +195,10 @@ public final class Pcache implements AutoCloseable {
         return write(sharedStream, offset, src, durability);
     }
 
-    /** Writes {@code length} zero bytes at {@code offset} (any length: the range is written in pieces). */
+    /**
+     * Makes {@code [offset, offset + length)} read as zeroes (any length): recorded in the log without data, so it takes
+     * no cache space, and written back as a write-zeroes (zero blocks when the backing device cannot zero a range).
+     */
     public CompletableFuture<Void> writeZeroesAsync(long offset, long length, Durability durability) {
         return writeZeroes(sharedStream, offset, length, durability);
     }
@@ -251,18 +254,47 @@ public final class Pcache implements AutoCloseable {
     }
 
     /**
-     * Tells the cache that {@code [offset, offset + length)} is no longer needed. Discard is advisory, as NBD's TRIM:
-     * this version keeps the data, so the range reads back unchanged and there is nothing to make durable.
+     * Discards {@code [offset, offset + length)} (any length): the cache drops what it holds of the range and records
+     * the discard in its log without data, so it takes no cache space. The range then reads as zeroes until writeback
+     * has passed the discard on to the backing device (which does nothing when it cannot discard) and GC has reclaimed
+     * it; from then on it reads what the backing device returns for it. Durable like a write: after a later flush, at
+     * the latest after {@link CacheOptions#ksetFlushDelay()}.
      */
     public CompletableFuture<Void> discardAsync(long offset, long length) {
+        return discardAsync(offset, length, Durability.BUFFERED);
+    }
+
+    /** {@link #discardAsync(long, long)}, durable before it completes with {@link Durability#FUA}. */
+    public CompletableFuture<Void> discardAsync(long offset, long length, Durability durability) {
         checkRange(offset, length);
-        if (state != State.RUNNING) {
+        if (!enter()) {
             return refused();
         }
         if (failStop.failed()) {
-            return CompletableFuture.failedFuture(failStop.exception());
+            return failedRequest();
         }
-        return CompletableFuture.completedFuture(null);
+        Request done = new Request();
+        writes.discard(offset, length, durability, done);
+        return done;
+    }
+
+    /**
+     * Drops {@code [offset, offset + length)} (any length) from the cache, persistently, without touching the backing
+     * device: an INVALIDATE record leaves the range out of the index at once and again after a replay, so reads go to
+     * the backing device; writeback sends nothing for it (it only cuts older data keys of its own kset). For callers
+     * that have put newer data on the backing device themselves.
+     */
+    CompletableFuture<Void> invalidateAsync(long offset, long length, Durability durability) {
+        checkRange(offset, length);
+        if (!enter()) {
+            return refused();
+        }
+        if (failStop.failed()) {
+            return failedRequest();
+        }
+        Request done = new Request();
+        writes.invalidate(offset, length, durability, done);
+        return done;
     }
 
     /**
@@ -399,9 +431,15 @@ public final class Pcache implements AutoCloseable {
         LOG.info("cache mode {}", mode.label());
     }
 
-    /** What each segment holds now, by logical id (the dashboard's segment map). */
+    /**
+     * What each segment holds now, by logical id (the dashboard's segment map), data segments split into
+     * {@link SegmentUse#DIRTY} and clean {@link SegmentUse#DATA} by reading the dirty part of the log
+     * ({@link DirtySegments}: up to a few MiB of the region per call).
+     */
     public SegmentUse[] segmentUses() {
-        return segments.uses();
+        CachePos dirtyTail = device.dirtyTail();
+        return new DirtySegments(device, segments, backing.size()).mark(segments.uses(), dirtyTail,
+                logWriter.position());
     }
 
     /**
@@ -423,6 +461,23 @@ public final class Pcache implements AutoCloseable {
             }
         }
         gc.kick();
+    }
+
+    /**
+     * Sets writeback's watermarks, in percent of the data area dirty: below {@code low} writeback idles (unless a drain,
+     * a write waiting for space or a close asks), from {@code high} on it keeps its full depth in flight, in between a
+     * quarter of it. Not persisted: the next open takes {@link CacheOptions#writebackLow()} and
+     * {@link CacheOptions#writebackHigh()}.
+     *
+     * @throws IllegalArgumentException unless 0 <= low <= high <= 100
+     * @throws CacheClosedException if close has begun
+     */
+    public void setWritebackWatermarks(int low, int high) throws CacheClosedException {
+        CacheOptions.checkWatermarks(low, high);
+        if (state != State.RUNNING) {
+            throw closedException();
+        }
+        writeback.setWatermarks(low, high);
     }
 
     /** {@link #close(Duration)} with {@link #CLOSE_TIMEOUT}. */
@@ -559,17 +614,18 @@ public final class Pcache implements AutoCloseable {
                     return 0; // nothing more can be written; what was durable is what the next open replays
                 }
                 long epoch = deferred.freeEpoch();
-                if (ksets.closeAll()) {
+                if (ksets.closeAll(false)) {
                     return 0;
                 }
                 gc.kick();
+                writeback.kick();
                 if (!deferred.awaitFreed(epoch, deadline)) {
-                    return ksets.closeAll() ? 0 : ksets.pendingKeys();
+                    return ksets.closeAll(false) ? 0 : ksets.pendingKeys();
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return ksets.closeAll() ? 0 : ksets.pendingKeys();
+            return ksets.closeAll(false) ? 0 : ksets.pendingKeys();
         }
     }
 
@@ -590,6 +646,7 @@ public final class Pcache implements AutoCloseable {
      */
     private void cacheFull() {
         gc.kick();
+        writeback.kick();
         if (closeQueued.compareAndSet(false, true)) {
             try {
                 scheduler.execute(this::closeKsetsForSpace);
@@ -602,7 +659,7 @@ public final class Pcache implements AutoCloseable {
     private void closeKsetsForSpace() {
         closeQueued.set(false);
         try {
-            ksets.closeAll();
+            ksets.closeAll(false);
         } catch (RegionFailedException e) {
             // The cache failed (and said so); the requests that waited for this close were failed with it.
         }
@@ -618,10 +675,9 @@ public final class Pcache implements AutoCloseable {
     private CacheStatus.Bypass bypassCounters() {
         int mode = BypassReason.MODE.ordinal();
         int sequential = BypassReason.SEQUENTIAL.ordinal();
-        int tooLarge = BypassReason.TOO_LARGE.ordinal();
         return new CacheStatus.Bypass(stats.bypassRequests[mode].sum(), stats.bypassBytes[mode].sum(),
                 stats.bypassRequests[sequential].sum(), stats.bypassBytes[sequential].sum(),
-                stats.bypassRequests[tooLarge].sum(), stats.bypassBytes[tooLarge].sum(), stats.cachedInstead.sum());
+                stats.cachedInstead.sum());
     }
 
     /** A flush that found the log full waits like a write. */
@@ -636,7 +692,7 @@ public final class Pcache implements AutoCloseable {
         public void retry() {
             long epoch = deferred.freeEpoch();
             try {
-                if (ksets.closeAll()) {
+                if (ksets.closeAll(true) && logWriter.markBarrier()) {
                     done.complete(null);
                 } else if (deferred.defer(this, epoch)) {
                     cacheFull();

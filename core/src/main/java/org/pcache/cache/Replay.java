@@ -12,8 +12,9 @@ import java.util.BitSet;
  * Rebuilds the cache's memory from the kset log at open (dm-pcache's cache_replay): walks from key_tail to the end of
  * the log ({@link KsetLog}), marking the segments in use, taking one reference per live key record and collecting the
  * live keys per subtree in log order; then loads each subtree with its keys ({@link KeySubtree#load}), which leaves
- * the index as inserting them one by one in log order would (the newest write wins). Where the walk ends is the key
- * head.
+ * the index as inserting them one by one in log order would (the newest write wins), and drops the INVALIDATE keys,
+ * which only cut what came before them. Data-less keys take no segment reference and get their kset's log sequence
+ * number as their birth ({@link CacheKey}). Where the walk ends is the key head.
  *
  * <p>Anything wrong — a kset or key failing a hardening check ({@link KsetReader}), a LAST chain hopping more than
  * n_segs times, dirty_tail not on the walked chain, a live key whose data CRC does not match — stops the open with a
@@ -122,6 +123,12 @@ final class Replay {
         int keyNum = reader.keyNum();
         for (int i = 0; i < keyNum; i++) {
             CacheKey key = reader.key(i);
+            if (key.isDataless()) {
+                key.segGen = walkedKsets - 1; // its birth: this kset's log sequence number
+                collect(key);
+                keys++;
+                continue;
+            }
             CacheSegment seg = key.seg;
             if (key.segGen < seg.gen()) {
                 staleKeys++;
@@ -166,7 +173,9 @@ final class Replay {
     private void loadIndex() {
         for (int i = 0; i < pending.length; i++) {
             if (pending[i] != null) {
-                tree.subtreeAt(i).load(pending[i], pendingCount[i]);
+                KeySubtree subtree = tree.subtreeAt(i);
+                subtree.load(pending[i], pendingCount[i]);
+                subtree.removeIf(0, Long.MAX_VALUE, CacheKey::isInvalidation);
                 pending[i] = null;
             }
         }

@@ -8,7 +8,8 @@ package org.pcache.cache;
  *
  * <p>The answer is only where a request should go: {@link BypassWrite} still writes into the cache a write whose
  * range holds data writeback could later copy over it, and dirty data stays readable and is written back in every
- * mode. Discard is not routed: it is advisory and the cache keeps the data, so it goes nowhere.
+ * mode. Discard is not routed: in every mode it is a data-less DISCARD key in the log, which writeback passes on to
+ * the backing device in log order, after any older dirty data of its range.
  *
  * <p>Threading: any thread; the mode is switched online ({@link #setMode}) and read once per request.
  */
@@ -32,15 +33,12 @@ final class RequestRouter {
 
     private final CacheStats stats;
     private final long sequentialCutoff;
-    /** Write-zeroes longer than this bypass the cache. */
-    private final long tooLarge;
     private volatile CacheMode mode;
 
-    /** Routes for a cache in {@code mode} whose write-zeroes over more than {@code tooLarge} bytes bypass. */
-    RequestRouter(CacheMode mode, long sequentialCutoff, long tooLarge, CacheStats stats) {
+    /** Routes for a cache in {@code mode}, with sequential cutoff {@code sequentialCutoff} (0: off). */
+    RequestRouter(CacheMode mode, long sequentialCutoff, CacheStats stats) {
         this.mode = mode;
         this.sequentialCutoff = sequentialCutoff;
-        this.tooLarge = tooLarge;
         this.stats = stats;
     }
 
@@ -81,12 +79,11 @@ final class RequestRouter {
         };
     }
 
-    /** A write-zeroes: as a write, and past the cache when it is too large to keep. */
+    /**
+     * A write-zeroes: as a write. In the cache it is a data-less ZERO key, which takes no data space however long it
+     * is, so no length sends it past the cache.
+     */
     Route writeZeroes(ClientStream stream, long offset, long length) {
-        if (length > tooLarge && mode != CacheMode.WRITEAROUND && mode != CacheMode.PASSTHROUGH) {
-            stream.extend(offset, length);
-            return bypass(BypassReason.TOO_LARGE, length);
-        }
         return write(stream, offset, length);
     }
 

@@ -183,16 +183,33 @@ public final class CacheDevice {
         if (info.gcPercent() > GC_PERCENT_MAX) {
             throw new IllegalArgumentException("gcPercent " + info.gcPercent() + " above " + GC_PERCENT_MAX);
         }
-        MemorySegment staging = OnMediaLayout.staging(CacheInfoOnMedia.SIZE);
-        new CacheInfoOnMedia().wrap(staging).encode(info);
         synchronized (cacheInfoReplica) {
             CacheInfo current = cacheInfo;
             if (info.segId() != current.segId() || info.nSegs() != current.nSegs()
                     || info.dataCrc() != current.dataCrc()) {
                 throw new IllegalArgumentException("cache_info " + info + " changes the layout of " + current);
             }
+            // The DATALESS_KEYS mark is sticky: a rewrite from an older snapshot must not drop it.
+            CacheInfo written = current.datalessKeys() ? info.withDatalessKeys() : info;
+            MemorySegment staging = OnMediaLayout.staging(CacheInfoOnMedia.SIZE);
+            new CacheInfoOnMedia().wrap(staging).encode(written);
             cacheInfoReplica.writeNext(staging);
-            cacheInfo = info;
+            cacheInfo = written;
+        }
+    }
+
+    /**
+     * Marks cache_info with the DATALESS_KEYS extension, persisted, unless it has it already: called before the first
+     * data-less key is appended, so no image holds one without the mark.
+     */
+    public void markDatalessKeys() {
+        if (cacheInfo.datalessKeys()) {
+            return;
+        }
+        synchronized (cacheInfoReplica) {
+            if (!cacheInfo.datalessKeys()) {
+                writeCacheInfo(cacheInfo.withDatalessKeys());
+            }
         }
     }
 

@@ -61,6 +61,17 @@ public record CacheInfo(int segId, int nSegs, boolean dataCrc, boolean initDone,
         return new CacheInfo(segId, nSegs, dataCrc, initDone, mode, gcPercent, flags);
     }
 
+    /** Whether the kset log may hold data-less keys (pcache's DATALESS_KEYS extension). */
+    public boolean datalessKeys() {
+        return (flags & CacheInfoOnMedia.FLAG_DATALESS_KEYS) != 0;
+    }
+
+    /** This cache_info with the DATALESS_KEYS extension marked. */
+    public CacheInfo withDatalessKeys() {
+        return new CacheInfo(segId, nSegs, dataCrc, initDone, cacheMode, gcPercent,
+                flags | CacheInfoOnMedia.FLAG_DATALESS_KEYS);
+    }
+
     /** This cache_info with INIT_DONE set. */
     public CacheInfo withInitDone() {
         return new CacheInfo(segId, nSegs, dataCrc, true, cacheMode, gcPercent, flags);

@@ -24,7 +24,8 @@ public final class CacheInfoOnMedia {
      *  +--------------+----------+----------+---------+-----------+
      * </pre>
      * seg_id: u32, physical id of the first segment of the chain; n_segs: u32, segments in the chain; flags: u32,
-     * bit 0 DATA_CRC, bit 1 INIT_DONE, bits 2-5 cache mode, bits 6-12 gc_percent.
+     * bit 0 DATA_CRC, bit 1 INIT_DONE, bits 2-5 cache mode, bits 6-12 gc_percent; pcache's bits 16-23 mark
+     * extensions a reader must know to read the image (bit 16 DATALESS_KEYS).
      */
     public static final long SIZE = RESERVED_OFFSET + Integer.BYTES;
     /** Distance between the two replicas (PCACHE_CACHE_INFO_SIZE). */
@@ -36,6 +37,16 @@ public final class CacheInfoOnMedia {
     public static final int CACHE_MODE_MASK = 0xF << CACHE_MODE_SHIFT;
     public static final int GC_PERCENT_SHIFT = 6;
     public static final int GC_PERCENT_MASK = 0x7F << GC_PERCENT_SHIFT;
+    /**
+     * pcache extension: the kset log may hold data-less keys ({@link KeyOnMedia#DATALESS_FLAGS}). Set before the first
+     * one is written and never cleared (a format starts without it); a reader that does not know it must refuse the
+     * image.
+     */
+    public static final int FLAG_DATALESS_KEYS = 1 << 16;
+    /** pcache's incompatible-extension bits: an image with a bit set here that a reader does not know is refused. */
+    public static final int EXTENSION_MASK = 0xFF << 16;
+    /** The extension bits this version knows. */
+    public static final int KNOWN_EXTENSIONS = FLAG_DATALESS_KEYS;
     /** Every flag bit dm-pcache defines; others are preserved when the record is rewritten. */
     public static final int KNOWN_FLAGS = FLAG_DATA_CRC | FLAG_INIT_DONE | CACHE_MODE_MASK | GC_PERCENT_MASK;
 
@@ -76,7 +87,8 @@ public final class CacheInfoOnMedia {
 
     /**
      * Checks the geometry against the superblock's {@code segNum} (1 <= n_segs <= seg_num, seg_id < seg_num) and that
-     * gc_percent is at most 90; {@code offset} is the record's region offset, for the error.
+     * gc_percent is at most 90, and that it uses no pcache extension this version does not know; {@code offset} is the
+     * record's region offset, for the error.
      */
     public void validate(int segNum, long offset) throws CorruptMediaException {
         long segs = Integer.toUnsignedLong(nSegs());
@@ -89,6 +101,11 @@ public final class CacheInfoOnMedia {
         int gcPercent = (flags() & GC_PERCENT_MASK) >>> GC_PERCENT_SHIFT;
         if (gcPercent > CacheDevice.GC_PERCENT_MAX) {
             throw error(offset, "flags.gc_percent", "0.." + CacheDevice.GC_PERCENT_MAX, String.valueOf(gcPercent));
+        }
+        int unknown = flags() & EXTENSION_MASK & ~KNOWN_EXTENSIONS;
+        if (unknown != 0) {
+            throw error(offset, "flags", "no pcache extension bit this version does not know (it knows bit 16, "
+                    + "DATALESS_KEYS)", "unknown extension bits 0x" + Integer.toHexString(unknown));
         }
     }
 

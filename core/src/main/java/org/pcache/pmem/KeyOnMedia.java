@@ -11,6 +11,11 @@ import java.util.Objects;
  * {@code [off, off + len)} of the backing device to {@code len} bytes at {@code cache_seg_off} in the data area of
  * logical segment {@code cache_seg_id}, valid while that segment's gen is still {@code seg_gen}.
  *
+ * <p>pcache extension (docs/format.md, "Data-less keys"): a key with {@link #FLAG_ZERO}, {@link #FLAG_DISCARD} or
+ * {@link #FLAG_INVALIDATE} carries no data: it records a write-zeroes, a discard or an invalidation of
+ * {@code [off, off + len)}, its cache_seg_id is {@link #NO_SEGMENT} and its other cache fields are zero. Only a cache
+ * whose cache_info has {@link CacheInfoOnMedia#FLAG_DATALESS_KEYS} may hold one.
+ *
  * <p>Nothing here is validated: the cache checks len, off + len against the backing size, the segment id against
  * n_segs and the data range against the data area when it decodes a key into memory.
  *
@@ -33,7 +38,8 @@ public final class KeyOnMedia {
      *  |       off       |  len  | flags  | cache_seg_id | cache_seg_off |     seg_gen     | data_crc | reserved |
      *  +-----------------+-------+--------+--------------+---------------+-----------------+----------+----------+
      * </pre>
-     * off: u64 backing byte offset; len: u32; flags: u32, bit 0 EMPTY (never persisted), bit 1 CLEAN; cache_seg_id and
+     * off: u64 backing byte offset; len: u32; flags: u32, bit 0 EMPTY (never persisted), bit 1 CLEAN, pcache's bits 2
+     * ZERO, 3 DISCARD, 4 INVALIDATE (data-less, at most one, never with CLEAN); cache_seg_id and
      * cache_seg_off: u32 logical segment and data-area offset; seg_gen: u64; data_crc: u32, CRC of the data when the
      * cache has DATA_CRC (otherwise unspecified).
      */
@@ -43,6 +49,19 @@ public final class KeyOnMedia {
     public static final int FLAG_EMPTY = 1;
     /** The data equals the backing device's (filled by a read miss); writeback skips it. */
     public static final int FLAG_CLEAN = 1 << 1;
+    /** pcache extension: the range reads as zeroes; writeback sends a write-zeroes. No data. */
+    public static final int FLAG_ZERO = 1 << 2;
+    /** pcache extension: the range was discarded; it reads as zeroes and writeback sends a discard. No data. */
+    public static final int FLAG_DISCARD = 1 << 3;
+    /** pcache extension: the cache dropped the range; reads go to the backing device, writeback sends nothing. */
+    public static final int FLAG_INVALIDATE = 1 << 4;
+    /** The flags of a key without data. */
+    public static final int DATALESS_FLAGS = FLAG_ZERO | FLAG_DISCARD | FLAG_INVALIDATE;
+    /**
+     * cache_seg_id of a data-less key: no cache has this many segments, so a reader that checks segment ids rejects
+     * the key instead of reading data for it.
+     */
+    public static final int NO_SEGMENT = -1;
 
     private MemorySegment buf;
     private long base;

@@ -31,7 +31,8 @@ public final class KsetOnMedia {
      *  |  crc  | key_num|next_cache_seg_id|      magic      |      flags      |    keys     |
      *  +-------+--------------------------+-----------------+-----------------+---- ... ----+
      * </pre>
-     * crc: u32 over bytes 4 .. 24 + 40 * key_num (4 .. 24 for LAST); key_num: u32; magic: u64; flags: u64, bit 0 LAST.
+     * crc: u32 over bytes 4 .. 24 + 40 * key_num (4 .. 24 for LAST); key_num: u32; magic: u64; flags: u64, bit 0 LAST,
+     * bit 1 BARRIER (a pcache extension: dm-pcache tests bit 0 only and ignores the others).
      */
     public static final long HEADER_SIZE = FLAGS_OFFSET + Long.BYTES;
     /** Maximum keys in one kset (PCACHE_KSET_KEYS_MAX). */
@@ -43,6 +44,12 @@ public final class KsetOnMedia {
     public static final long MAGIC = 0x676894a64e164f1aL;
     /** The kset only says where the log continues. */
     public static final long FLAG_LAST = 1;
+    /**
+     * pcache's extension: the kset was written by a client flush or a FUA write, so the end of a run of BARRIER ksets
+     * is a point where the backing device should hold a consistent image (see docs/cache.md, writeback batches).
+     * dm-pcache reads only {@link #FLAG_LAST} and writes 0, so its images carry no barriers and it reads pcache's.
+     */
+    public static final long FLAG_BARRIER = 2;
 
     /** What {@link #decode} found at a log position. */
     public enum Status {
@@ -112,6 +119,11 @@ public final class KsetOnMedia {
         return (flags() & FLAG_LAST) != 0;
     }
 
+    /** Whether a client flush or a FUA write wrote this kset ({@link #FLAG_BARRIER}). */
+    public boolean isBarrier() {
+        return (flags() & FLAG_BARRIER) != 0;
+    }
+
     /** Points {@code into} at key {@code index} of this kset's buffer and returns it. */
     public KeyOnMedia key(int index, KeyOnMedia into) {
         if (index < 0 || index >= KEYS_MAX) {
@@ -131,11 +143,16 @@ public final class KsetOnMedia {
      * flags and CRC. Returns the kset's size on media.
      */
     public int sealKeys(int keyNum) {
+        return sealKeys(keyNum, false);
+    }
+
+    /** {@link #sealKeys(int)}, with {@link #FLAG_BARRIER} set when {@code barrier}. */
+    public int sealKeys(int keyNum, boolean barrier) {
         int size = size(keyNum);
         OnMediaLayout.requireCapacity(buf, size, "kset of " + keyNum + " keys");
         buf.set(LE_INT, KEY_NUM_OFFSET, keyNum);
         buf.set(LE_LONG, MAGIC_OFFSET, MAGIC);
-        buf.set(LE_LONG, FLAGS_OFFSET, 0L);
+        buf.set(LE_LONG, FLAGS_OFFSET, barrier ? FLAG_BARRIER : 0L);
         buf.set(LE_INT, CRC_OFFSET, computeCrc());
         return size;
     }

@@ -39,6 +39,14 @@ import org.slf4j.LoggerFactory;
  * asking for a different one is refused with {@link RegionSizeMismatchException} rather than growing or truncating a
  * cache behind its owner's back. {@link #openReadOnly} maps an existing file for inspection and never creates one.
  *
+ * <p>Pre-faulting: {@link #open(Path, long, long)} populates the first bytes of the mapping at open
+ * ({@link MappingPrefault}), so that no request pays a first-touch page fault there (about 2 us per 4 KiB page of a
+ * sparse tmpfs file, against 0.3 us per page populated in bulk). {@link #open(Path, long)} pre-faults the first
+ * {@link #DEFAULT_PREFAULT_BYTES} of a file on tmpfs or of a MAP_SYNC (DAX) mapping: the metadata and the first
+ * segments the allocator hands out in a fresh cache, while a huge sparse file still opens fast and allocates no more
+ * than that. A plain mapping of a file on a disk file system is not pre-faulted by default: a write fault there
+ * dirties the page, so populating would write the whole range back to the disk.
+ *
  * <p>Threading: every method may be called from any thread; see {@link PendingFlushes} for how concurrent drains share
  * an msync. {@link #close} must not race with other calls.
  */
@@ -51,6 +59,9 @@ public final class MappedPmemRegion implements PmemRegion {
      */
     private static final VarHandle ORDERED_LONG =
             ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+
+    /** What {@link #open(Path, long)} pre-faults on tmpfs and DAX: the first 256 MiB (the metadata and 15 segments). */
+    public static final long DEFAULT_PREFAULT_BYTES = 256L << 20;
 
     private final Path path;
     private final Arena arena;
@@ -75,7 +86,60 @@ public final class MappedPmemRegion implements PmemRegion {
      * @throws IOException if the file cannot be opened or mapped
      */
     public static MappedPmemRegion open(Path path, long size) throws IOException {
-        return open(path, size, false);
+        MappedPmemRegion region = openMapping(path, size, false);
+        return region.prefaultOrClose(region.mode == PersistenceMode.MAP_SYNC || onTmpfs(path)
+                ? DEFAULT_PREFAULT_BYTES : 0);
+    }
+
+    /**
+     * Maps {@code path} as {@link #open(Path, long)} does, and pre-faults the first {@code prefaultBytes} of the
+     * mapping (0: none, {@link Long#MAX_VALUE}: all of it). On a sparse file the pre-faulted range is allocated at once.
+     *
+     * @throws RegionSizeMismatchException if the file exists with another size
+     * @throws IOException if the file cannot be opened or mapped, or the range cannot be populated (file system full)
+     */
+    public static MappedPmemRegion open(Path path, long size, long prefaultBytes) throws IOException {
+        if (prefaultBytes < 0) {
+            throw new IllegalArgumentException("prefault bytes must be >= 0, got " + prefaultBytes);
+        }
+        return openMapping(path, size, false).prefaultOrClose(prefaultBytes);
+    }
+
+    private MappedPmemRegion prefaultOrClose(long bytes) throws IOException {
+        try {
+            prefault(bytes, true);
+            return this;
+        } catch (IOException | RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private static boolean onTmpfs(Path path) {
+        try {
+            return "tmpfs".equals(Files.getFileStore(path).type());
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Pre-faults the first {@code bytes} of the mapping, by madvise unless {@code useMadvise} is false (the tests of
+     * the touch loop); see {@link MappingPrefault}.
+     */
+    MappingPrefault.Method prefault(long bytes, boolean useMadvise) throws IOException {
+        long start = System.nanoTime();
+        MappingPrefault.Method method;
+        try {
+            method = MappingPrefault.populate(mapping, bytes, useMadvise);
+        } catch (InternalError e) {
+            throw faulted(e);
+        }
+        if (method != MappingPrefault.Method.NONE) {
+            LOG.info("pmem region path={} pre-faulted {} bytes by {} in {} ms", path, Math.min(bytes, size()), method,
+                    (System.nanoTime() - start) / 1_000_000);
+        }
+        return method;
     }
 
     /**
@@ -84,10 +148,10 @@ public final class MappedPmemRegion implements PmemRegion {
      * a DAX mapping. For the tests of the MAP_SYNC code on machines without DAX; slow on a disk file system.
      */
     static MappedPmemRegion openAsMapSync(Path path, long size) throws IOException {
-        return open(path, size, true);
+        return openMapping(path, size, true);
     }
 
-    private static MappedPmemRegion open(Path path, long size, boolean asMapSync) throws IOException {
+    private static MappedPmemRegion openMapping(Path path, long size, boolean asMapSync) throws IOException {
         if (size <= 0) {
             throw new IllegalArgumentException("region size must be positive, got " + size);
         }

@@ -123,6 +123,56 @@ class BackingDeviceTest {
     }
 
     @Test
+    void anInlineRequestCompletesOnTheEngineThreadWhileTheCompletionWorkerIsHeld() throws Exception {
+        LatencyEngine engine = new LatencyEngine(new MemoryEngine(64 * BLOCK))
+                .delay(EngineOp.READ, Duration.ofMillis(1));
+        CountDownLatch workerHeld = new CountDownLatch(1);
+        CountDownLatch releaseWorker = new CountDownLatch(1);
+        CompletableFuture<String> inlineThread = new CompletableFuture<>();
+        AtomicReference<String> engineCalledOn = new AtomicReference<>();
+        FilterEngine recording = new FilterEngine(engine) {
+            @Override
+            public void read(long offset, MemorySegment dst, IoCallback done) {
+                engineCalledOn.compareAndSet(null, Thread.currentThread().getName());
+                super.read(offset, dst, done);
+            }
+        };
+        try (BackingDevice device = BackingDevice.start(recording)) {
+            device.submit(memoryRequest(BackingOp.READ, 0, (request, error) -> {
+                workerHeld.countDown();
+                try {
+                    releaseWorker.await(WAIT_SECONDS, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }));
+            try {
+                assertThat(workerHeld.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+                engineCalledOn.set(null);
+                device.submitInline(memoryRequest(BackingOp.READ, BLOCK,
+                        (request, error) -> inlineThread.complete(Thread.currentThread().getName())));
+                assertThat(inlineThread.get(WAIT_SECONDS, TimeUnit.SECONDS)).as("while the worker is held")
+                        .isEqualTo(LatencyEngine.THREAD_NAME);
+                assertThat(engineCalledOn.get()).as("handed to the engine on the submitter's thread")
+                        .isEqualTo(Thread.currentThread().getName());
+            } finally {
+                releaseWorker.countDown();
+            }
+        }
+    }
+
+    @Test
+    void anInlineRequestToAStoppedDeviceCompletesWithStoppedInsteadOfThrowing() throws Exception {
+        BackingDevice device = BackingDevice.start(new MemoryEngine(64 * BLOCK));
+        device.stop();
+        AtomicReference<BackingIoException> status = new AtomicReference<>();
+        device.submitInline(memoryRequest(BackingOp.READ, 0, (request, error) -> status.set(error)));
+        assertThat(status.get()).as("completed before submitInline returned").isNotNull();
+        assertThat(status.get().reason()).isEqualTo(BackingIoException.Reason.STOPPED);
+        assertThat(device.inflight()).isZero();
+    }
+
+    @Test
     void completionsNeverRunOnTheSubmitterOrUnderItsLock() throws Exception {
         // MemoryEngine calls back on the caller's thread: the worst case for running callbacks inline.
         ReentrantLock submitterLock = new ReentrantLock();

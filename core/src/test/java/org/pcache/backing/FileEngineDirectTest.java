@@ -11,6 +11,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
@@ -46,22 +47,35 @@ class FileEngineDirectTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"java.io.tmpdir", "/dev/shm"})
-    void alignmentIsTheFileSystemBlockSize(String parent) throws Exception {
+    void anyAlignmentIsTakenSoTheCachesSectorsWork(String parent) throws Exception {
         try (FileEngine engine = FileEngine.open(sizedFile(parent, 16 * BLOCK), DIRECT)) {
-            assertThat(engine.alignment()).isEqualTo(BLOCK);
+            assertThat(engine.alignment()).isEqualTo(1);
         }
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"java.io.tmpdir", "/dev/shm"})
-    void misalignedOffsetsAndLengthsFailWithMisaligned(String parent) throws Exception {
+    void requestsThatAreNotBlockAlignedGoThroughThePageCacheAndStayCoherentWithDirectOnes(String parent)
+            throws Exception {
+        byte[] block = new byte[BLOCK];
+        new SplittableRandom(5).nextBytes(block);
+        byte[] sector = new byte[512];
+        new SplittableRandom(6).nextBytes(sector);
         try (BackingDevice device = BackingDevice.start(FileEngine.open(sizedFile(parent, 16 * BLOCK), DIRECT))) {
-            assertThat(status(device, BackingOp.WRITE, 512, MemorySegment.ofArray(new byte[BLOCK])).reason())
-                    .isEqualTo(BackingIoException.Reason.MISALIGNED);
-            assertThat(status(device, BackingOp.READ, BLOCK, MemorySegment.ofArray(new byte[BLOCK + 512])).reason())
-                    .isEqualTo(BackingIoException.Reason.MISALIGNED);
+            assertThat(status(device, BackingOp.WRITE, BLOCK, MemorySegment.ofArray(block))).isNull();
+            assertThat(status(device, BackingOp.WRITE, BLOCK + 512, MemorySegment.ofArray(sector))).isNull();
+            byte[] expected = block.clone();
+            System.arraycopy(sector, 0, expected, 512, 512);
+            byte[] direct = new byte[BLOCK];
+            assertThat(status(device, BackingOp.READ, BLOCK, MemorySegment.ofArray(direct))).isNull();
+            assertThat(direct).as("an O_DIRECT read sees the buffered sector write").isEqualTo(expected);
+            byte[] buffered = new byte[BLOCK + 512];
+            assertThat(status(device, BackingOp.READ, BLOCK, MemorySegment.ofArray(buffered))).isNull();
+            assertThat(Arrays.copyOf(buffered, BLOCK)).as("a buffered read sees the O_DIRECT write")
+                    .isEqualTo(expected);
             assertThat(status(device, BackingOp.READ, 16 * BLOCK, MemorySegment.ofArray(new byte[BLOCK])).reason())
                     .isEqualTo(BackingIoException.Reason.OUT_OF_RANGE);
+            device.flush();
         }
     }
 

@@ -1,5 +1,6 @@
 package org.pcache.cache;
 
+import org.assertj.core.groups.Tuple;
 import org.junit.jupiter.api.Test;
 import org.pcache.pmem.TestRegions;
 import org.pcache.backing.BackingDevice;
@@ -77,6 +78,45 @@ class CacheImageTest {
                 assertThat(SectorPattern.idOf(back, 0, 0)).isEqualTo(99);
                 rescue.read(15L * MIB, back);
                 assertThat(SectorPattern.idOf(back, 0, 15L * MIB)).isEqualTo(16);
+            }
+            harness.openAgain();
+        }
+    }
+
+    @Test
+    void checkDumpAndRecoverUnderstandDatalessKeys() throws Exception {
+        FaultEngine deadBacking = new FaultEngine(new MemoryEngine(BACKING_SIZE)).failAll(EngineOp.WRITE);
+        try (CacheHarness harness = CacheHarness.mapped(deadBacking, CacheHarness.quietOptions().withDataCrc(true))) {
+            harness.writePattern(0, 8 * MIB, 1, Durability.BUFFERED);
+            harness.cache.flush();
+            CacheHarness.await(harness.cache.writeZeroesAsync(MIB, MIB, Durability.BUFFERED));
+            CacheHarness.await(harness.cache.discardAsync(4L * MIB, MIB));
+            CacheHarness.await(harness.cache.invalidateAsync(6L * MIB, MIB, Durability.BUFFERED));
+            harness.cache.flush();
+            harness.cache.close();
+
+            CacheImage image = CacheImage.inspect(harness.region, BACKING_SIZE);
+            assertThat(image.check()).isEmpty();
+            assertThat(image.cacheInfo().datalessKeys()).isTrue();
+            List<CacheImage.LoggedKey> keys = new ArrayList<>();
+            image.walk(kset -> keys.addAll(kset.keys()));
+            assertThat(keys).filteredOn(key -> key.seg() < 0)
+                    .extracting(CacheImage.LoggedKey::kind, CacheImage.LoggedKey::off, CacheImage.LoggedKey::len)
+                    .containsExactly(Tuple.tuple(CacheImage.Kind.ZERO, (long) MIB, MIB),
+                            Tuple.tuple(CacheImage.Kind.DISCARD, 4L * MIB, MIB),
+                            Tuple.tuple(CacheImage.Kind.INVALIDATE, 6L * MIB, MIB));
+            assertThat(image.dirtyBytes()).as("data only").isEqualTo(8L * MIB);
+
+            MemoryEngine rescued = CacheHarness.patternedMemory(BACKING_SIZE, 7);
+            try (BackingDevice rescue = BackingDevice.start(rescued)) {
+                image.recover(rescue, progress -> { });
+                MemorySegment back = MemorySegment.ofArray(new byte[8 * MIB]);
+                rescue.read(0, back);
+                long[] expected = {1, SectorPattern.ZERO, 1, 1, SectorPattern.ZERO, 1, 1, 1};
+                for (int mib = 0; mib < 8; mib++) {
+                    assertThat(SectorPattern.idOf(back, (long) mib * MIB, (long) mib * MIB)).as("MiB " + mib)
+                            .isEqualTo(expected[mib]);
+                }
             }
             harness.openAgain();
         }

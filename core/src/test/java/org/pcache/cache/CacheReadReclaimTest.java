@@ -48,10 +48,11 @@ class CacheReadReclaimTest {
         DataHeads heads = new DataHeads(segments, 1);
         backing = BackingDevice.start(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
         stats = new CacheStats();
-        writes = new CacheWrite(region, tree, heads, ksets, segments, new DeferredRequests(timer), () -> { }, true);
+        writes = new CacheWrite(region, tree, heads, ksets, segments, new DeferredRequests(timer), () -> { }, () -> { },
+                true);
         fills = new MissFills(new FailStopRegion(region), tree, heads, ksets, segments, stats, true);
         fills.start();
-        reads = new CacheRead(region, tree, fills, backing, stats, true);
+        reads = new CacheRead(region, tree, fills, backing, stats, true, 0);
     }
 
     @AfterEach

@@ -39,7 +39,7 @@ class KsetTimerFailureTest {
             KsetLogWriter log = new KsetLogWriter(faulty, segments, head, 0, 0, 0, () -> { });
             Ksets ksets = new Ksets(new Kset[] {new Kset(log, failStop, timer, TimeUnit.MILLISECONDS.toNanos(1))});
             CacheWrite writes = new CacheWrite(sim, tree, new DataHeads(segments, 1), ksets, segments,
-                    new DeferredRequests(timer), () -> { }, false);
+                    new DeferredRequests(timer), () -> { }, () -> { }, false);
             faulty.failDrain("flushByTimer", new IllegalStateException("a bug in the close"));
 
             CompletableFuture<Void> written = new CompletableFuture<>();

@@ -36,11 +36,12 @@ class PcacheCrashTest {
 
         /** The value this op leaves in a sector it covers. */
         long value() {
-            return kind == Kind.ZEROES ? SectorPattern.ZERO : id;
+            return kind == Kind.ZEROES || kind == Kind.FUA_ZEROES || kind == Kind.DISCARD ? SectorPattern.ZERO : id;
         }
     }
 
-    private enum Kind { WRITE, FUA_WRITE, ZEROES, FLUSH }
+    /** ZEROES, FUA_ZEROES and DISCARD are data-less records; a discarded range reads as zeroes. */
+    private enum Kind { WRITE, FUA_WRITE, ZEROES, FUA_ZEROES, DISCARD, FLUSH }
 
     static LongStream seeds() {
         return SoakSeeds.or(LongStream.rangeClosed(1, 16).toArray());
@@ -101,6 +102,9 @@ class PcacheCrashTest {
                 case FUA_WRITE -> harness.writePattern(op.off(), op.len(), op.id(), Durability.FUA);
                 case ZEROES -> CacheHarness.await(harness.cache.writeZeroesAsync(op.off(), op.len(),
                         Durability.BUFFERED));
+                case FUA_ZEROES -> CacheHarness.await(harness.cache.writeZeroesAsync(op.off(), op.len(),
+                        Durability.FUA));
+                case DISCARD -> CacheHarness.await(harness.cache.discardAsync(op.off(), op.len()));
                 case FLUSH -> CacheHarness.await(harness.cache.flushAsync());
             }
             acknowledged[i] = !region.frozen();
@@ -135,7 +139,8 @@ class PcacheCrashTest {
             if (op.kind() == Kind.FLUSH) {
                 flushedLater |= acknowledged[i];
             } else {
-                durable[i] = acknowledged[i] && (flushedLater || op.kind() == Kind.FUA_WRITE);
+                durable[i] = acknowledged[i] && (flushedLater || op.kind() == Kind.FUA_WRITE
+                        || op.kind() == Kind.FUA_ZEROES);
             }
         }
         return durable;
@@ -159,14 +164,16 @@ class PcacheCrashTest {
 
     /**
      * A seeded workload over a small device, so writes overlap often: plain and FUA writes of 512 B to 128 KiB (some
-     * crossing a 4 MiB stretch boundary), write-zeroes, and flushes.
+     * crossing a 4 MiB stretch boundary), plain and FUA write-zeroes and discards (records without data: the power
+     * cuts fall across them and across the cache_info write that marks the first one), and flushes.
      */
     private static List<Op> workload(long seed) {
         SplittableRandom random = new SplittableRandom(seed);
         List<Op> ops = new ArrayList<>();
         for (int i = 0; i < OPS; i++) {
             int dice = random.nextInt(100);
-            Kind kind = dice < 60 ? Kind.WRITE : dice < 72 ? Kind.FUA_WRITE : dice < 80 ? Kind.ZEROES : Kind.FLUSH;
+            Kind kind = dice < 55 ? Kind.WRITE : dice < 67 ? Kind.FUA_WRITE : dice < 72 ? Kind.ZEROES
+                    : dice < 75 ? Kind.FUA_ZEROES : dice < 81 ? Kind.DISCARD : Kind.FLUSH;
             int len = (1 + random.nextInt(random.nextBoolean() ? 16 : 256)) * SECTOR;
             long off = random.nextInt(4) == 0
                     ? (1 + random.nextLong(BACKING_SIZE >> KeyTree.SUBTREE_SHIFT - 1)) * KeyTree.SUBTREE_SIZE - len / 2

@@ -1,12 +1,15 @@
 package org.pcache.cache;
 
 import org.junit.jupiter.api.Test;
+import org.pcache.backing.BackingOp;
+import org.pcache.backing.MemoryRequest;
 import org.pcache.pmem.TestRegions;
 import org.pcache.backing.GateEngine;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -15,7 +18,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Miss fills run off the backing device's completion worker: a fill that is slow to store its data into the region
  * holds up neither its own reader's reply nor any other request's completion, a write that lands while a fill
  * waits its turn is never shadowed by the backing data that fill carries, and a miss that finds the fills waiting
- * holding their 64 MiB is served but not kept.
+ * holding their 64 MiB is served but not kept. A miss is answered on the thread the backing engine completes it on:
+ * neither a busy completion worker of the backing device nor a fill still storing its data stands between the
+ * backing's data and the reply.
  */
 class PcacheMissFillTest {
 
@@ -57,6 +62,45 @@ class PcacheMissFillTest {
             assertThat(harness.readIds(OTHER_OFF, LEN)).containsOnly(BACKING_ID);
             assertThat(harness.cache.status().counters().readHitsFull()).as("both ranges now hit").isEqualTo(hits + 2);
             assertThat(harness.cache.status().counters().bytesFromBacking()).isEqualTo(fromBacking);
+        }
+    }
+
+    @Test
+    void aMissIsAnsweredOnTheEngineThreadWhileTheBackingCompletionWorkerIsHeld() throws Exception {
+        // The gate passes held operations on to the in-memory engine on the opening thread, which the engine then
+        // completes them on: the opener stands for an NBD client's reply reader or a file engine's pool thread.
+        GateEngine gate = new GateEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID), 2);
+        HeldStoreRegion region = new HeldStoreRegion(TestRegions.crashSim(CacheHarness.CACHE_SIZE));
+        try (CacheHarness harness = CacheHarness.on(region, gate, CacheHarness.quietOptions())) {
+            CountDownLatch workerHeld = new CountDownLatch(1);
+            CountDownLatch releaseWorker = new CountDownLatch(1);
+            try {
+                region.holdNextWrite();
+                harness.backing.submitDirect(new MemoryRequest(BackingOp.READ, MemorySegment.ofArray(new byte[512]), 0,
+                        (request, error) -> {
+                            workerHeld.countDown();
+                            awaitQuietly(releaseWorker);
+                        }));
+                MemorySegment buf = MemorySegment.ofArray(new byte[LEN]);
+                CompletableFuture<Void> read = harness.cache.readAsync(SLOW_OFF, buf);
+                assertThat(gate.awaitHeld(10, TimeUnit.SECONDS)).as("both reads reached the backing").isTrue();
+                CompletableFuture<String> answeredOn = read.handle((ignored, error) -> Thread.currentThread().getName());
+                Thread opener = Thread.ofPlatform().name("engine-reply-thread").start(gate::open);
+
+                assertThat(workerHeld.await(10, TimeUnit.SECONDS)).as("the completion worker is held").isTrue();
+                assertThat(answeredOn.get(10, TimeUnit.SECONDS)).as("the thread that answered the miss")
+                        .isEqualTo("engine-reply-thread");
+                assertThat(ids(buf, SLOW_OFF)).containsOnly(BACKING_ID);
+                assertThat(region.awaitHeld(10, TimeUnit.SECONDS)).as("its fill is storing its data, held").isTrue();
+                assertThat(harness.cache.status().counters().missFills()).as("answered before the fill landed")
+                        .isZero();
+                opener.join();
+            } finally {
+                releaseWorker.countDown();
+                region.release();
+            }
+            harness.awaitStatus("the fill landed", status -> status.counters().missFills() == 1);
+            assertThat(harness.readIds(SLOW_OFF, LEN)).containsOnly(BACKING_ID);
         }
     }
 
@@ -136,6 +180,14 @@ class PcacheMissFillTest {
             long at = (long) sector * SectorPattern.SECTOR;
             long expected = at >= 8 * 1024 && at < 24 * 1024 ? 5 : BACKING_ID;
             assertThat(ids[sector]).as(when + ": sector at +" + at).isEqualTo(expected);
+        }
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

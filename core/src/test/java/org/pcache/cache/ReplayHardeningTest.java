@@ -129,7 +129,10 @@ class ReplayHardeningTest {
                 keyCase("key cache_seg_off 0xFFFFFE00", key -> key.cacheSegOff(0xFFFF_FE00), "cache_seg_off"),
                 keyCase("key EMPTY flag", key -> key.flags(1), "flags"),
                 keyCase("key EMPTY and CLEAN flags", key -> key.flags(3), "flags"),
-                keyCase("key unknown flag", key -> key.flags(1 << 2), "flags"),
+                keyCase("key unknown flag", key -> key.flags(1 << 5), "flags"),
+                keyCase("key ZERO flag in a cache without the DATALESS_KEYS mark", key -> key.flags(1 << 2), "flags"),
+                keyCase("key ZERO and DISCARD flags", key -> key.flags(3 << 2), "flags"),
+                keyCase("key DISCARD and CLEAN flags", key -> key.flags(1 << 3 | 1 << 1), "flags"),
                 keyCase("key seg_gen newer than its segment", key -> key.segGen(1), "seg_gen"),
                 keyCase("key seg_gen 2^64 - 1", key -> key.segGen(-1), "seg_gen"),
                 new Case("LAST kset chaining into a segment that holds live data", image -> image.log().writeLast(

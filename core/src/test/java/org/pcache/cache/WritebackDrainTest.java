@@ -46,11 +46,11 @@ class WritebackDrainTest {
         log = new KsetLogWriter(region, segments, head, replay.keyHeadSeq(), replay.dirtyTailSeq(), 0,
                 () -> writeback.kick());
         FailStopRegion failStop = new FailStopRegion(region);
-        writeback = new Writeback(device, failStop, backing, log, segments, false,
-                CacheOptions.WRITEBACK_TIMEOUT_DEFAULT, () -> { });
+        writeback = new Writeback(device, failStop, backing, log, segments, CacheOptions.defaults(), () -> false,
+                () -> { });
         ksets = new Ksets(new Kset[] {new Kset(log, failStop, timer, Duration.ofHours(1).toNanos())});
         writes = new CacheWrite(region, tree, new DataHeads(segments, 1), ksets, segments,
-                new DeferredRequests(timer), () -> { }, false);
+                new DeferredRequests(timer), () -> { }, () -> { }, false);
     }
 
     @AfterEach
@@ -81,6 +81,6 @@ class WritebackDrainTest {
         CompletableFuture<Void> written = new CompletableFuture<>();
         writes.write(offset, MemorySegment.ofArray(new byte[4096]), Durability.BUFFERED, written);
         CacheHarness.await(written);
-        assertThat(ksets.closeAll()).isTrue();
+        assertThat(ksets.closeAll(true)).isTrue();
     }
 }

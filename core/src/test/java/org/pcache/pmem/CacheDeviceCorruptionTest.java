@@ -128,6 +128,20 @@ class CacheDeviceCorruptionTest {
     }
 
     @Test
+    void unknownPcacheExtensionBitIsRefused() {
+        media.cacheInfo(0, SEGS, INIT_DONE_GC_70 | CacheInfoOnMedia.FLAG_DATALESS_KEYS | 1 << 17);
+
+        assertThat(refused("cache_info", "flags").found()).isEqualTo("unknown extension bits 0x20000");
+    }
+
+    @Test
+    void knownPcacheExtensionBitOpens() throws Exception {
+        media.cacheInfo(0, SEGS, INIT_DONE_GC_70 | CacheInfoOnMedia.FLAG_DATALESS_KEYS);
+
+        assertThat(CacheDevice.inspect(region).cacheInfo().datalessKeys()).isTrue();
+    }
+
+    @Test
     void nextSegmentIdOutOfRange() {
         media.segmentInfo(4, LINKED, 0xFFFF_FFFF);
 

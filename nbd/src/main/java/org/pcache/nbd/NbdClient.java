@@ -30,7 +30,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A failed request completes its future with {@link NbdErrorException}; a broken connection fails every
  * request in flight and every later one with an {@link IOException} naming the cause, and completes
- * {@link #broken()}. A client never reconnects: {@link NbdEngine} replaces a broken one.
+ * {@link #broken()}. A reply of NBD_ESHUTDOWN (the server is stopping) breaks the connection the same way, after
+ * NBD_CMD_DISC: the server only waits for its clients to leave. A client never reconnects: {@link NbdEngine} replaces a broken one.
  *
  * <p>Timeouts ({@link Options}): the TCP connect, the whole handshake, and each request. A server that does not
  * answer a request within the request timeout is treated as gone: the connection is closed and every request in
@@ -426,6 +427,33 @@ public final class NbdClient implements AutoCloseable {
         } else {
             request.future.completeExceptionally(error);
         }
+        if (error instanceof NbdErrorException refused && refused.error() == NbdError.ESHUTDOWN && !closing) {
+            serverShuttingDown(request);
+        }
+    }
+
+    /**
+     * The server answered {@code request} with NBD_ESHUTDOWN: it is stopping and waits for its clients to go (nbdkit
+     * and pcache keep the connection open, answering ESHUTDOWN, until the client disconnects). proto.md: the client
+     * SHOULD then disconnect softly. So NBD_CMD_DISC is sent, unless another thread is sending (the reader thread must
+     * not wait), and the connection is broken like a lost one, so the engine reconnects instead of retrying a server
+     * that only refuses.
+     */
+    private void serverShuttingDown(ClientRequest request) {
+        if (failure.get() != null) {
+            return;
+        }
+        if (sendLock.tryLock()) {
+            try {
+                send(NbdCommand.DISC.type(), 0, 0, 0, 0, null);
+            } catch (IOException e) {
+                LOG.debug("nbd client {}: disconnect from a stopping server failed: {}", uri, e.toString());
+            } finally {
+                sendLock.unlock();
+            }
+        }
+        fail(new IOException("NBD server " + uri + " is shutting down (it answered " + request
+                + " with NBD_ESHUTDOWN); connection closed"));
     }
 
     /** The reader thread stopped: after our own disconnect, or because the connection failed. */

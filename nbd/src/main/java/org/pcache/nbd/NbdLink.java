@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * then runs more at once; its promise that a flush on one connection covers writes completed on every connection is
  * what keeps {@code flush} correct. Any other server gets one.
  *
- * <p>When a client breaks (the server closed the connection or went away, a protocol error, a request timeout) the
+ * <p>When a client breaks (the server closed the connection or went away, it answered NBD_ESHUTDOWN because it is
+ * stopping, a protocol error, a request timeout) the
  * link is {@link State#DISCONNECTED} and a reconnect thread ({@code pcache-nbd-reconnect}) connects again with a
  * growing back-off, 100 ms doubling up to 5 s, forever. A new connection is taken only if the export is the one the
  * engine opened: same size, same minimum block size, still writable if it was; otherwise it is closed and the link

@@ -21,9 +21,10 @@ import org.pcache.cache.Pcache;
  * <tr><td>WRITE (+FUA)</td><td>{@link Pcache#writeAsync} with {@code Durability.FUA} when the flag is set</td></tr>
  * <tr><td>FLUSH</td><td>{@link Pcache#flushAsync}: closes every kset, so it covers writes completed on any
  *     connection (multi-conn holds)</td></tr>
- * <tr><td>TRIM</td><td>{@link Pcache#discardAsync} (advisory: the data stays readable)</td></tr>
- * <tr><td>WRITE_ZEROES</td><td>{@link Pcache#writeZeroesAsync}: zeroes are written as data, so FAST_ZERO is not
- *     offered and the server answers it with ENOTSUP</td></tr>
+ * <tr><td>TRIM</td><td>{@link Pcache#discardAsync} with {@link DiscardPolicy#PASSDOWN} (the range then reads as
+ *     zeroes, and writeback discards it on the backing device); nothing with {@link DiscardPolicy#IGNORE}</td></tr>
+ * <tr><td>WRITE_ZEROES</td><td>{@link Pcache#writeZeroesAsync}: a record without data, so FAST_ZERO is offered (the
+ *     request is as fast as a zeroing can be); NO_HOLE is a hint the cache does not need</td></tr>
  * <tr><td>CACHE</td><td>a {@link Prefetch} into one of the {@link PrefetchBuffers}, so missed ranges become clean
  *     cache keys; see {@link #cache}</td></tr>
  * <tr><td>BLOCK_STATUS</td><td>{@link Pcache#allocationAsync}: the backing device's holes (a sparse file's, an NBD
@@ -47,7 +48,7 @@ import org.pcache.cache.Pcache;
 public final class PcacheExport implements NbdExport, AutoCloseable {
 
     private static final Set<Capability> CAPABILITIES = EnumSet.of(Capability.FLUSH, Capability.FUA,
-            Capability.TRIM, Capability.WRITE_ZEROES, Capability.CACHE, Capability.MULTI_CONN);
+            Capability.TRIM, Capability.WRITE_ZEROES, Capability.FAST_ZERO, Capability.CACHE, Capability.MULTI_CONN);
     /**
      * Read-only: no write-type command is advertised and the server answers them with EPERM; FLUSH stays (proto.md
      * allows it on a read-only export: it makes nothing newly durable here), and reads still fill the cache.
@@ -60,14 +61,23 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
     private final String description;
     private final PrefetchBuffers prefetchBuffers;
     private final Set<Capability> capabilities;
+    private final DiscardPolicy discard;
 
-    /** Exports {@code cache} as {@code name}, writable. */
+    /** Exports {@code cache} as {@code name}, writable, passing discards down. */
     public PcacheExport(Pcache cache, String name, String description) {
-        this(cache, name, description, false);
+        this(cache, name, description, false, DiscardPolicy.PASSDOWN);
     }
 
-    /** Exports {@code cache} as {@code name}; a read-only export refuses every write-type command (EPERM). */
+    /** Exports {@code cache} as {@code name}, passing discards down; read-only refuses every write-type command. */
     public PcacheExport(Pcache cache, String name, String description, boolean readOnly) {
+        this(cache, name, description, readOnly, DiscardPolicy.PASSDOWN);
+    }
+
+    /**
+     * Exports {@code cache} as {@code name}; a read-only export refuses every write-type command (EPERM); a TRIM is
+     * handled as {@code discard} says.
+     */
+    public PcacheExport(Pcache cache, String name, String description, boolean readOnly, DiscardPolicy discard) {
         if (cache.size() % BLOCK_SIZE != 0) {
             throw new IllegalArgumentException("cache size " + cache.size() + " is not a multiple of " + BLOCK_SIZE);
         }
@@ -76,6 +86,7 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
         this.description = description;
         this.prefetchBuffers = new PrefetchBuffers();
         this.capabilities = readOnly ? READ_ONLY_CAPABILITIES : CAPABILITIES;
+        this.discard = discard;
     }
 
     @Override
@@ -115,7 +126,10 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
 
     @Override
     public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
-        return cache.discardAsync(offset, length);
+        return switch (discard) {
+            case PASSDOWN -> cache.discardAsync(offset, length, cacheDurability(durability));
+            case IGNORE -> CompletableFuture.completedFuture(null);
+        };
     }
 
     @Override

@@ -8,6 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.EnumSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -19,7 +21,8 @@ import org.pcache.nbd.NbdExport.Capability;
 /**
  * {@link NbdEngine} when its server goes away and comes back on the same port: requests fail at once while it is gone
  * (never hang), the connection shows as disconnected with the reason, and once the server is back the engine
- * reconnects by itself; a server that comes back with a different export is not taken.
+ * reconnects by itself; a server that comes back with a different export is not taken; a server that stops and answers
+ * NBD_ESHUTDOWN is left at once.
  */
 @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class NbdEngineReconnectTest {
@@ -131,6 +134,45 @@ class NbdEngineReconnectTest {
     }
 
     @Test
+    void aServerThatAnswersEshutdownWhileItStopsIsLeftAndShownDisconnectedAtOnce() throws Exception {
+        export = new MemoryExport("disk", SIZE, EnumSet.of(Capability.FLUSH));
+        GatedExport gated = new GatedExport(export);
+        server = new NbdServer(gated, NbdServer.Options.defaults()
+                .withAddresses(new InetSocketAddress("127.0.0.1", 0)));
+        server.start();
+        InetSocketAddress address = (InetSocketAddress) server.boundAddresses().getFirst();
+        engine = NbdEngine.open(NbdUri.of(address, "disk"), NbdClient.Options.defaults());
+        CompletableFuture<IOException> heldRead = new CompletableFuture<>();
+        engine.read(0, MemorySegment.ofArray(new byte[4096]), heldRead::complete);
+        assertThat(gated.awaitReads(1, DEADLINE.toSeconds())).as("the read reached the server").isTrue();
+        NbdServer stopping = server;
+        CompletableFuture<Void> stop = CompletableFuture.runAsync(stopping::stop);
+
+        // The read in flight keeps the stopping server's connection open (it answers it, and NBD_ESHUTDOWN to what
+        // comes after, until the client leaves or its drain timeout of 30 s passes).
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        IOException refused = null;
+        while (refused == null) {
+            assertThat(System.nanoTime()).as("a write is refused once the stop began").isLessThan(deadline);
+            try {
+                BlockingIo.write(engine, 4096, MemorySegment.ofArray(new byte[4096]));
+            } catch (IOException e) {
+                refused = e;
+            }
+        }
+        assertThat(refused).hasMessageContaining("ESHUTDOWN");
+        awaitState(BackingConnection.State.DISCONNECTED, Duration.ofSeconds(5));
+        assertThat(engine.connection().lastError()).contains("is shutting down").contains("NBD_ESHUTDOWN");
+        assertThat(heldRead.get(DEADLINE.toSeconds(), TimeUnit.SECONDS)).as("the read in flight fails with the link")
+                .isNotNull();
+        assertThatThrownBy(() -> BlockingIo.write(engine, 8192, MemorySegment.ofArray(new byte[4096])))
+                .isInstanceOf(BackingIoException.class).hasMessageContaining("disconnected, reconnecting");
+        gated.openInReverse();
+        stop.get(DEADLINE.toSeconds(), TimeUnit.SECONDS);
+        server = null;
+    }
+
+    @Test
     void aServerWithoutMultiConnGetsOneConnection() throws Exception {
         InetSocketAddress address = serve(SIZE, 0);
         engine = NbdEngine.open(NbdUri.of(address, "disk"), NbdClient.Options.defaults());
@@ -139,7 +181,11 @@ class NbdEngineReconnectTest {
 
     /** Polls the engine's observable connection state until it is {@code expected}, with a deadline. */
     private void awaitState(BackingConnection.State expected) throws InterruptedException {
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        awaitState(expected, DEADLINE);
+    }
+
+    private void awaitState(BackingConnection.State expected, Duration within) throws InterruptedException {
+        long deadline = System.nanoTime() + within.toNanos();
         while (engine.connection().state() != expected) {
             assertThat(System.nanoTime()).as("connection becomes %s", expected).isLessThan(deadline);
             Thread.sleep(10);

@@ -28,6 +28,7 @@ import org.pcache.cache.CacheOptions;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Pcache;
 import org.pcache.pmem.CacheDeviceLayout;
+import org.pcache.pmem.CacheInfoOnMedia;
 import org.pcache.pmem.MappedPmemRegion;
 
 /** The cache as an NBD export, on a real cache: a tmpfs-mapped region and an in-memory backing device. */
@@ -65,11 +66,11 @@ class PcacheExportTest {
     }
 
     @Test
-    void offersEverythingButFastZeroAndReadOnlyAtTheBackingSize() throws Exception {
+    void offersEverythingButReadOnlyAtTheBackingSize() throws Exception {
         open(new MemoryEngine(BACKING_SIZE));
         assertThat(export.capabilities()).isEqualTo(EnumSet.of(NbdExport.Capability.FLUSH,
                 NbdExport.Capability.FUA, NbdExport.Capability.TRIM, NbdExport.Capability.WRITE_ZEROES,
-                NbdExport.Capability.CACHE, NbdExport.Capability.MULTI_CONN));
+                NbdExport.Capability.FAST_ZERO, NbdExport.Capability.CACHE, NbdExport.Capability.MULTI_CONN));
         assertThat(export.size()).isEqualTo(BACKING_SIZE);
         assertThat(export.name()).isEqualTo("disk");
         assertThat(export.description()).isEqualTo("a test cache");
@@ -129,8 +130,27 @@ class PcacheExportTest {
         assertThat(back.asSlice(8192, 4096).mismatch(arena.allocate(4096))).as("zeroed").isEqualTo(-1);
         assertThat(back.asSlice(12288).mismatch(data.asSlice(12288))).isEqualTo(-1);
         await(export.read(1 << 20, back));
-        assertThat(back.mismatch(data)).as("trim is advisory: the data stays").isEqualTo(-1);
+        assertThat(back.asSlice(0, 4096).mismatch(arena.allocate(4096))).as("trimmed: zeroes").isEqualTo(-1);
+        assertThat(back.asSlice(4096).mismatch(data.asSlice(4096))).isEqualTo(-1);
         assertThat(cache.status().counters().flushes()).isEqualTo(1);
+    }
+
+    @Test
+    void discardIgnoreAcceptsTrimAndKeepsTheData() throws Exception {
+        open(new MemoryEngine(BACKING_SIZE));
+        export.close();
+        export = new PcacheExport(cache, "disk", "a test cache", false, DiscardPolicy.IGNORE);
+        assertThat(export.capabilities()).contains(NbdExport.Capability.TRIM);
+        MemorySegment data = pattern(64 << 10, 1);
+        await(export.write(1 << 20, data, Durability.BUFFERED));
+        await(export.trim(1 << 20, 64 << 10, Durability.FUA));
+
+        MemorySegment back = arena.allocate(64 << 10);
+        await(export.read(1 << 20, back));
+        assertThat(back.mismatch(data)).as("the data stays").isEqualTo(-1);
+        cache.drain();
+        assertThat(cache.status().cacheFlags() & CacheInfoOnMedia.FLAG_DATALESS_KEYS)
+                .as("no discard record written").isZero();
     }
 
     @Test

@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  *     {@code /status} every second and posts messages and drains</td></tr>
  * <tr><td>{@code GET /status}</td><td>200, the {@link StatusDocument} as JSON</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>200, Prometheus text (version 0.0.4) from the registry</td></tr>
- * <tr><td>{@code POST /message}, body {@code gc_percent N}</td><td>204 once applied and persisted; 400 with one
+ * <tr><td>{@code POST /message}, body {@code gc_percent N}, {@code writeback_low N} or {@code writeback_high N}</td><td>204 once applied and persisted; 400 with one
  *     line for a message the cache refuses ({@link CacheMessage})</td></tr>
  * <tr><td>{@code POST /drain}</td><td>202, the {@link Drain.Status} of the drain started or joined, as JSON;
  *     progress is then in {@code GET /status}</td></tr>
@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Who may use it: without a token the endpoint listens on loopback addresses only, so only local users reach
  * it. With an {@link AdminToken} it may listen anywhere, and then every request, on any address, must carry
- * {@code Authorization: Bearer TOKEN}; one without it, or with another token, gets 401 with
+ * {@code Authorization: Bearer TOKEN}, except {@code GET /}: the dashboard page holds no data, asks for the token and
+ * sends it with every request it makes. A request without the token, or with another token, gets 401 with
  * {@code WWW-Authenticate: Bearer} and is logged (method, path, peer; never the header).
  * A POST that carries an {@code Origin} header other than the endpoint's own (a page of another site in a local
  * browser) gets 403, so only the dashboard and non-browser clients such as {@code pcache message} can change the
@@ -165,7 +166,7 @@ public final class AdminServer implements AutoCloseable {
         try (exchange) {
             Reply reply;
             try {
-                reply = authorized(exchange) ? route(exchange) : unauthorized(exchange);
+                reply = authorized(exchange) || dashboardPage(exchange) ? route(exchange) : unauthorized(exchange);
             } catch (RuntimeException e) {
                 LOG.error("admin {} {} failed", exchange.getRequestMethod(), exchange.getRequestURI(), e);
                 reply = Reply.text(500, "internal error: " + e);
@@ -178,6 +179,14 @@ public final class AdminServer implements AutoCloseable {
 
     private boolean authorized(HttpExchange exchange) {
         return token.isEmpty() || token.get().admits(exchange.getRequestHeaders().getFirst("Authorization"));
+    }
+
+    /**
+     * {@code GET /}: the page holds no data (it fetches everything through the other paths, with the token the user
+     * types into it), so a browser, which sends no bearer token on its own, can load it.
+     */
+    private static boolean dashboardPage(HttpExchange exchange) {
+        return "GET".equals(exchange.getRequestMethod()) && "/".equals(exchange.getRequestURI().getPath());
     }
 
     private static Reply unauthorized(HttpExchange exchange) {
@@ -251,6 +260,8 @@ public final class AdminServer implements AutoCloseable {
             return Reply.text(503, "the cache is closing: " + closed.getMessage());
         } catch (CacheFailedException failed) {
             return Reply.text(503, failed.getMessage());
+        } catch (InvalidMessageException e) {
+            return Reply.text(400, e.getMessage());
         }
         LOG.info("admin message applied: {}", message.text());
         return new Reply(204, TEXT, new byte[0], null);

@@ -56,6 +56,18 @@ public final class PcacheMetrics implements MeterBinder {
         counter(registry, "pcache.writeback.ksets", null, "Ksets written back", s -> s.writeback().ksets());
         counter(registry, "pcache.writeback.errors", null, "Backing errors writeback met (each retried)",
                 s -> s.writeback().errors());
+        counter(registry, "pcache.writeback.batches", null, "Batches written back (each ends at a barrier, a cap or "
+                + "the end of the log)", s -> s.writeback().batches());
+        counter(registry, "pcache.writeback.backing.flushes", null, "Backing device flushes writeback made",
+                s -> s.writeback().backingFlushes());
+        gauge(registry, "pcache.writeback.inflight", null, "Backing writes of writeback in flight now",
+                s -> s.writeback().writesInFlight());
+        gauge(registry, "pcache.writeback.depth", null, "Backing writes writeback keeps in flight at most",
+                s -> s.writeback().depth());
+        gauge(registry, "pcache.writeback.low.percent", null, "Dirty percent below which writeback idles",
+                s -> s.writeback().lowPercent());
+        gauge(registry, "pcache.writeback.high.percent", null, "Dirty percent from which writeback runs at full depth",
+                s -> s.writeback().highPercent());
         counter(registry, "pcache.gc.ksets.reclaimed", null, "Ksets reclaimed by garbage collection",
                 s -> s.gc().ksetsReclaimed());
         counter(registry, "pcache.deferred.requests", null, "Times a request waited for free space",
@@ -92,14 +104,10 @@ public final class PcacheMetrics implements MeterBinder {
                 s -> s.bypass().modeRequests());
         counter(registry, "pcache.bypass.requests", "sequential", null, "Requests that went past the cache, by reason",
                 s -> s.bypass().sequentialRequests());
-        counter(registry, "pcache.bypass.requests", "too_large", null, "Requests that went past the cache, by reason",
-                s -> s.bypass().tooLargeRequests());
         counter(registry, "pcache.bypass", "mode", BYTES, "Bytes of requests that went past the cache, by reason",
                 s -> s.bypass().modeBytes());
         counter(registry, "pcache.bypass", "sequential", BYTES, "Bytes of requests that went past the cache, by reason",
                 s -> s.bypass().sequentialBytes());
-        counter(registry, "pcache.bypass", "too_large", BYTES, "Bytes of requests that went past the cache, by reason",
-                s -> s.bypass().tooLargeBytes());
         counter(registry, "pcache.bypass.cached.instead", null,
                 "Writes meant for the backing device written into the cache, as it held data of their range",
                 s -> s.bypass().cachedInstead());

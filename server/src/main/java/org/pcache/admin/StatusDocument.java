@@ -52,7 +52,7 @@ import org.pcache.pmem.CacheInfo;
  * @param latency           per NBD command: count and p50/p99/max in microseconds
  * @param drain             the latest drain asked for through the endpoint
  * @param backing           whether the backing device can be reached now
- * @param segments          what each segment holds, one letter per logical id: {@code l} kset log, {@code d} data,
+ * @param segments          what each segment holds, one letter per logical id: {@code l} kset log, {@code d} data not all written back, {@code c} clean data (GC frees it),
  *                          {@code .} free
  * @param bypass            requests that went past the cache, by reason
  */
@@ -74,13 +74,11 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
      * @param modeBytes          their bytes
      * @param sequentialRequests because their connection's sequential run passed the cutoff
      * @param sequentialBytes    their bytes
-     * @param tooLargeRequests   write-zeroes too large to keep
-     * @param tooLargeBytes      their bytes
      * @param cachedInstead      writes meant for the backing device that went into the cache as write-back writes,
      *                           because it held data of their range
      */
     public record Bypass(long modeRequests, long modeBytes, long sequentialRequests, long sequentialBytes,
-                         long tooLargeRequests, long tooLargeBytes, long cachedInstead) {
+                         long cachedInstead) {
     }
 
     /**
@@ -91,8 +89,17 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
      * @param errors             backing errors met (each retried)
      * @param lastError          the latest backing error, or null
      * @param rateBytesPerSecond recent throughput
+     * @param batches            batches written back since open
+     * @param backingFlushes     backing flushes writeback made since open (one per batch that wrote anything)
+     * @param flushesPerGib      backing flushes per GiB written back since open
+     * @param writesInFlight     backing writes of writeback in flight now
+     * @param depth              backing writes writeback keeps in flight at most
+     * @param lowPercent         percent of the data area dirty below which writeback idles
+     * @param highPercent        percent dirty from which writeback runs at full depth
      */
-    public record Writeback(String state, long ksets, long errors, String lastError, double rateBytesPerSecond) {
+    public record Writeback(String state, long ksets, long errors, String lastError, double rateBytesPerSecond,
+                            long batches, long backingFlushes, double flushesPerGib, int writesInFlight, int depth,
+                            int lowPercent, int highPercent) {
     }
 
     /**
@@ -151,7 +158,10 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                 counters.deferred(), counters.waiting(), counters.dataCrcErrors(),
                 new Writeback(status.writeback().state().toString(), status.writeback().ksets(),
                         status.writeback().errors(), status.writeback().lastError(),
-                        status.writeback().bytesPerSecond()),
+                        status.writeback().bytesPerSecond(), status.writeback().batches(),
+                        status.writeback().backingFlushes(), status.writeback().flushesPerGib(),
+                        status.writeback().writesInFlight(), status.writeback().depth(),
+                        status.writeback().lowPercent(), status.writeback().highPercent()),
                 new Gc(status.gc().state().toString(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
                 latencies(registry), drain, new Backing(status.backing().state().name().toLowerCase(Locale.ROOT),
                         status.backing().lastError(), status.backing().reconnects()), segmentLetters(uses),
@@ -179,7 +189,8 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
         for (SegmentUse use : uses) {
             letters.append(switch (use) {
                 case LOG -> 'l';
-                case DATA -> 'd';
+                case DIRTY -> 'd';
+                case DATA -> 'c';
                 case FREE -> '.';
             });
         }
@@ -196,7 +207,7 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
 
     private static Bypass bypass(CacheStatus.Bypass bypass) {
         return new Bypass(bypass.modeRequests(), bypass.modeBytes(), bypass.sequentialRequests(),
-                bypass.sequentialBytes(), bypass.tooLargeRequests(), bypass.tooLargeBytes(), bypass.cachedInstead());
+                bypass.sequentialBytes(), bypass.cachedInstead());
     }
 
     /** The latency meters {@link NbdMetrics} publishes, per {@code op}; values in seconds become microseconds. */

@@ -35,9 +35,9 @@ final class BackingSpec {
      * Opens the engine {@code spec} names, creating a missing file; see the class comment. An {@code nbds} URI without
      * {@code ?tls-certificates=DIR} uses {@code tlsCertificates}.
      */
-    static IoEngine open(String spec, OptionalLong requested, Optional<Path> tlsCertificates)
-            throws CommandException {
-        IoEngine engine = isUri(spec) ? connect(spec, tlsCertificates) : openFile(Path.of(spec), requested);
+    static IoEngine open(String spec, OptionalLong requested, Optional<Path> tlsCertificates,
+                         FileEngine.Caching caching) throws CommandException {
+        IoEngine engine = isUri(spec) ? connect(spec, tlsCertificates) : openFile(Path.of(spec), requested, caching);
         try {
             checkSize(spec, engine.size(), requested);
         } catch (CommandException e) {
@@ -52,7 +52,7 @@ final class BackingSpec {
         if (!isUri(spec) && !Files.exists(Path.of(spec))) {
             throw new CommandException("backing " + spec + " does not exist");
         }
-        return open(spec, OptionalLong.empty(), Optional.empty());
+        return open(spec, OptionalLong.empty(), Optional.empty(), FileEngine.Caching.BUFFERED);
     }
 
     /**
@@ -90,14 +90,16 @@ final class BackingSpec {
         }
     }
 
-    private static IoEngine openFile(Path path, OptionalLong requested) throws CommandException {
+    private static IoEngine openFile(Path path, OptionalLong requested, FileEngine.Caching caching)
+            throws CommandException {
         if (!Files.exists(path)) {
             create(path, requested.orElse(ServeSettings.DEFAULT_BACKING_SIZE));
         }
         try {
-            return FileEngine.open(path, FileEngine.Options.DEFAULT);
+            return FileEngine.open(path, FileEngine.Options.DEFAULT.withCaching(caching));
         } catch (IOException e) {
-            throw CommandException.of("cannot open backing " + path, e);
+            throw CommandException.of("cannot open backing " + path
+                    + (caching == FileEngine.Caching.DIRECT ? " with O_DIRECT (--backing-direct)" : ""), e);
         }
     }
 

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.pcache.admin.AdminJson;
 import org.pcache.cache.CacheImage;
@@ -82,6 +83,11 @@ final class DumpCommand implements Callable<Integer> {
                 }
                 out.println("kset " + pos(kset.pos()) + " keys=" + kset.keys().size() + " dirty=" + kset.dirty());
                 for (CacheImage.LoggedKey key : kset.keys()) {
+                    if (key.seg() < 0) {
+                        out.println("key off=" + key.off() + " len=" + key.len() + " kind="
+                                + key.kind().name().toLowerCase(Locale.ROOT));
+                        continue;
+                    }
                     out.println("key off=" + key.off() + " len=" + key.len() + " clean=" + key.clean() + " seg="
                             + key.seg() + " seg_off=" + key.segOff() + " gen=" + key.gen() + " data_crc=0x"
                             + Integer.toHexString(key.dataCrc()) + " stale=" + key.stale());

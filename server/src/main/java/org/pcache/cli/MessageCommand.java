@@ -21,10 +21,12 @@ import picocli.CommandLine.Spec;
 @Command(name = "message",
         mixinStandardHelpOptions = true,
         sortOptions = false,
-        description = {"Send a message to the running cache, as dmsetup message does to dm-pcache: gc_percent N, the "
-                + "segment usage (0-90, a whole number) at which GC reclaims written-back data, or mode MODE "
-                + "(writeback, writethrough, writearound, writeonly, passthrough), the cache mode. The keyword is "
-                + "case-insensitive; the value takes effect at once and is persisted in the cache."},
+        description = {"Send a message to the running cache, as dmsetup message does to dm-pcache. gc_percent N: the "
+                + "segment usage (0-90, a whole number) at which GC reclaims written-back data, persisted in the "
+                + "cache. writeback_low N, writeback_high N: writeback's watermarks, in percent (0-100) of the data "
+                + "area dirty (below low writeback idles, from high on it runs at full depth; low <= high), until "
+                + "the server stops. mode MODE (writeback, writethrough, writearound, writeonly, passthrough): the "
+                + "cache mode, persisted. The keyword is case-insensitive; the value takes effect at once."},
         footer = {"", "Exit status: 0 applied, 1 the admin endpoint cannot be reached or refused it, 2 wrong command "
                 + "line or message."})
 final class MessageCommand implements Callable<Integer> {
@@ -35,7 +37,8 @@ final class MessageCommand implements Callable<Integer> {
     @Mixin
     private AdminOption admin;
 
-    @Parameters(paramLabel = "WORD", arity = "0..*", description = "The message: gc_percent N, or mode MODE.")
+    @Parameters(paramLabel = "WORD", arity = "0..*",
+            description = "The message: gc_percent N, writeback_low N, writeback_high N or mode MODE.")
     private List<String> words = new ArrayList<>();
 
     @Override

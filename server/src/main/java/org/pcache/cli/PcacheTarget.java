@@ -21,6 +21,7 @@ import org.pcache.admin.AdminServer;
 import org.pcache.admin.NbdMetrics;
 import org.pcache.admin.PcacheMetrics;
 import org.pcache.backing.BackingDevice;
+import org.pcache.backing.FileEngine;
 import org.pcache.backing.IoEngine;
 import org.pcache.cache.BackingBlockSizeException;
 import org.pcache.cache.CacheClosedException;
@@ -98,7 +99,8 @@ final class PcacheTarget {
             NbdServer.Tls tls = serverTls();
             long cacheSize = CacheRegionFile.size(settings.cacheFile(), settings.cacheSize());
             IoEngine engine = BackingSpec.open(settings.backing(), settings.backingSize(),
-                    settings.backingTlsCertificates());
+                    settings.backingTlsCertificates(), settings.backingDirect()
+                            ? FileEngine.Caching.DIRECT : FileEngine.Caching.BUFFERED);
             backing = BackingDevice.start(engine);
             opened.push(backing::stop);
             region = CacheRegionFile.map(settings.cacheFile(), cacheSize);
@@ -120,7 +122,8 @@ final class PcacheTarget {
             });
             long openedNanos = System.nanoTime();
             PcacheExport export = new PcacheExport(cache, settings.exportName(), "pcache: cache "
-                    + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly());
+                    + settings.cacheFile() + ", backing " + settings.backing(), settings.readOnly(),
+                    settings.discard());
             opened.push(export::close);
             server = new NbdServer(export, NbdServer.Options.defaults()
                     .withAddresses(settings.addresses().toArray(SocketAddress[]::new)), tls);
@@ -203,7 +206,9 @@ final class PcacheTarget {
      */
     private Pcache openCache() throws CommandException {
         CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false))
-                .withFormat(settings.format()).withSequentialCutoff(settings.sequentialCutoff());
+                .withFormat(settings.format()).withWritebackDepth(settings.writebackDepth())
+                .withWritebackWatermarks(settings.writebackLow(), settings.writebackHigh())
+                .withReadAhead(settings.readAhead()).withSequentialCutoff(settings.sequentialCutoff());
         if (settings.mode().isPresent()) {
             options = options.withCacheMode(settings.mode().get());
         }

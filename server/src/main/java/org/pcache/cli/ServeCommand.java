@@ -20,6 +20,8 @@ import org.pcache.admin.AdminServer;
 import org.pcache.admin.AdminToken;
 import org.pcache.cache.CacheMode;
 import org.pcache.cache.CacheOptions;
+import org.pcache.nbd.DiscardPolicy;
+import org.pcache.cache.Pcache;
 import org.pcache.nbd.NbdProtocol;
 import org.pcache.nbd.TlsCredentials;
 import org.pcache.nbd.TlsMode;
@@ -77,6 +79,17 @@ final class ServeCommand implements Callable<Integer> {
             description = "Size of a new backing file (default 8G). An existing device keeps its size.")
     private Long backingSize;
 
+    @Option(names = "--backing-direct",
+            description = "Open a file or block device backing with O_DIRECT: reads and writeback bypass the page "
+                    + "cache, so writeback's flushes cost what the device costs. Offsets must be aligned to the file "
+                    + "system's block size; unaligned memory is copied through an aligned buffer.")
+    private boolean backingDirect;
+
+    @Option(names = "--read-ahead", paramLabel = "SIZE", converter = ByteSize.class,
+            description = "Read this much ahead into the cache when misses form a sequential stream (default 0: "
+                    + "off; at most 16M, a multiple of 512). Random reads never read ahead.")
+    private Long readAhead;
+
     @Option(names = "--data-crc", arity = "1", paramLabel = "true|false", converter = StrictBoolean.class,
             description = "Keep a CRC32C of cached data (default false for a new cache; an existing cache keeps "
                     + "its setting and refuses the other one).")
@@ -97,6 +110,23 @@ final class ServeCommand implements Callable<Integer> {
             description = "Once a connection's run of contiguous requests passes SIZE, its writes and read misses "
                     + "bypass the cache, bcache style (default 4M; 0 turns it off).")
     private long sequentialCutoff = CacheOptions.SEQUENTIAL_CUTOFF_DEFAULT;
+
+    @Option(names = "--writeback-depth", paramLabel = "N",
+            description = "Backing writes writeback keeps in flight at most, 1-" + CacheOptions.WRITEBACK_DEPTH_MAX
+                    + " (default " + CacheOptions.WRITEBACK_DEPTH_DEFAULT + ").")
+    private int writebackDepth = CacheOptions.WRITEBACK_DEPTH_DEFAULT;
+
+    @Option(names = "--writeback-low", paramLabel = "PERCENT",
+            description = "Percent of the cache's data area dirty below which writeback idles, unless a drain or a "
+                    + "write waiting for space asks (default " + CacheOptions.WRITEBACK_LOW_DEFAULT + "; change it "
+                    + "at run time with pcache message writeback_low N).")
+    private int writebackLow = CacheOptions.WRITEBACK_LOW_DEFAULT;
+
+    @Option(names = "--writeback-high", paramLabel = "PERCENT",
+            description = "Percent dirty from which writeback keeps its full depth in flight; between the two "
+                    + "watermarks it keeps a quarter of it (default " + CacheOptions.WRITEBACK_HIGH_DEFAULT
+                    + "; pcache message writeback_high N).")
+    private int writebackHigh = CacheOptions.WRITEBACK_HIGH_DEFAULT;
 
     @Option(names = "--format",
             description = "Format the cache region as a new, empty cache whatever it holds: a valid cache, one whose "
@@ -127,6 +157,13 @@ final class ServeCommand implements Callable<Integer> {
                     + "zeroing gets EPERM; reads still fill the cache, and dirty data already in it is still written "
                     + "back.")
     private boolean readOnly;
+    @Option(names = "--discard", paramLabel = "passdown|ignore", converter = DiscardOption.class,
+            description = "What a client's TRIM does: passdown (default) drops the range from the cache, which then "
+                    + "reads as zeroes, and writeback discards it on the backing device (punches a hole in a file, "
+                    + "sends NBD_CMD_TRIM to an NBD server that takes it); ignore accepts the TRIM and changes "
+                    + "nothing, the data stays readable.")
+    private DiscardPolicy discard = DiscardPolicy.PASSDOWN;
+
     @Option(names = "--tls", paramLabel = "off|on|require", converter = TlsModeOption.class,
             description = "TLS for NBD clients (NBD_OPT_STARTTLS, X.509): off, on (clients choose) or require (no "
                     + "option but STARTTLS is answered before TLS). Default off; on and require need "
@@ -189,6 +226,16 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--gc-percent " + gcPercent
                     + " is out of range (expected 0.." + CacheOptions.GC_PERCENT_MAX + ")");
         }
+        if (writebackDepth < 1 || writebackDepth > CacheOptions.WRITEBACK_DEPTH_MAX) {
+            throw new ParameterException(spec.commandLine(), "--writeback-depth " + writebackDepth
+                    + " is out of range (expected 1.." + CacheOptions.WRITEBACK_DEPTH_MAX + ")");
+        }
+        try {
+            CacheOptions.checkWatermarks(writebackLow, writebackHigh);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--writeback-low " + writebackLow
+                    + " --writeback-high " + writebackHigh + ": expected 0 <= low <= high <= 100");
+        }
         if (!admin.getAddress().isLoopbackAddress() && adminToken.isEmpty()) {
             throw new ParameterException(spec.commandLine(), "--admin " + ListenAddress.format(admin)
                     + ": without a token the admin endpoint listens on loopback only (e.g. 127.0.0.1:"
@@ -209,6 +256,16 @@ final class ServeCommand implements Callable<Integer> {
                     + " needs --tls-certificates DIR (with " + TlsCredentials.SERVER_CERT + " and "
                     + TlsCredentials.SERVER_KEY + ")");
         }
+        if (readAhead != null && (readAhead < 0 || readAhead > CacheOptions.READ_AHEAD_MAX
+                || readAhead % Pcache.SECTOR_SIZE != 0)) {
+            throw new ParameterException(spec.commandLine(), "--read-ahead " + readAhead + " is out of range "
+                    + "(expected: a multiple of " + Pcache.SECTOR_SIZE + " from 0 to " + CacheOptions.READ_AHEAD_MAX
+                    + ")");
+        }
+        if (backingDirect && BackingSpec.isUri(backing)) {
+            throw new ParameterException(spec.commandLine(), "--backing-direct applies to a file or block device "
+                    + "backing, not to " + backing);
+        }
         List<SocketAddress> addresses = new ArrayList<>();
         if (listen != null || socket == null) {
             addresses.add(listen != null ? listen
@@ -221,6 +278,7 @@ final class ServeCommand implements Callable<Integer> {
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
                 format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
                 Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates),
+                discard, writebackDepth, writebackLow, writebackHigh, backingDirect, readAhead == null ? 0 : readAhead,
                 Optional.ofNullable(mode), sequentialCutoff);
     }
 

@@ -9,6 +9,7 @@ import java.util.OptionalInt;
 import java.util.OptionalLong;
 import org.pcache.admin.AdminToken;
 import org.pcache.cache.CacheMode;
+import org.pcache.nbd.DiscardPolicy;
 import org.pcache.nbd.TlsMode;
 
 /**
@@ -32,6 +33,13 @@ import org.pcache.nbd.TlsMode;
  * @param tlsCertificates the server's credentials directory; present unless TLS is off
  * @param tlsVerifyPeer   whether clients must present a certificate signed by the directory's CA
  * @param backingTlsCertificates credentials for an {@code nbds} backing URI that names none
+ * @param discard     what a client's TRIM does: passed down (recorded in the cache, later discarded on the backing
+ *                    device) or ignored
+ * @param writebackDepth backing writes writeback keeps in flight at most
+ * @param writebackLow   percent of the data area dirty below which writeback idles
+ * @param writebackHigh  percent dirty from which writeback keeps its full depth in flight
+ * @param backingDirect   open a file or block device backing with O_DIRECT
+ * @param readAhead       bytes read ahead for sequential misses (0: off)
  * @param mode        the cache mode: set on a new cache, persisted on an existing one
  * @param sequentialCutoff bytes of a connection's sequential run after which it bypasses the cache (0: off)
  */
@@ -39,8 +47,9 @@ record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, Opt
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
-                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, Optional<CacheMode> mode,
-                     long sequentialCutoff) {
+                     boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, DiscardPolicy discard,
+                     int writebackDepth, int writebackLow, int writebackHigh, boolean backingDirect, long readAhead,
+                     Optional<CacheMode> mode, long sequentialCutoff) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

@@ -37,15 +37,16 @@ final class StatusScreen {
         lines.add("");
         String map = status.segments();
         long log = map.chars().filter(c -> c == 'l').count();
-        long data = map.chars().filter(c -> c == 'd').count();
+        long dirty = map.chars().filter(c -> c == 'd').count();
+        long clean = map.chars().filter(c -> c == 'c').count();
         lines.add(String.format(Locale.ROOT,
-                "segments   %d of %d used (%d log, %d data), GC reclaims from %d used (%d %%)", status.segsUsed(),
-                status.cacheSegs(), log, data, status.cacheSegs() * status.gcPercent() / 100,
+                "segments   %d of %d used (%d log, %d dirty data, %d clean data), GC reclaims from %d used (%d %%)",
+                status.segsUsed(), status.cacheSegs(), log, dirty, clean, status.cacheSegs() * status.gcPercent() / 100,
                 status.gcPercent()));
         for (int from = 0; from < map.length(); from += MAP_WIDTH) {
             lines.add("  " + map.substring(from, Math.min(map.length(), from + MAP_WIDTH)));
         }
-        lines.add("           l kset log, d data, . free");
+        lines.add("           l kset log, d dirty data, c clean data, . free");
         lines.add("log        key_tail " + status.keyTail() + " -> dirty_tail " + status.dirtyTail() + " -> key_head "
                 + status.keyHead() + "  " + (status.clean() ? (status.keyTail().equals(status.keyHead()) ? "empty"
                 : "clean") : "dirty"));
@@ -58,13 +59,16 @@ final class StatusScreen {
         StatusDocument.Bypass bypass = status.bypass();
         lines.add("bypass     mode " + bypass.modeRequests() + " (" + ByteSize.format(bypass.modeBytes())
                 + "), sequential " + bypass.sequentialRequests() + " (" + ByteSize.format(bypass.sequentialBytes())
-                + "), too large " + bypass.tooLargeRequests() + " (" + ByteSize.format(bypass.tooLargeBytes())
                 + "), cached instead " + bypass.cachedInstead());
         StatusDocument.Writeback writeback = status.writeback();
         lines.add("writeback  " + writeback.state() + ", " + ByteSize.format((long) writeback.rateBytesPerSecond())
                 + "/s, to clean " + (status.dirtyBytes() == 0 ? "nothing"
                 : Progress.eta(status.dirtyBytes(), writeback.rateBytesPerSecond())) + ", "
                 + ByteSize.format(status.bytesToBacking()) + " written back");
+        lines.add("           in flight " + writeback.writesInFlight() + " of " + writeback.depth() + ", watermarks "
+                + writeback.lowPercent() + "-" + writeback.highPercent() + "% dirty, " + writeback.batches()
+                + " batches, " + writeback.backingFlushes() + " backing flushes ("
+                + String.format(Locale.ROOT, "%.1f", writeback.flushesPerGib()) + " per GiB)");
         StatusDocument.Backing backing = status.backing();
         lines.add("backing    " + backing.state() + (backing.reconnects() == 0 ? "" : ", reconnects " + backing.reconnects())
                 + (backing.disconnected() && backing.lastError() != null ? " (" + backing.lastError() + ")" : "")

@@ -121,9 +121,24 @@ class AdminServerTest {
 
     @Test
     void aMessageIsAppliedAndPersistedInTheCacheInfo() throws Exception {
-        client.message(new CacheMessage(42));
+        client.message(new CacheMessage(CacheMessage.Kind.GC_PERCENT, 42));
         assertThat(cache.status().gcPercent()).isEqualTo(42);
         assertThat(client.status().gcPercent()).isEqualTo(42);
+    }
+
+    @Test
+    void writebackWatermarksAreSetOnlineAndShownInStatusAndALowAboveTheHighIsRefused() throws Exception {
+        client.message(CacheMessage.parse("writeback_high 60"));
+        client.message(CacheMessage.parse("writeback_low 10"));
+        assertThat(cache.status().writeback().lowPercent()).isEqualTo(10);
+        StatusDocument.Writeback writeback = client.status().writeback();
+        assertThat(writeback.lowPercent()).isEqualTo(10);
+        assertThat(writeback.highPercent()).isEqualTo(60);
+        assertThat(writeback.depth()).isEqualTo(CacheOptions.WRITEBACK_DEPTH_DEFAULT);
+
+        assertThatThrownBy(() -> client.message(CacheMessage.parse("writeback_low 70")))
+                .hasMessageContaining("above writeback_high 60");
+        assertThat(cache.status().writeback().lowPercent()).isEqualTo(10);
     }
 
     @Test
@@ -136,7 +151,8 @@ class AdminServerTest {
             assertThat(response.body().lines().toList()).as("one line for '%s'", body).hasSize(1);
         }
         assertThat(cache.status().gcPercent()).isEqualTo(CacheOptions.GC_PERCENT_DEFAULT);
-        assertThatThrownBy(() -> client.message(new CacheMessage(91))).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> client.message(new CacheMessage(CacheMessage.Kind.GC_PERCENT, 91)))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test
@@ -277,6 +293,23 @@ class AdminServerTest {
             assertThatThrownBy(without::status).isInstanceOf(AdminException.class)
                     .hasMessageContaining("requires a token");
         }
+    }
+
+    @Test
+    void withATokenTheDashboardPageLoadsWithoutItButNothingElseDoes() throws Exception {
+        server.stop();
+        server = new AdminServer(new InetSocketAddress("0.0.0.0", 0), Optional.of(AdminToken.of(
+                "0123456789abcdef-secret")), cache, registry, 0);
+        server.start();
+        HttpResponse<String> page = send(HttpRequest.newBuilder(uri("/")).GET());
+        assertThat(page.statusCode()).isEqualTo(200);
+        assertThat(page.body()).contains("pcache dashboard", "Authorization", "Bearer")
+                .doesNotContain("secret", "\"key_head\"");
+        assertThat(send(HttpRequest.newBuilder(uri("/")).POST(HttpRequest.BodyPublishers.ofString("x")))
+                .statusCode()).as("only GET of the page").isEqualTo(401);
+        assertThat(send(HttpRequest.newBuilder(uri("/status")).GET()).statusCode()).isEqualTo(401);
+        assertThat(send(HttpRequest.newBuilder(uri("/?x=status")).GET()).statusCode()).isEqualTo(200);
+        assertThat(send(HttpRequest.newBuilder(uri("/status/")).GET()).statusCode()).isEqualTo(401);
     }
 
     @Test

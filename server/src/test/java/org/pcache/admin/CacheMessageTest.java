@@ -20,7 +20,16 @@ class CacheMessageTest {
             "gc_percent 007"})
     void acceptsEveryValueFromZeroToNinetyWithTheKeywordInAnyCase(String text) throws Exception {
         CacheMessage message = CacheMessage.parse(text);
-        assertThat(message.gcPercent()).isBetween(0, 90);
+        assertThat(message.kind()).isEqualTo(CacheMessage.Kind.GC_PERCENT);
+        assertThat(message.value()).isBetween(0, 90);
+        assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
+    }
+
+    @ParameterizedTest(name = "''{0}''")
+    @ValueSource(strings = {"writeback_low 0", "WRITEBACK_LOW 100", "writeback_high 35", "Writeback_High 100"})
+    void acceptsWritebackWatermarksFromZeroToAHundred(String text) throws Exception {
+        CacheMessage message = CacheMessage.parse(text);
+        assertThat(message.kind()).isIn(CacheMessage.Kind.WRITEBACK_LOW, CacheMessage.Kind.WRITEBACK_HIGH);
         assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
     }
 
@@ -39,10 +48,13 @@ class CacheMessageTest {
             "gc_percent|takes exactly one value, got 0",
             "gc_percent 1 2|takes exactly one value, got 2",
             "gc_percentage 50|unknown message 'gc_percentage'",
-            "mode fast|unknown cache mode 'fast'",
+            "flush|unknown message 'flush'",
+            "writeback_low 101|101 is out of range (expected 0..100)",
+            "writeback_high -3|'-3' is not a whole number",
+            "writeback_high|takes exactly one value, got 0",
+            "mode fast|unknown mode 'fast'",
             "mode|mode takes exactly one value, got 0",
-            "mode writeback writethrough|mode takes exactly one value, got 2",
-            "flush|unknown message 'flush'"})
+            "mode writeback writethrough|mode takes exactly one value, got 2"})
     void refusesWithOneLineSayingWhat(String text, String reason) {
         assertThatThrownBy(() -> CacheMessage.parse(text)).isInstanceOf(InvalidMessageException.class)
                 .hasMessageContaining(reason).satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
@@ -56,6 +68,26 @@ class CacheMessageTest {
         assertThat(message.mode()).isNotNull();
         assertThat(message.text()).isEqualTo("mode " + message.mode().label());
         assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
+    }
+
+    @ParameterizedTest(name = "{1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
+            "gc_\u001cpercent 5|unknown message 'gc_\\u001cpercent'",
+            "gc_percent\\n50|unknown message 'gc_percent\\u000a50'",
+            "gc_percent 5\\r6|'5\\u000d6' is not a whole number",
+            "gc_percent 1\u20282|'1\\u20282' is not a whole number"})
+    void echoesControlCharactersEscapedSoTheRefusalStaysOnePrintableLine(String text, String reason) {
+        assertThatThrownBy(() -> CacheMessage.parse(text.translateEscapes())).isInstanceOf(
+                InvalidMessageException.class).hasMessageContaining(reason)
+                .satisfies(e -> assertThat(e.getMessage().codePoints()).noneMatch(c -> Character.isISOControl(c)
+                        || c == '\u2028'));
+    }
+
+    @Test
+    void cutsALongWordItEchoes() {
+        assertThatThrownBy(() -> CacheMessage.parse("x".repeat(4000) + " 5"))
+                .isInstanceOf(InvalidMessageException.class)
+                .hasMessageContaining("unknown message '" + "x".repeat(64) + "...'");
     }
 
     @Test

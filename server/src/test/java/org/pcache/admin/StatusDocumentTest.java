@@ -22,12 +22,12 @@ class StatusDocumentTest {
     private static final CacheStatus STATUS = new CacheStatus(1, 63, 62, 17, 55, 0x0dc3, new CachePos(12, 4096),
             new CachePos(3, 5144), new CachePos(2, 0),
             new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
-            new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5),
+            new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5, 4, 3, 5, 32, 0, 20),
             new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"),
             new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2),
-            new CacheStatus.Bypass(1, 2, 3, 4, 5, 6, 7));
+            new CacheStatus.Bypass(1, 2, 3, 4, 5));
 
-    private static final SegmentUse[] USES = {SegmentUse.LOG, SegmentUse.DATA, SegmentUse.FREE, SegmentUse.DATA};
+    private static final SegmentUse[] USES = {SegmentUse.LOG, SegmentUse.DIRTY, SegmentUse.FREE, SegmentUse.DATA};
 
     @Test
     void theStatusLineIsDmPcachesLineTokenForToken() {
@@ -57,7 +57,7 @@ class StatusDocumentTest {
         assertThat(tree.get("backing").get("state").asText()).isEqualTo("disconnected");
         assertThat(tree.get("backing").get("last_error").asText()).isEqualTo("server closed the connection");
         assertThat(tree.get("backing").get("reconnects").asLong()).isEqualTo(2);
-        assertThat(tree.get("segments").asText()).isEqualTo("ld.d");
+        assertThat(tree.get("segments").asText()).isEqualTo("ld.c");
         assertThat(tree.get("cache_flags").asText()).isEqualTo("dc3");
         assertThat(tree.get("health").asText()).isEqualTo("failed");
         assertThat(tree.get("failure").asText()).isEqualTo("msync failed: EIO");

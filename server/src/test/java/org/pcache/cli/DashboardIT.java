@@ -28,8 +28,10 @@ import org.pcache.nbd.ExternalTool;
 
 /**
  * The dashboard in a real headless browser (Debian's chromium and chromium-driver, driven by Selenium) against the
- * real jar: it loads without console errors, its segment map and numbers follow what qemu-io writes, and a
- * gc_percent set on the page is what {@code pcache status} then prints.
+ * real jar: it loads without console errors, its segment map and numbers follow what qemu-io writes (dirty data
+ * segments, clean ones after a drain), and a
+ * gc_percent set on the page is what {@code pcache status} then prints. With an admin token the page loads, asks for
+ * the token, and sends it with every request (the token kept for the tab, across a reload).
  *
  * <p>With {@code -Dpcache.screenshot=FILE} it also saves a screenshot of the page to FILE (docs/dashboard.png is made
  * this way; docs/cli.md has the command).
@@ -39,6 +41,7 @@ class DashboardIT {
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
     private static final String CHROMIUM = "/usr/bin/chromium";
     private static final String CHROMEDRIVER = "/usr/bin/chromedriver";
+    private static final String TOKEN = "0123456789abcdef-dashboard-token";
 
     @TempDir
     Path dir;
@@ -53,7 +56,6 @@ class DashboardIT {
         ExternalTool.require("chromedriver");
         ExternalTool.require("qemu-io");
         files = new ServeFiles(dir);
-        server = ServeProcess.start(dir, files.serve("1G"));
         ChromeOptions options = new ChromeOptions();
         options.setBinary(CHROMIUM);
         options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -77,6 +79,7 @@ class DashboardIT {
 
     @Test
     void thePageFollowsAWritingClientAndItsGcPercentReachesPcacheStatus() throws Exception {
+        server = ServeProcess.start(dir, files.serve("1G"));
         browser.get("http://" + server.admin() + "/");
         WebDriverWait wait = new WebDriverWait(browser, TIMEOUT);
         wait.until(page -> !text("key-head").isEmpty());
@@ -92,10 +95,17 @@ class DashboardIT {
                 .assertSuccess();
 
         // a poll may land while qemu-io runs (data allocated, no kset yet): wait for one after its flush
-        wait.until(page -> segmentMap().contains("d") && !text("requests").equals(requestsBefore)
-                && !text("key-head").equals("0:0"));
+        // writeback to a local file may finish before a poll sees the data dirty: data segments are d or c
+        wait.withMessage(() -> "segment map " + segmentMap()).until(page -> segmentMap().matches(".*[dc].*")
+                && !text("requests").equals(requestsBefore) && !text("key-head").equals("0:0"));
         assertThat(segmentMap()).as("data segments appeared").isNotEqualTo(mapBefore);
-        assertThat(browser.findElements(By.cssSelector("#segmap .seg-d"))).isNotEmpty();
+        assertThat(browser.findElements(By.cssSelector("#segmap .seg-d, #segmap .seg-c"))).isNotEmpty();
+        ServeProcess.Exit drained = ServeProcess.run(dir, "drain", "--admin", server.admin());
+        assertThat(drained.status()).as("drain stderr: %s", drained.stderr()).isZero();
+        wait.withMessage(() -> "segment map " + segmentMap()).until(page -> segmentMap().contains("c")
+                && !segmentMap().contains("d"));
+        assertThat(browser.findElements(By.cssSelector("#segmap .seg-c"))).as("clean data after a drain")
+                .isNotEmpty();
         assertThat(text("hit-ratio")).endsWith("%");
         assertThat(browser.findElements(By.cssSelector("#latency tr"))).as("a header and a row per command")
                 .hasSizeGreaterThan(1);
@@ -119,6 +129,43 @@ class DashboardIT {
         List<LogEntry> errors = browser.manage().logs().get(LogType.BROWSER).getAll().stream()
                 .filter(entry -> entry.getLevel().intValue() >= Level.WARNING.intValue()).toList();
         assertThat(errors).as("console warnings and errors").isEmpty();
+    }
+
+    @Test
+    void withATokenThePageAsksForItAndSendsItWithEveryRequest() throws Exception {
+        Path tokenFile = dir.resolve("admin.token");
+        Files.writeString(tokenFile, TOKEN + "\n");
+        server = ServeProcess.start(dir, files.serve("1G", "--admin-token-file", tokenFile.toString()));
+        browser.get("http://" + server.admin() + "/");
+        WebDriverWait wait = new WebDriverWait(browser, TIMEOUT);
+        wait.until(page -> browser.findElement(By.id("auth")).isDisplayed());
+        assertThat(text("health")).isEqualTo("token needed");
+        assertThat(text("auth-reason")).contains("requires a token");
+        assertThat(text("key-head")).as("no data without the token").isEmpty();
+
+        browser.findElement(By.id("token-input")).sendKeys(TOKEN);
+        browser.findElement(By.id("token-use")).click();
+        wait.until(page -> !text("key-head").isEmpty());
+        assertThat(browser.findElement(By.id("auth")).isDisplayed()).isFalse();
+        assertThat(text("health")).isEqualTo("healthy");
+        browser.navigate().refresh();
+        wait.until(page -> !text("key-head").isEmpty());
+        assertThat(browser.findElement(By.id("auth")).isDisplayed()).as("the token kept across a reload").isFalse();
+
+        WebElement input = browser.findElement(By.id("gc-input"));
+        input.clear();
+        input.sendKeys("23");
+        browser.findElement(By.id("gc-apply")).click();
+        wait.until(page -> text("message-result").equals("applied: gc_percent 23"));
+        ServeProcess.Exit status = ServeProcess.run(dir, "status", "--admin", server.admin(), "--admin-token-file",
+                tokenFile.toString());
+        assertThat(status.status()).as("stderr: %s", status.stderr()).isZero();
+        assertThat(status.stdout().strip().split(" ")[4]).as("gc_percent in pcache status").isEqualTo("23");
+        List<LogEntry> errors = browser.manage().logs().get(LogType.BROWSER).getAll().stream()
+                .filter(entry -> entry.getLevel().intValue() >= Level.WARNING.intValue())
+                .filter(entry -> !entry.getMessage().contains("/status - Failed to load resource: the server "
+                        + "responded with a status of 401")).toList();
+        assertThat(errors).as("console warnings and errors besides the 401s before the token").isEmpty();
     }
 
     private String text(String id) {

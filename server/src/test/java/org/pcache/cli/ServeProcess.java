@@ -157,6 +157,11 @@ final class ServeProcess implements AutoCloseable {
         return process.isAlive();
     }
 
+    /** The server's process id. */
+    long pid() {
+        return process.pid();
+    }
+
     String stderr() throws IOException {
         return Files.readString(stderr);
     }

@@ -28,12 +28,12 @@ class StatusScreenTest {
         Arrays.fill(uses, SegmentUse.FREE);
         uses[0] = SegmentUse.LOG;
         uses[1] = SegmentUse.DATA;
-        uses[69] = SegmentUse.DATA;
+        uses[69] = SegmentUse.DIRTY;
         CacheStatus status = new CacheStatus(0, 70, 70, 3, 50, 0x0c82, new CachePos(0, 8192), new CachePos(0, 4096),
                 new CachePos(0, 0), COUNTERS,
-                new WritebackStatus(WorkerState.RUNNING, 20 << 20, 1 << 20, 3, 1, "EIO writing 4096", 2 << 20),
+                new WritebackStatus(WorkerState.RUNNING, 20 << 20, 1 << 20, 3, 1, "EIO writing 4096", 2 << 20, 2, 2, 7, 32, 0, 20),
                 new GcStatus(WorkerState.RUNNING, 2, 0), CacheHealth.HEALTHY, BackingConnection.LOCAL,
-                new CacheStatus.Bypass(0, 0, 0, 0, 0, 0, 0));
+                new CacheStatus.Bypass(0, 0, 0, 0, 0));
         StatusDocument document = StatusDocument.of(status, uses, new SimpleMeterRegistry(), 12.4,
                 new Drain.Status(0, Drain.State.IDLE, null));
 
@@ -41,8 +41,8 @@ class StatusScreenTest {
 
         assertThat(frame).startsWith(StatusScreen.CLEAR).endsWith("\n");
         assertThat(StatusScreen.lines(document)).contains(
-                "segments   3 of 70 used (1 log, 2 data), GC reclaims from 35 used (50 %)",
-                "  ld" + ".".repeat(62),
+                "segments   3 of 70 used (1 log, 1 dirty data, 1 clean data), GC reclaims from 35 used (50 %)",
+                "  lc" + ".".repeat(62),
                 "  .....d",
                 "log        key_tail 0:0 -> dirty_tail 0:4096 -> key_head 0:8192  dirty",
                 "used       48.0 MiB of 1.1 GiB, dirty 20.0 MiB",
@@ -58,9 +58,9 @@ class StatusScreenTest {
     @Test
     void aFailedCacheSaysSoWithItsCauseOnTheSecondLine() {
         CacheStatus status = new CacheStatus(0, 2, 2, 1, 70, 0x0c82, new CachePos(0, 0), new CachePos(0, 0),
-                new CachePos(0, 0), COUNTERS, new WritebackStatus(WorkerState.STOPPED, 0, 0, 0, 0, null, 0),
+                new CachePos(0, 0), COUNTERS, new WritebackStatus(WorkerState.STOPPED, 0, 0, 0, 0, null, 0, 0, 0, 0, 32, 0, 20),
                 new GcStatus(WorkerState.STOPPED, 0, 0), CacheHealth.failed("msync failed: EIO"), BackingConnection.LOCAL,
-                new CacheStatus.Bypass(0, 0, 0, 0, 0, 0, 0));
+                new CacheStatus.Bypass(0, 0, 0, 0, 0));
         StatusDocument document = StatusDocument.of(status, new SegmentUse[] {SegmentUse.LOG, SegmentUse.FREE},
                 new SimpleMeterRegistry(), 1, new Drain.Status(3, Drain.State.FAILED, "the cache failed"));
 
