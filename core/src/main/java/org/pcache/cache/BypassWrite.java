@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Writes that reach the backing device before they complete: bypassing writes (write-around, pass-through, the
- * sequential cutoff, too large a write-zeroes) go there only, write-through writes go there and then into the cache
+ * sequential cutoff) go there only, write-through writes go there and then into the cache
  * as clean ({@link CacheWrite#writeClean}).
  *
  * <p>The ordering rule: the backing device never ends with older data over newer. Writeback copies every dirty key of

@@ -226,6 +226,23 @@ class PcacheModesTest {
     }
 
     @Test
+    void aWriteZeroesOfTheWholeDeviceStaysInTheCacheAsZeroKeysAndBypassesNothing() throws Exception {
+        try (CacheHarness harness = harness(CacheMode.WRITEBACK)) {
+            harness.writePattern(OFF, LEN, 1, Durability.BUFFERED);
+            long used = harness.cache.status().segsUsed();
+            CacheHarness.await(harness.cache.writeZeroesAsync(0, BACKING_SIZE, Durability.BUFFERED));
+            assertThat(harness.cache.status().bypass().modeRequests() + harness.cache.status().bypass()
+                    .sequentialRequests()).as("no write-zeroes is sent past the cache for its length").isZero();
+            assertThat(harness.cache.status().segsUsed()).as("it takes no data space").isEqualTo(used);
+            assertThat(harness.readIds(OFF, LEN)).containsOnly(SectorPattern.ZERO);
+            assertThat(backingIds(harness, OFF, LEN)).as("the zeroes wait in the cache").containsOnly(BACKING_ID);
+            harness.cache.drain();
+            assertThat(backingIds(harness, OFF, LEN)).as("written back in log order, after the data")
+                    .containsOnly(SectorPattern.ZERO);
+        }
+    }
+
+    @Test
     void aFlushAfterBypassingWritesFlushesTheBackingDevice() throws Exception {
         CountedFlushes engine = new CountedFlushes(new MemoryEngine(BACKING_SIZE));
         try (CacheHarness harness = CacheHarness.mapped(engine,
