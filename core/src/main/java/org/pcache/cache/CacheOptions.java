@@ -29,13 +29,18 @@ import org.pcache.pmem.CacheFormat;
  *                        quarter of it (default 20)
  * @param readAhead      bytes read ahead into the cache when misses form a sequential stream (0, the default: off); a
  *                       multiple of 512 up to {@value #READ_AHEAD_MAX}; random reads never read ahead
+ * @param sequentialCutoff bcache's sequential_cutoff: once a stream of contiguous requests of one client passes this
+ *                       many bytes, its writes and read misses bypass the cache (default 4 MiB; 0 turns it off)
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
                            Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout, int writebackDepth,
-                           int writebackLow, int writebackHigh, long readAhead) {
+                           int writebackLow, int writebackHigh, long readAhead, long sequentialCutoff) {
 
     /** Largest {@link #readAhead}. */
     public static final long READ_AHEAD_MAX = 16L << 20;
+
+    /** The default {@link #sequentialCutoff}, bcache's. */
+    public static final long SEQUENTIAL_CUTOFF_DEFAULT = 4L << 20;
 
     /** The default {@link #writebackTimeout}. */
     public static final Duration WRITEBACK_TIMEOUT_DEFAULT = Duration.ofSeconds(60);
@@ -74,6 +79,10 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
             throw new IllegalArgumentException("readAhead=" + readAhead + " (expected: a multiple of "
                     + Pcache.SECTOR_SIZE + " from 0 to " + READ_AHEAD_MAX + ")");
         }
+        Objects.requireNonNull(cacheMode, "cacheMode");
+        if (sequentialCutoff < 0) {
+            throw new IllegalArgumentException("sequentialCutoff=" + sequentialCutoff + " (expected: >= 0)");
+        }
     }
 
     /**
@@ -84,37 +93,37 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
         int cpus = Runtime.getRuntime().availableProcessors();
         return new CacheOptions(false, CacheMode.WRITEBACK, GC_PERCENT_DEFAULT, cpus, cpus, Duration.ofSeconds(1),
                 CacheFormat.IF_BLANK, WRITEBACK_TIMEOUT_DEFAULT, WRITEBACK_DEPTH_DEFAULT, WRITEBACK_LOW_DEFAULT,
-                WRITEBACK_HIGH_DEFAULT, 0);
+                WRITEBACK_HIGH_DEFAULT, 0, SEQUENTIAL_CUTOFF_DEFAULT);
     }
 
     /** These options with data CRCs on or off. */
     public CacheOptions withDataCrc(boolean enabled) {
         return new CacheOptions(enabled, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with gc_percent {@code percent}, for a new cache. */
     public CacheOptions withGcPercent(int percent) {
         return new CacheOptions(dataCrc, cacheMode, percent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with {@code count} kset streams. */
     public CacheOptions withKsetCount(int count) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, count, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with {@code count} data heads. */
     public CacheOptions withDataHeadCount(int count) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, count, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with kset flush delay {@code delay}. */
     public CacheOptions withKsetFlushDelay(Duration delay) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, delay, format,
-                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead);
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /**
@@ -124,31 +133,43 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
     public CacheOptions withFormat(boolean always) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay,
                 always ? CacheFormat.ALWAYS : CacheFormat.IF_BLANK, writebackTimeout, writebackDepth, writebackLow,
-                writebackHigh, readAhead);
+                writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with writeback timeout {@code timeout}. */
     public CacheOptions withWritebackTimeout(Duration timeout) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                timeout, writebackDepth, writebackLow, writebackHigh, readAhead);
+                timeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with at most {@code depth} backing writes in flight for writeback. */
     public CacheOptions withWritebackDepth(int depth) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, depth, writebackLow, writebackHigh, readAhead);
+                writebackTimeout, depth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
     }
 
     /** These options with writeback watermarks {@code low} and {@code high} percent dirty. */
     public CacheOptions withWritebackWatermarks(int low, int high) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, low, high, readAhead);
+                writebackTimeout, writebackDepth, low, high, readAhead, sequentialCutoff);
     }
 
     /** These options with read-ahead {@code bytes} for sequential misses (0: off). */
     public CacheOptions withReadAhead(long bytes) {
         return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
-                writebackTimeout, writebackDepth, writebackLow, writebackHigh, bytes);
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, bytes, sequentialCutoff);
+    }
+
+    /** These options with cache mode {@code mode}: a new cache gets it, an existing one is switched to it. */
+    public CacheOptions withCacheMode(CacheMode mode) {
+        return new CacheOptions(dataCrc, mode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, sequentialCutoff);
+    }
+
+    /** These options with sequential cutoff {@code bytes} (0: off). */
+    public CacheOptions withSequentialCutoff(long bytes) {
+        return new CacheOptions(dataCrc, cacheMode, gcPercent, ksetCount, dataHeadCount, ksetFlushDelay, format,
+                writebackTimeout, writebackDepth, writebackLow, writebackHigh, readAhead, bytes);
     }
 
     /** Throws unless {@code depth} is a valid writeback depth (1..1024). */

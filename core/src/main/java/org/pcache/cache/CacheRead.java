@@ -58,10 +58,14 @@ final class CacheRead {
         this.readAhead = readAheadBytes == 0 ? null : new ReadAhead(readAheadBytes, backing.size());
     }
 
-    /** Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived. */
-    void read(long off, MemorySegment dst, CompletableFuture<Void> done) {
-        Walk walk = new Walk(off, dst, done, true);
-        if (walk(walk) && readAhead != null) {
+    /**
+     * Reads {@code dst.byteSize()} bytes at {@code off} into {@code dst}; {@code done} completes when all arrived.
+     * With {@code fill} false, gaps are read from the backing device and not kept (a bypassing read, which never
+     * reads ahead).
+     */
+    void read(long off, MemorySegment dst, CompletableFuture<Void> done, boolean fill) {
+        Walk walk = new Walk(off, dst, done, true, fill);
+        if (walk(walk) && fill && readAhead != null) {
             long from = readAhead.next(off, dst.byteSize(), walk.missBytes > 0);
             if (from >= 0) {
                 readAhead(from);
@@ -82,7 +86,7 @@ final class CacheRead {
         long length = Math.min(readAhead.window(), backing.size() - from);
         CompletableFuture<Void> done = new CompletableFuture<>();
         done.whenComplete((ignored, error) -> readAheadSlots.release());
-        Walk walk = new Walk(from, MemorySegment.ofArray(new byte[(int) length]), done, false);
+        Walk walk = new Walk(from, MemorySegment.ofArray(new byte[(int) length]), done, false, true);
         walk(walk);
         walk.finish(walk.error);
     }
@@ -125,6 +129,7 @@ final class CacheRead {
         private final long off;
         private final MemorySegment dst;
         private final CompletableFuture<Void> done;
+        private final boolean fill;
         /** A client's read (counted as one), or a read-ahead (only its backing bytes are counted). */
         private final boolean client;
         /** Why the walk failed, or null. */
@@ -135,11 +140,12 @@ final class CacheRead {
         private long hitBytes;
         private long missBytes;
 
-        Walk(long off, MemorySegment dst, CompletableFuture<Void> done, boolean client) {
+        Walk(long off, MemorySegment dst, CompletableFuture<Void> done, boolean client, boolean fill) {
             this.off = off;
             this.dst = dst;
             this.done = done;
             this.client = client;
+            this.fill = fill;
         }
 
         /** Ends the walk's part of the request: completes it, or lets the last backing read do so. */
@@ -199,6 +205,10 @@ final class CacheRead {
 
         /** A gap: an EMPTY placeholder holds its place in the index while the backing read runs. */
         private void miss(KeySubtree subtree, long from, long to) {
+            if (!fill) {
+                rereadBehindPlaceholder(from, to);
+                return;
+            }
             CacheKey placeholder = CacheKey.placeholder(from, (int) (to - from));
             subtree.insertPlaceholder(placeholder);
             UpperRequest request = upper();
@@ -208,7 +218,10 @@ final class CacheRead {
             missBytes += to - from;
         }
 
-        /** Another read's miss is in flight for this range: read it from the backing device too, without waiting. */
+        /**
+         * Another read's miss is in flight for this range, or the read keeps nothing: read it from the backing device,
+         * without a placeholder.
+         */
         private void rereadBehindPlaceholder(long from, long to) {
             UpperRequest request = upper();
             misses.add(new SliceRequest(BackingOp.READ, request, from - off, to - from, BackingCompletion.NONE));

@@ -20,4 +20,26 @@ final class CacheStats {
     final LongAdder bytesFromBacking = new LongAdder();
     final LongAdder missFills = new LongAdder();
     final LongAdder dataCrcErrors = new LongAdder();
+    /** Requests that bypassed the cache, by {@link BypassReason#ordinal()}. */
+    final LongAdder[] bypassRequests = adders(BypassReason.values().length);
+    /** Their bytes, by {@link BypassReason#ordinal()}. */
+    final LongAdder[] bypassBytes = adders(BypassReason.values().length);
+    /**
+     * Writes meant for the backing device (bypassing or write-through) written into the cache as write-back writes
+     * instead, because the cache held data of their range that writeback could later copy over them.
+     */
+    final LongAdder cachedInstead = new LongAdder();
+
+    void bypassed(BypassReason reason, long bytes) {
+        bypassRequests[reason.ordinal()].increment();
+        bypassBytes[reason.ordinal()].add(bytes);
+    }
+
+    private static LongAdder[] adders(int n) {
+        LongAdder[] adders = new LongAdder[n];
+        for (int i = 0; i < n; i++) {
+            adders[i] = new LongAdder();
+        }
+        return adders;
+    }
 }

@@ -20,11 +20,33 @@ import org.pcache.pmem.CachePos;
  * @param gc               what garbage collection is doing
  * @param health           healthy, or failed and why (nothing more is made durable; restart to replay)
  * @param backing          whether the backing device can be reached now (a remote one may be disconnected)
+ * @param bypass           requests that went past the cache, by reason
  */
 public record CacheStatus(int sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent, int cacheFlags,
                           CachePos keyHead, CachePos dirtyTail, CachePos keyTail, Counters counters,
                           WritebackStatus writeback, GcStatus gc, CacheHealth health,
-                          BackingConnection backing) {
+                          BackingConnection backing, Bypass bypass) {
+
+    /**
+     * Requests that bypassed the cache since open (writes sent to the backing device only, reads whose misses were
+     * not kept), by {@link BypassReason}, and the writes that were to bypass it but went into it.
+     *
+     * @param modeRequests       bypassed because of the cache mode
+     * @param modeBytes          their bytes
+     * @param sequentialRequests bypassed because their client's sequential run passed the cutoff
+     * @param sequentialBytes    their bytes
+     * @param cachedInstead      writes meant for the backing device (bypassing or write-through) written into the
+     *                           cache as write-back writes, because it held data of their range that writeback
+     *                           could otherwise have copied over them
+     */
+    public record Bypass(long modeRequests, long modeBytes, long sequentialRequests, long sequentialBytes,
+                         long cachedInstead) {
+    }
+
+    /** The cache mode, from cache_flags bits 2-5. */
+    public CacheMode mode() {
+        return CacheMode.fromOnMedia(org.pcache.pmem.CacheInfo.fromFlags(0, 0, cacheFlags).cacheMode());
+    }
 
     /**
      * Counters since open.

@@ -28,6 +28,9 @@ import java.util.concurrent.CompletableFuture;
  */
 final class CacheWrite {
 
+    /** A write-through write's {@code onDirty} once it ran: count a request once. */
+    private static final Runnable NOTHING = () -> { };
+
     private final PmemRegion region;
     private final KeyTree tree;
     private final DataHeads heads;
@@ -61,6 +64,19 @@ final class CacheWrite {
         new Progress(off, src.byteSize(), src, 0, durability, done).run();
     }
 
+    /**
+     * Writes {@code src} at {@code off} as CLEAN keys: the backing device holds the same data already (write-through).
+     * A piece whose range holds a dirty key is written dirty instead ({@code onDirty} runs once for the request), so
+     * writeback copies it after the older dirty data; a piece that replaces a CLEAN key is made durable before the
+     * write completes, so the older clean copy cannot come back after a crash.
+     */
+    void writeClean(long off, MemorySegment src, Durability durability, CompletableFuture<Void> done,
+                    Runnable onDirty) {
+        Progress progress = new Progress(off, src.byteSize(), src, 0, durability, done);
+        progress.onDirty = onDirty;
+        progress.run();
+    }
+
     /** Makes {@code [off, off + length)} read as zeroes with ZERO keys: no data, written back as a write-zeroes. */
     void writeZeroes(long off, long length, Durability durability, CompletableFuture<Void> done) {
         new Progress(off, length, null, CacheKey.FLAG_ZERO, durability, done).run();
@@ -87,6 +103,8 @@ final class CacheWrite {
         private final int dataless;
         private final Durability durability;
         private final CompletableFuture<Void> done;
+        /** Non-null for a write-through write: its pieces are CLEAN unless they cover dirty data (then it runs). */
+        private Runnable onDirty;
         private long pos;
 
         Progress(long off, long length, MemorySegment src, int dataless, Durability durability,
@@ -107,7 +125,7 @@ final class CacheWrite {
                 while (pos < length) {
                     long epoch = deferred.freeEpoch();
                     int written = src == null ? appendDataless(off + pos, length - pos, dataless)
-                            : writePiece(off + pos, src, pos, length - pos, durability);
+                            : writePiece(off + pos, src, pos, length - pos, durability, this);
                     if (written == 0) {
                         waitForSpace(epoch);
                         return;
@@ -135,6 +153,19 @@ final class CacheWrite {
         @Override
         public void retry() {
             run();
+        }
+
+        /** Whether the piece at {@code [from, to)} of {@code subtree} (locked) is kept CLEAN; counts dirty ones. */
+        boolean keepsClean(KeySubtree subtree, long from, long to) {
+            if (onDirty == null) {
+                return false;
+            }
+            if ((subtree.liveKinds(from, to) & KeySubtree.LIVE_DIRTY) == 0) {
+                return true;
+            }
+            onDirty.run();
+            onDirty = NOTHING;
+            return false;
         }
 
         @Override
@@ -168,7 +199,8 @@ final class CacheWrite {
      * Writes the first piece of {@code [off, off + available)} from {@code src} at {@code srcOff}: up to the end of its
      * 4 MiB stretch and of the data head's segment. Returns the bytes written, 0 when the cache is full.
      */
-    private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability) {
+    private int writePiece(long off, MemorySegment src, long srcOff, long available, Durability durability,
+                           Progress progress) {
         int len = (int) Math.min(available, KeyTree.stretchEnd(off) - off);
         CacheKey key = new CacheKey(off, len, 0);
         int placed = heads.allocate(key, len);
@@ -184,7 +216,14 @@ final class CacheWrite {
         KeySubtree subtree = tree.subtree(off);
         boolean appended;
         synchronized (subtree) {
-            appended = ksets.append(key, durability);
+            Durability keyDurability = durability;
+            if (progress.keepsClean(subtree, off, off + placed)) {
+                key.flags = CacheKey.FLAG_CLEAN;
+                if (subtree.liveKinds(off, off + placed) != 0) {
+                    keyDurability = Durability.FUA;
+                }
+            }
+            appended = ksets.append(key, keyDurability);
             if (appended) {
                 subtree.insert(key);
             }

@@ -276,6 +276,26 @@ final class KeySubtree {
         return removed;
     }
 
+    /** {@link #liveKinds} bit: a CLEAN key overlaps. */
+    static final int LIVE_CLEAN = 1;
+    /** {@link #liveKinds} bit: a dirty key overlaps. */
+    static final int LIVE_DIRTY = 2;
+
+    /**
+     * What the keys overlapping {@code [off, end)} hold: {@link #LIVE_CLEAN} and {@link #LIVE_DIRTY} bits, 0 when
+     * none of them holds data (EMPTY placeholders and stale keys do not count).
+     */
+    int liveKinds(long off, long end) {
+        int kinds = 0;
+        for (int i = firstEndingAfter(off); i < count && startsBefore(i, end); i++) {
+            CacheKey key = keys[i];
+            if (!key.isEmpty() && !key.isStale()) {
+                kinds |= key.isDirty() ? LIVE_DIRTY : LIVE_CLEAN;
+            }
+        }
+        return kinds;
+    }
+
     /** Removes every key. */
     void clear() {
         for (int i = 0; i < count; i++) {

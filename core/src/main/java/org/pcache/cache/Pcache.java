@@ -92,6 +92,9 @@ public final class Pcache implements AutoCloseable {
     private final CacheWrite writes;
     private final CacheRead reads;
     private final MissFills fills;
+    private final BypassWrite bypass;
+    /** The stream of callers that name none. */
+    private final ClientStream sharedStream = new ClientStream(this, false);
     private final CacheAllocation allocation;
     private final CacheStats stats = new CacheStats();
     private final AtomicLong inflight = new AtomicLong();
@@ -117,7 +120,7 @@ public final class Pcache implements AutoCloseable {
         this.failStop = failStop;
         this.backing = backing;
         this.scheduler = replayed.scheduler();
-        this.router = new RequestRouter(mode);
+        this.router = new RequestRouter(mode, options.sequentialCutoff(), stats);
         this.deferred = replayed.deferred();
         this.segments = replayed.segments();
         this.logWriter = new KsetLogWriter(device.region(), segments, replayed.keyHead(), replayed.keyHeadSeq(),
@@ -138,6 +141,7 @@ public final class Pcache implements AutoCloseable {
                 device::markDatalessKeys, options.dataCrc());
         this.fills = new MissFills(failStop, tree, heads, ksets, segments, stats, options.dataCrc());
         this.reads = new CacheRead(region, tree, fills, backing, stats, options.dataCrc(), options.readAhead());
+        this.bypass = new BypassWrite(tree, backing, writes, stats);
         this.allocation = new CacheAllocation(tree, backing);
         failStop.onFailure(this::failed);
     }
@@ -173,21 +177,46 @@ public final class Pcache implements AutoCloseable {
         return backing.size();
     }
 
+    /**
+     * A new client's stream: requests made through it are one client's for the sequential cutoff (an NBD server opens
+     * one per connection). See {@link ClientStream}.
+     */
+    public ClientStream openStream() {
+        return new ClientStream(this, true);
+    }
+
     /** Reads {@code dst.byteSize()} bytes at {@code offset} into {@code dst}. */
     public CompletableFuture<Void> readAsync(long offset, MemorySegment dst) {
+        return read(sharedStream, offset, dst);
+    }
+
+    /** Writes {@code src} at {@code offset}. */
+    public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, Durability durability) {
+        return write(sharedStream, offset, src, durability);
+    }
+
+    /**
+     * Makes {@code [offset, offset + length)} read as zeroes (any length): recorded in the log without data, so it takes
+     * no cache space, and written back as a write-zeroes (zero blocks when the backing device cannot zero a range).
+     */
+    public CompletableFuture<Void> writeZeroesAsync(long offset, long length, Durability durability) {
+        return writeZeroes(sharedStream, offset, length, durability);
+    }
+
+    CompletableFuture<Void> read(ClientStream stream, long offset, MemorySegment dst) {
         checkIo(offset, dst.byteSize());
         if (!enter()) {
             return refused();
         }
         Request done = new Request();
-        switch (router.read()) {
-            case CACHE -> reads.read(offset, dst, done);
+        switch (router.read(stream, offset, dst.byteSize())) {
+            case CACHE, THROUGH -> reads.read(offset, dst, done, true);
+            case BYPASS -> reads.read(offset, dst, done, false);
         }
         return done;
     }
 
-    /** Writes {@code src} at {@code offset}. */
-    public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, Durability durability) {
+    CompletableFuture<Void> write(ClientStream stream, long offset, MemorySegment src, Durability durability) {
         checkIo(offset, src.byteSize());
         if (!enter()) {
             return refused();
@@ -198,17 +227,15 @@ public final class Pcache implements AutoCloseable {
         Request done = new Request();
         stats.writes.increment();
         stats.bytesWritten.add(src.byteSize());
-        switch (router.write()) {
+        switch (router.write(stream, offset, src.byteSize())) {
             case CACHE -> writes.write(offset, src, durability, done);
+            case THROUGH -> bypass.writeThrough(offset, src, durability, done);
+            case BYPASS -> bypass.bypass(offset, src.byteSize(), src, durability, done);
         }
         return done;
     }
 
-    /**
-     * Makes {@code [offset, offset + length)} read as zeroes (any length): recorded in the log without data, so it takes
-     * no cache space, and written back as a write-zeroes (zero blocks when the backing device cannot zero a range).
-     */
-    public CompletableFuture<Void> writeZeroesAsync(long offset, long length, Durability durability) {
+    CompletableFuture<Void> writeZeroes(ClientStream stream, long offset, long length, Durability durability) {
         checkRange(offset, length);
         if (!enter()) {
             return refused();
@@ -219,8 +246,9 @@ public final class Pcache implements AutoCloseable {
         Request done = new Request();
         stats.writes.increment();
         stats.bytesWritten.add(length);
-        switch (router.write()) {
-            case CACHE -> writes.writeZeroes(offset, length, durability, done);
+        switch (router.writeZeroes(stream, offset, length)) {
+            case CACHE, THROUGH -> writes.writeZeroes(offset, length, durability, done);
+            case BYPASS -> bypass.bypass(offset, length, null, durability, done);
         }
         return done;
     }
@@ -246,9 +274,7 @@ public final class Pcache implements AutoCloseable {
             return failedRequest();
         }
         Request done = new Request();
-        switch (router.write()) {
-            case CACHE -> writes.discard(offset, length, durability, done);
-        }
+        writes.discard(offset, length, durability, done);
         return done;
     }
 
@@ -297,9 +323,21 @@ public final class Pcache implements AutoCloseable {
         }
         Request done = new Request();
         stats.flushes.increment();
-        switch (router.flush()) {
-            case CACHE -> new Flush(done).retry();
+        if (!bypass.takeUnflushed()) {
+            new Flush(done).retry();
+            return done;
         }
+        // Writes reached the backing device past the cache (write-through, bypass): flush it too, after the log.
+        CompletableFuture<Void> logged = new CompletableFuture<>();
+        new Flush(logged).retry();
+        logged.thenCompose(ignored -> backing.flushAsync()).whenComplete((ignored, error) -> {
+            if (error == null) {
+                done.complete(null);
+            } else {
+                bypass.markUnflushed();
+                done.completeExceptionally(error instanceof CompletionException c ? c.getCause() : error);
+            }
+        });
         return done;
     }
 
@@ -359,7 +397,38 @@ public final class Pcache implements AutoCloseable {
         return new CacheStatus(device.superblockFlags(), device.physicalSegmentCount(), device.segmentCount(),
                 segments.usedCount(), info.gcPercent(), info.flags(), logWriter.position(), device.dirtyTail(),
                 device.keyTail(), counters(), writeback.status(), gc.status(), failStop.health(),
-                backing.connection());
+                backing.connection(), bypassCounters());
+    }
+
+    /** The cache mode requests are routed for now. */
+    public CacheMode mode() {
+        return router.mode();
+    }
+
+    /**
+     * Switches the cache mode online and persists it in cache_info; requests that arrive after this returns are routed
+     * for {@code mode}. Nothing is lost or reordered: dirty data stays readable and is written back in every mode, and
+     * a write that would go past the cache while it holds data of its range goes into it ({@link BypassWrite}).
+     *
+     * @throws CacheClosedException if close has begun (nothing is written)
+     * @throws CacheFailedException if the cache failed (nothing is written)
+     */
+    public void setMode(CacheMode mode) throws CacheClosedException, CacheFailedException {
+        synchronized (closeLock) {
+            if (state != State.RUNNING) {
+                throw closedException();
+            }
+            if (failStop.failed()) {
+                throw failStop.exception();
+            }
+            try {
+                device.writeCacheInfo(device.cacheInfo().withCacheMode(mode.onMedia()));
+            } catch (RegionFailedException e) {
+                throw failStop.exception();
+            }
+            router.setMode(mode);
+        }
+        LOG.info("cache mode {}", mode.label());
     }
 
     /**
@@ -601,6 +670,14 @@ public final class Pcache implements AutoCloseable {
                 stats.readHitsFull.sum(), stats.readHitsPartial.sum(), stats.readMisses.sum(), stats.bytesRead.sum(),
                 stats.bytesWritten.sum(), stats.bytesFromCache.sum(), stats.bytesFromBacking.sum(),
                 stats.missFills.sum(), deferred.deferralCount(), deferred.waitingCount(), stats.dataCrcErrors.sum());
+    }
+
+    private CacheStatus.Bypass bypassCounters() {
+        int mode = BypassReason.MODE.ordinal();
+        int sequential = BypassReason.SEQUENTIAL.ordinal();
+        return new CacheStatus.Bypass(stats.bypassRequests[mode].sum(), stats.bypassBytes[mode].sum(),
+                stats.bypassRequests[sequential].sum(), stats.bypassBytes[sequential].sum(),
+                stats.cachedInstead.sum());
     }
 
     /** A flush that found the log full waits like a write. */

@@ -1,51 +1,98 @@
 package org.pcache.cache;
 
 /**
- * Decides where a request goes, from the cache mode (dm-pcache's cache_req.c, which sends every request to the cache
- * because write-back is the only mode it implements). {@link Pcache}'s read, write and flush paths ask it and follow the
- * answer; this is the one place that will decide differently per {@link CacheMode}.
+ * Decides where a request goes, from the cache mode and the client's sequential run (dm-pcache's cache_req.c sends
+ * every request to the cache, as write-back is the only mode it implements; the other modes and the sequential
+ * cutoff are those of bcache and Open CAS). {@link Pcache}'s read and write paths ask it and follow the answer, and it
+ * counts every bypass by its reason.
  *
- * <p>Discard is not routed: it is advisory and the cache keeps the data, so it goes nowhere.
+ * <p>The answer is only where a request should go: {@link BypassWrite} still writes into the cache a write whose
+ * range holds data writeback could later copy over it, and dirty data stays readable and is written back in every
+ * mode. Discard is not routed: in every mode it is a data-less DISCARD key in the log, which writeback passes on to
+ * the backing device in log order, after any older dirty data of its range.
+ *
+ * <p>Threading: any thread; the mode is switched online ({@link #setMode}) and read once per request.
  */
 final class RequestRouter {
 
     /** Where a request goes. */
     enum Route {
-        /** To the cache; what the backing device sees, and when, is the cache's business (see each method). */
-        CACHE
+        /**
+         * Writes: into the cache only, acknowledged from there, written back later in log order. Reads: hits from the
+         * cache, gaps from the backing device, kept as clean.
+         */
+        CACHE,
+        /** Writes: to the backing device, then into the cache as clean (write-through). */
+        THROUGH,
+        /**
+         * Writes: to the backing device only. Reads: hits from the cache (dirty data lives there), gaps from the
+         * backing device, not kept.
+         */
+        BYPASS
     }
 
-    private final CacheMode mode;
+    private final CacheStats stats;
+    private final long sequentialCutoff;
+    private volatile CacheMode mode;
 
-    /** Routes for a cache whose cache_info records {@code mode}. */
-    RequestRouter(CacheMode mode) {
+    /** Routes for a cache in {@code mode}, with sequential cutoff {@code sequentialCutoff} (0: off). */
+    RequestRouter(CacheMode mode, long sequentialCutoff, CacheStats stats) {
         this.mode = mode;
+        this.sequentialCutoff = sequentialCutoff;
+        this.stats = stats;
     }
 
-    /** Reads: hits come from the cache, gaps from the backing device, and what a gap brings back is kept as clean. */
-    Route read() {
-        return switch (mode) {
-            case WRITEBACK -> Route.CACHE;
+    CacheMode mode() {
+        return mode;
+    }
+
+    /** Routes every later request for {@code newMode}. */
+    void setMode(CacheMode newMode) {
+        mode = newMode;
+    }
+
+    /** A read of {@code length} bytes at {@code offset} by {@code stream}: CACHE (misses filled) or BYPASS. */
+    Route read(ClientStream stream, long offset, long length) {
+        long run = stream.extend(offset, length);
+        CacheMode current = mode;
+        if (!current.fillsReads()) {
+            return bypass(BypassReason.MODE, length);
+        }
+        if (sequential(run)) {
+            return bypass(BypassReason.SEQUENTIAL, length);
+        }
+        return Route.CACHE;
+    }
+
+    /** A write of {@code length} bytes at {@code offset} by {@code stream}. */
+    Route write(ClientStream stream, long offset, long length) {
+        long run = stream.extend(offset, length);
+        CacheMode current = mode;
+        return switch (current) {
+            case WRITEAROUND, PASSTHROUGH -> bypass(BypassReason.MODE, length);
+            case WRITEBACK, WRITEONLY, WRITETHROUGH -> {
+                if (sequential(run)) {
+                    yield bypass(BypassReason.SEQUENTIAL, length);
+                }
+                yield current == CacheMode.WRITETHROUGH ? Route.THROUGH : Route.CACHE;
+            }
         };
     }
 
     /**
-     * Writes and write-zeroes: into the cache only, acknowledged from there; writeback copies them to the backing
-     * device later, in log order.
+     * A write-zeroes: as a write. In the cache it is a data-less ZERO key, which takes no data space however long it
+     * is, so no length sends it past the cache.
      */
-    Route write() {
-        return switch (mode) {
-            case WRITEBACK -> Route.CACHE;
-        };
+    Route writeZeroes(ClientStream stream, long offset, long length) {
+        return write(stream, offset, length);
     }
 
-    /**
-     * Flushes: make the kset log durable, nothing more; the backing device is flushed by writeback before dirty_tail
-     * moves.
-     */
-    Route flush() {
-        return switch (mode) {
-            case WRITEBACK -> Route.CACHE;
-        };
+    private boolean sequential(long run) {
+        return sequentialCutoff > 0 && run > sequentialCutoff;
+    }
+
+    private Route bypass(BypassReason reason, long length) {
+        stats.bypassed(reason, length);
+        return Route.BYPASS;
     }
 }

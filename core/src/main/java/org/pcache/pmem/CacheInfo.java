@@ -19,7 +19,8 @@ import static org.pcache.pmem.CacheInfoOnMedia.KNOWN_FLAGS;
  * @param nSegs number of segments in the chain (logical cache segments)
  * @param dataCrc whether every key carries a CRC of its data
  * @param initDone whether the cache was completely formatted
- * @param cacheMode 0 writeback (the only mode dm-pcache implements), 1 writethrough, 2 writearound, 3 writeonly
+ * @param cacheMode 0 writeback (the only mode dm-pcache implements), 1 writethrough, 2 writearound, 3 writeonly,
+ *                  15 passthrough (pcache's; the kernel does not use the value)
  * @param gcPercent garbage-collection threshold in percent of segments used
  * @param flags the raw flags word
  */
@@ -53,6 +54,11 @@ public record CacheInfo(int segId, int nSegs, boolean dataCrc, boolean initDone,
     /** This cache_info with another gc_percent. */
     public CacheInfo withGcPercent(int percent) {
         return new CacheInfo(segId, nSegs, dataCrc, initDone, cacheMode, percent, flags);
+    }
+
+    /** This cache_info with another cache mode. */
+    public CacheInfo withCacheMode(int mode) {
+        return new CacheInfo(segId, nSegs, dataCrc, initDone, mode, gcPercent, flags);
     }
 
     /** Whether the kset log may hold data-less keys (pcache's DATALESS_KEYS extension). */

@@ -74,7 +74,7 @@ class CacheReadReclaimTest {
 
         MemorySegment dst = MemorySegment.ofArray(new byte[LENGTH]);
         CompletableFuture<Void> read = new CompletableFuture<>();
-        reads.read(0, dst, read);
+        reads.read(0, dst, read, true);
         CacheHarness.await(read);
 
         assertThat(region.beforeNextView).as("the reclaim ran inside the read").isNull();

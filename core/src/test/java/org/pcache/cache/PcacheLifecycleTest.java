@@ -44,10 +44,15 @@ class PcacheLifecycleTest {
     }
 
     @Test
-    void cacheModeIsDmPcachesFourBitValueAndOnlyWriteBackIsImplemented() {
-        assertThat(CacheMode.WRITEBACK.onMedia()).isZero();
-        assertThat(CacheMode.fromOnMedia(0)).isEqualTo(CacheMode.WRITEBACK);
-        assertThatThrownBy(() -> CacheMode.fromOnMedia(1)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("cache mode 1");
+    void cacheModeIsDmPcachesFourBitValueWithPassThroughAtAValueTheKernelDoesNotUse() {
+        assertThat(CacheMode.values()).extracting(CacheMode::onMedia).containsExactly(0, 1, 2, 3, 15);
+        for (CacheMode mode : CacheMode.values()) {
+            assertThat(CacheMode.fromOnMedia(mode.onMedia())).isEqualTo(mode);
+            assertThat(CacheMode.parse(mode.label().toUpperCase())).isEqualTo(mode);
+        }
+        assertThatThrownBy(() -> CacheMode.fromOnMedia(4)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("cache mode 4");
+        assertThatThrownBy(() -> CacheMode.parse("writeback2")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("writethrough");
     }
 }

@@ -19,7 +19,8 @@ import java.util.concurrent.CompletableFuture;
  * CACHE widens its range to whole sectors; BLOCK_STATUS asks for the sectors around the range and cuts the answer to
  * it.
  *
- * <p>Threading: one per server, shared by every connection (the sector locks must see every writer); called from
+ * <p>Threading: one per server, shared by every connection (the sector locks must see every writer; a connection's
+ * own view, {@link #forConnection}, shares them); called from
  * reader threads, continued on whatever thread completes the export's futures.
  */
 final class BlockSizeAdapter {
@@ -27,10 +28,21 @@ final class BlockSizeAdapter {
     private static final int SECTOR = NbdExport.BLOCK_SIZE;
 
     private final NbdExport export;
-    private final SectorLocks locks = new SectorLocks(SECTOR);
+    private final SectorLocks locks;
 
     BlockSizeAdapter(NbdExport export) {
+        this(export, new SectorLocks(SECTOR));
+    }
+
+    private BlockSizeAdapter(NbdExport export, SectorLocks locks) {
         this.export = export;
+        this.locks = locks;
+    }
+
+    /** This adapter for one connection: its commands go to {@link NbdExport#forConnection()}, the locks are shared. */
+    BlockSizeAdapter forConnection() {
+        NbdExport connection = export.forConnection();
+        return connection == export ? this : new BlockSizeAdapter(connection, locks);
     }
 
     CompletableFuture<Void> read(long offset, MemorySegment dst) {

@@ -47,7 +47,7 @@ final class NbdConnection implements Runnable {
     /** Replaced only by the reader thread, during the handshake; read by {@link #stop} from any thread. */
     private volatile NbdTransport transport;
     private final NbdExport export;
-    /** The export as clients address it: any byte, READ and WRITE up to 64 MiB; shared by the server's connections. */
+    /** The export as clients address it: any byte, READ and WRITE up to 64 MiB; this connection's view of it. */
     private final BlockSizeAdapter blockSizes;
     private final NbdServer.Options options;
     private final NbdServer.Tls tls;
@@ -95,7 +95,7 @@ final class NbdConnection implements Runnable {
         this.id = id;
         this.transport = transport;
         this.export = export;
-        this.blockSizes = blockSizes;
+        this.blockSizes = blockSizes.forConnection();
         this.options = options;
         this.tls = tls;
         this.statistics = statistics;

@@ -121,4 +121,13 @@ public interface NbdExport {
     default CompletableFuture<List<Extent>> blockStatus(long offset, long length) {
         return CompletableFuture.completedFuture(List.of(new Extent(length, Allocation.DATA)));
     }
+
+    /**
+     * The export as one connection sees it: the server asks once per connection, when it accepts it, and sends that
+     * connection's commands to what this returns, so an export can tell its clients apart (the cache detects each
+     * connection's sequential runs). The default is this export itself.
+     */
+    default NbdExport forConnection() {
+        return this;
+    }
 }

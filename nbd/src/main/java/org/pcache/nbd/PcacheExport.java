@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.pcache.backing.BackingExtent;
+import org.pcache.cache.ClientStream;
 import org.pcache.cache.Pcache;
 
 /**
@@ -29,6 +30,9 @@ import org.pcache.cache.Pcache;
  * <tr><td>BLOCK_STATUS</td><td>{@link Pcache#allocationAsync}: the backing device's holes (a sparse file's, an NBD
  *     backing's own block status) as HOLE, everything the cache holds and everything else as DATA</td></tr>
  * </table>
+ *
+ * <p>Each connection gets its own {@link ClientStream} ({@link #forConnection}), so the cache's sequential cutoff
+ * sees each client's runs.
  *
  * <p>What is not here: a failed request's future carries the cache's exception ({@code CacheIoException} for a data
  * CRC mismatch, {@code BackingIoException} for a failed miss read, {@code CacheClosedException} after the cache
@@ -161,6 +165,12 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
         return new Prefetch(cache, prefetchBuffers, buffer, offset, offset + length).start();
     }
 
+    /** This export for one connection: its reads and writes are that connection's stream of requests. */
+    @Override
+    public NbdExport forConnection() {
+        return new Connection(cache.openStream());
+    }
+
     /** Frees the prefetch buffers; call after the server serving this export stopped. */
     @Override
     public void close() {
@@ -172,5 +182,69 @@ public final class PcacheExport implements NbdExport, AutoCloseable {
             case BUFFERED -> org.pcache.cache.Durability.BUFFERED;
             case FUA -> org.pcache.cache.Durability.FUA;
         };
+    }
+
+    /** One connection's view: reads and writes through its stream, everything else as the export. */
+    private final class Connection implements NbdExport {
+        private final ClientStream stream;
+
+        Connection(ClientStream stream) {
+            this.stream = stream;
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public String description() {
+            return description;
+        }
+
+        @Override
+        public long size() {
+            return PcacheExport.this.size();
+        }
+
+        @Override
+        public Set<Capability> capabilities() {
+            return capabilities;
+        }
+
+        @Override
+        public CompletableFuture<Void> read(long offset, MemorySegment dst) {
+            return stream.readAsync(offset, dst);
+        }
+
+        @Override
+        public CompletableFuture<Void> write(long offset, MemorySegment src, Durability durability) {
+            return stream.writeAsync(offset, src, cacheDurability(durability));
+        }
+
+        @Override
+        public CompletableFuture<Void> flush() {
+            return PcacheExport.this.flush();
+        }
+
+        @Override
+        public CompletableFuture<Void> trim(long offset, long length, Durability durability) {
+            return PcacheExport.this.trim(offset, length, durability);
+        }
+
+        @Override
+        public CompletableFuture<Void> writeZeroes(long offset, long length, Durability durability) {
+            return stream.writeZeroesAsync(offset, length, cacheDurability(durability));
+        }
+
+        @Override
+        public CompletableFuture<Void> cache(long offset, long length) {
+            return PcacheExport.this.cache(offset, length);
+        }
+
+        @Override
+        public CompletableFuture<List<Extent>> blockStatus(long offset, long length) {
+            return PcacheExport.this.blockStatus(offset, length);
+        }
     }
 }

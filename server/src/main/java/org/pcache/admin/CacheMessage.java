@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.stream.Collectors;
 import org.pcache.cache.CacheClosedException;
 import org.pcache.cache.CacheFailedException;
+import org.pcache.cache.CacheMode;
 import org.pcache.cache.CacheOptions;
 import org.pcache.cache.Pcache;
 import org.pcache.cache.WritebackStatus;
@@ -14,16 +15,17 @@ import org.pcache.cache.WritebackStatus;
  * A message to a running cache, as {@code dmsetup message DEV 0 ...} sends them to dm-pcache: {@code gc_percent N}
  * sets the segment usage at which GC starts reclaiming and persists it (dm-pcache's one message);
  * {@code writeback_low N} and {@code writeback_high N} set writeback's watermarks, in percent of the data area dirty
- * (pcache's, not persisted).
+ * (pcache's, not persisted); {@code mode MODE} switches the cache mode online and persists it (pcache's).
  *
  * <p>Parsing follows dm-pcache (dm_pcache_message) with its 2026 fix: the keyword is case-insensitive, exactly two
  * words, and N is checked as a whole decimal number, so {@code 300} is out of range rather than truncated to 8 bits
  * (the merged driver accepted it as 44). Signs, spaces, hex and fractions are not numbers here.
  *
  * @param kind  which setting
- * @param value its new value, inside the kind's range
+ * @param value its new value, inside the kind's range; 0 for a mode message
+ * @param mode  the new cache mode of a mode message, null for the others
  */
-public record CacheMessage(Kind kind, int value) {
+public record CacheMessage(Kind kind, int value, CacheMode mode) {
 
     /** The messages. */
     public enum Kind {
@@ -32,7 +34,9 @@ public record CacheMessage(Kind kind, int value) {
         /** writeback's low watermark, 0..100; at most the high one. */
         WRITEBACK_LOW("writeback_low", 100),
         /** writeback's high watermark, 0..100; at least the low one. */
-        WRITEBACK_HIGH("writeback_high", 100);
+        WRITEBACK_HIGH("writeback_high", 100),
+        /** the cache mode, by name. */
+        MODE("mode", 0);
 
         private final String keyword;
         private final int max;
@@ -56,9 +60,22 @@ public record CacheMessage(Kind kind, int value) {
     private static final int MAX_ECHOED = 64;
 
     public CacheMessage {
+        if ((kind == Kind.MODE) != (mode != null)) {
+            throw new IllegalArgumentException(kind.keyword + " message with mode " + mode);
+        }
         if (value < 0 || value > kind.max) {
             throw new IllegalArgumentException(kind.keyword + " " + value + " outside 0.." + kind.max);
         }
+    }
+
+    /** A numeric message: {@code kind} (not MODE) set to {@code value}. */
+    public CacheMessage(Kind kind, int value) {
+        this(kind, value, null);
+    }
+
+    /** The message that switches the cache to {@code mode}. */
+    public static CacheMessage mode(CacheMode mode) {
+        return new CacheMessage(Kind.MODE, 0, mode);
     }
 
     /** Parses a message written as one line of words separated by blanks, e.g. {@code gc_percent 50}. */
@@ -78,19 +95,26 @@ public record CacheMessage(Kind kind, int value) {
                         + "' (the messages are " + usage() + ")"));
         if (words.size() != 2) {
             throw new InvalidMessageException(kind.keyword + " takes exactly one value, got " + (words.size() - 1)
-                    + " (expected: " + kind.keyword + " N, N in 0.." + kind.max + ")");
+                    + " (expected: " + usage(kind) + ")");
+        }
+        if (kind == Kind.MODE) {
+            String label = words.get(1).toLowerCase(Locale.ROOT);
+            return mode(Arrays.stream(CacheMode.values()).filter(m -> m.label().equals(label)).findFirst()
+                    .orElseThrow(() -> new InvalidMessageException("unknown mode '" + quoted(words.get(1))
+                            + "' (expected: " + usage(kind) + ")")));
         }
         return new CacheMessage(kind, number(kind, words.get(1)));
     }
 
     /**
-     * Sends the message to {@code cache}: the value is in effect (and gc_percent persisted) when this returns.
+     * Sends the message to {@code cache}: the value is in effect (gc_percent and the mode persisted) when this returns.
      *
      * @throws InvalidMessageException for a low watermark above the high one, or a high one below the low one
      */
     public void apply(Pcache cache) throws CacheClosedException, CacheFailedException, InvalidMessageException {
         switch (kind) {
             case GC_PERCENT -> cache.setGcPercent(value);
+            case MODE -> cache.setMode(mode);
             case WRITEBACK_LOW, WRITEBACK_HIGH -> {
                 WritebackStatus writeback = cache.status().writeback();
                 int low = kind == Kind.WRITEBACK_LOW ? value : writeback.lowPercent();
@@ -106,12 +130,19 @@ public record CacheMessage(Kind kind, int value) {
 
     /** The message as {@link #parse(String)} reads it. */
     public String text() {
-        return kind.keyword + " " + value;
+        return kind.keyword + " " + (mode != null ? mode.label() : Integer.toString(value));
     }
 
     private static String usage() {
-        return Arrays.stream(Kind.values()).map(k -> k.keyword + " N (0.." + k.max + ")")
-                .collect(Collectors.joining(", "));
+        return Arrays.stream(Kind.values()).map(CacheMessage::usage).collect(Collectors.joining(", "));
+    }
+
+    private static String usage(Kind kind) {
+        if (kind == Kind.MODE) {
+            return kind.keyword + " " + Arrays.stream(CacheMode.values()).map(CacheMode::label)
+                    .collect(Collectors.joining("|"));
+        }
+        return kind.keyword + " N (0.." + kind.max + ")";
     }
 
     private static int number(Kind kind, String value) throws InvalidMessageException {

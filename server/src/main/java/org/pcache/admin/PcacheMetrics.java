@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.function.ToDoubleFunction;
 import org.pcache.backing.BackingConnection;
+import org.pcache.cache.CacheMode;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.Pcache;
 import org.pcache.cache.WorkerState;
@@ -95,6 +96,21 @@ public final class PcacheMetrics implements MeterBinder {
                 CacheStatus::segsUsed);
         gauge(registry, "pcache.gc.percent", null, "Segment usage at which GC reclaims (gc_percent)",
                 CacheStatus::gcPercent);
+        for (CacheMode mode : CacheMode.values()) {
+            Gauge.builder("pcache.mode", cache, c -> c.mode() == mode ? 1 : 0).tag("mode", mode.label())
+                    .description("1 for the cache mode requests are routed for now").register(registry);
+        }
+        counter(registry, "pcache.bypass.requests", "mode", null, "Requests that went past the cache, by reason",
+                s -> s.bypass().modeRequests());
+        counter(registry, "pcache.bypass.requests", "sequential", null, "Requests that went past the cache, by reason",
+                s -> s.bypass().sequentialRequests());
+        counter(registry, "pcache.bypass", "mode", BYTES, "Bytes of requests that went past the cache, by reason",
+                s -> s.bypass().modeBytes());
+        counter(registry, "pcache.bypass", "sequential", BYTES, "Bytes of requests that went past the cache, by reason",
+                s -> s.bypass().sequentialBytes());
+        counter(registry, "pcache.bypass.cached.instead", null,
+                "Writes meant for the backing device written into the cache, as it held data of their range",
+                s -> s.bypass().cachedInstead());
         long opened = openedNanos;
         // Micrometer holds a gauge's object weakly: the cache, which outlives the registry's use, not this binder.
         Gauge.builder("pcache.uptime", cache, c -> (System.nanoTime() - opened) / 1e9)
@@ -105,6 +121,12 @@ public final class PcacheMetrics implements MeterBinder {
                          ToDoubleFunction<CacheStatus> value) {
         FunctionCounter.builder(name, cache, c -> value.applyAsDouble(c.status())).baseUnit(unit)
                 .description(description).register(registry);
+    }
+
+    private void counter(MeterRegistry registry, String name, String reason, String unit, String description,
+                         ToDoubleFunction<CacheStatus> value) {
+        FunctionCounter.builder(name, cache, c -> value.applyAsDouble(c.status())).tag("reason", reason)
+                .baseUnit(unit).description(description).register(registry);
     }
 
     private void gauge(MeterRegistry registry, String name, String unit, String description,

@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.search.Search;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import org.pcache.cache.CacheMode;
 import org.pcache.cache.CacheStatus;
 import org.pcache.cache.SegmentUse;
 import org.pcache.pmem.CacheInfo;
@@ -53,6 +54,7 @@ import org.pcache.pmem.CacheInfo;
  * @param backing           whether the backing device can be reached now
  * @param segments          what each segment holds, one letter per logical id: {@code l} kset log, {@code d} data not all written back, {@code c} clean data (GC frees it),
  *                          {@code .} free
+ * @param bypass            requests that went past the cache, by reason
  */
 public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int segsUsed, int gcPercent,
                              String cacheFlags, String keyHead, String dirtyTail, String keyTail,
@@ -61,10 +63,23 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                              long readMisses, long missFills, long bytesRead, long bytesWritten, long bytesFromCache,
                              long bytesFromBacking, long bytesToBacking, long dirtyBytes, long deferredRequests,
                              int waitingRequests, long dataCrcErrors, Writeback writeback, Gc gc,
-                             Map<String, Latency> latency, Drain.Status drain, Backing backing, String segments) {
+                             Map<String, Latency> latency, Drain.Status drain, Backing backing, String segments,
+                             Bypass bypass) {
 
-    /** Cache modes by their cache_info code (dm-pcache's; only writeback is implemented). */
-    private static final String[] CACHE_MODES = {"writeback", "writethrough", "writearound", "writeonly"};
+    /**
+     * Requests that went past the cache since open: writes to the backing device only, reads whose misses were not
+     * kept.
+     *
+     * @param modeRequests       because of the cache mode
+     * @param modeBytes          their bytes
+     * @param sequentialRequests because their connection's sequential run passed the cutoff
+     * @param sequentialBytes    their bytes
+     * @param cachedInstead      writes meant for the backing device that went into the cache as write-back writes,
+     *                           because it held data of their range
+     */
+    public record Bypass(long modeRequests, long modeBytes, long sequentialRequests, long sequentialBytes,
+                         long cachedInstead) {
+    }
 
     /**
      * Writeback.
@@ -149,7 +164,8 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
                         status.writeback().lowPercent(), status.writeback().highPercent()),
                 new Gc(status.gc().state().toString(), status.gc().ksetsReclaimed(), status.gc().dataCrcErrors()),
                 latencies(registry), drain, new Backing(status.backing().state().name().toLowerCase(Locale.ROOT),
-                        status.backing().lastError(), status.backing().reconnects()), segmentLetters(uses));
+                        status.backing().lastError(), status.backing().reconnects()), segmentLetters(uses),
+                bypass(status.bypass()));
     }
 
     /** dm-pcache's status line: the nine fields in order, separated by one space. */
@@ -182,7 +198,16 @@ public record StatusDocument(String sbFlags, int segTotal, int cacheSegs, int se
     }
 
     private static String cacheMode(int code) {
-        return code < CACHE_MODES.length ? CACHE_MODES[code] : "unknown (" + code + ")";
+        try {
+            return CacheMode.fromOnMedia(code).label();
+        } catch (IllegalArgumentException e) {
+            return "unknown (" + code + ")";
+        }
+    }
+
+    private static Bypass bypass(CacheStatus.Bypass bypass) {
+        return new Bypass(bypass.modeRequests(), bypass.modeBytes(), bypass.sequentialRequests(),
+                bypass.sequentialBytes(), bypass.cachedInstead());
     }
 
     /** The latency meters {@link NbdMetrics} publishes, per {@code op}; values in seconds become microseconds. */

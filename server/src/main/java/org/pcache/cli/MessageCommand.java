@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code pcache message gc_percent N}: dm-pcache's {@code dmsetup message}. The message is checked here first (a
+ * {@code pcache message gc_percent N} (dm-pcache's {@code dmsetup message}) and {@code pcache message mode MODE}. The message is checked here first (a
  * wrong one is a usage error and never reaches the server), then sent; it returns once the cache persisted it.
  */
 @Command(name = "message",
@@ -25,7 +25,8 @@ import picocli.CommandLine.Spec;
                 + "segment usage (0-90, a whole number) at which GC reclaims written-back data, persisted in the "
                 + "cache. writeback_low N, writeback_high N: writeback's watermarks, in percent (0-100) of the data "
                 + "area dirty (below low writeback idles, from high on it runs at full depth; low <= high), until "
-                + "the server stops. The keyword is case-insensitive; the value takes effect at once."},
+                + "the server stops. mode MODE (writeback, writethrough, writearound, writeonly, passthrough): the "
+                + "cache mode, persisted. The keyword is case-insensitive; the value takes effect at once."},
         footer = {"", "Exit status: 0 applied, 1 the admin endpoint cannot be reached or refused it, 2 wrong command "
                 + "line or message."})
 final class MessageCommand implements Callable<Integer> {
@@ -36,7 +37,8 @@ final class MessageCommand implements Callable<Integer> {
     @Mixin
     private AdminOption admin;
 
-    @Parameters(paramLabel = "WORD", arity = "0..*", description = "The message: gc_percent N, writeback_low N or writeback_high N.")
+    @Parameters(paramLabel = "WORD", arity = "0..*",
+            description = "The message: gc_percent N, writeback_low N, writeback_high N or mode MODE.")
     private List<String> words = new ArrayList<>();
 
     @Override

@@ -208,7 +208,10 @@ final class PcacheTarget {
         CacheOptions options = CacheOptions.defaults().withDataCrc(settings.dataCrc().orElse(false))
                 .withFormat(settings.format()).withWritebackDepth(settings.writebackDepth())
                 .withWritebackWatermarks(settings.writebackLow(), settings.writebackHigh())
-                .withReadAhead(settings.readAhead());
+                .withReadAhead(settings.readAhead()).withSequentialCutoff(settings.sequentialCutoff());
+        if (settings.mode().isPresent()) {
+            options = options.withCacheMode(settings.mode().get());
+        }
         if (settings.gcPercent().isPresent()) {
             options = options.withGcPercent(settings.gcPercent().getAsInt());
         }
@@ -228,6 +231,13 @@ final class PcacheTarget {
                 opened.setGcPercent(settings.gcPercent().getAsInt());
             } catch (CacheClosedException | CacheFailedException e) {
                 throw CommandException.of("cannot set gc_percent of cache " + settings.cacheFile(), e);
+            }
+        }
+        if (settings.mode().isPresent() && opened.mode() != settings.mode().get()) {
+            try {
+                opened.setMode(settings.mode().get());
+            } catch (CacheClosedException | CacheFailedException e) {
+                throw CommandException.of("cannot set the mode of cache " + settings.cacheFile(), e);
             }
         }
         return opened;

@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.pcache.admin.AdminServer;
 import org.pcache.admin.AdminToken;
+import org.pcache.cache.CacheMode;
 import org.pcache.cache.CacheOptions;
 import org.pcache.nbd.DiscardPolicy;
 import org.pcache.cache.Pcache;
@@ -98,6 +99,17 @@ final class ServeCommand implements Callable<Integer> {
             description = "Segment usage (0-" + CacheOptions.GC_PERCENT_MAX + ") at which GC reclaims written-back "
                     + "data (default " + CacheOptions.GC_PERCENT_DEFAULT + " for a new cache; persisted when given).")
     private Integer gcPercent;
+
+    @Option(names = "--mode", paramLabel = "MODE", converter = CacheModeOption.class,
+            description = "Cache mode: writeback, writethrough, writearound, writeonly or passthrough (default "
+                    + "writeback for a new cache; an existing cache keeps its mode unless this is given, and then "
+                    + "persists it). Switch it online with pcache message mode MODE.")
+    private CacheMode mode;
+
+    @Option(names = "--sequential-cutoff", paramLabel = "SIZE", converter = ByteSize.class,
+            description = "Once a connection's run of contiguous requests passes SIZE, its writes and read misses "
+                    + "bypass the cache, bcache style (default 4M; 0 turns it off).")
+    private long sequentialCutoff = CacheOptions.SEQUENTIAL_CUTOFF_DEFAULT;
 
     @Option(names = "--writeback-depth", paramLabel = "N",
             description = "Backing writes writeback keeps in flight at most, 1-" + CacheOptions.WRITEBACK_DEPTH_MAX
@@ -266,7 +278,8 @@ final class ServeCommand implements Callable<Integer> {
                 Optional.ofNullable(dataCrc), gcPercent == null ? OptionalInt.empty() : OptionalInt.of(gcPercent),
                 format, forceBacking, addresses, exportName, readOnly, admin, adminToken, tls,
                 Optional.ofNullable(tlsCertificates), tlsVerifyPeer, Optional.ofNullable(backingTlsCertificates),
-                discard, writebackDepth, writebackLow, writebackHigh, backingDirect, readAhead == null ? 0 : readAhead);
+                discard, writebackDepth, writebackLow, writebackHigh, backingDirect, readAhead == null ? 0 : readAhead,
+                Optional.ofNullable(mode), sequentialCutoff);
     }
 
     /** Runs on the shutdown hook: the orderly stop, bounded by {@link #STOP_LIMIT}; then exit status 0. */

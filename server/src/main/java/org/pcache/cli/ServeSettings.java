@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
 import org.pcache.admin.AdminToken;
+import org.pcache.cache.CacheMode;
 import org.pcache.nbd.DiscardPolicy;
 import org.pcache.nbd.TlsMode;
 
@@ -39,13 +40,16 @@ import org.pcache.nbd.TlsMode;
  * @param writebackHigh  percent dirty from which writeback keeps its full depth in flight
  * @param backingDirect   open a file or block device backing with O_DIRECT
  * @param readAhead       bytes read ahead for sequential misses (0: off)
+ * @param mode        the cache mode: set on a new cache, persisted on an existing one
+ * @param sequentialCutoff bytes of a connection's sequential run after which it bypasses the cache (0: off)
  */
 record ServeSettings(Path cacheFile, OptionalLong cacheSize, String backing, OptionalLong backingSize,
                      Optional<Boolean> dataCrc, OptionalInt gcPercent, boolean format, boolean forceBacking,
                      List<SocketAddress> addresses, String exportName, boolean readOnly, InetSocketAddress admin,
                      Optional<AdminToken> adminToken, TlsMode tls, Optional<Path> tlsCertificates,
                      boolean tlsVerifyPeer, Optional<Path> backingTlsCertificates, DiscardPolicy discard,
-                     int writebackDepth, int writebackLow, int writebackHigh, boolean backingDirect, long readAhead) {
+                     int writebackDepth, int writebackLow, int writebackHigh, boolean backingDirect, long readAhead,
+                     Optional<CacheMode> mode, long sequentialCutoff) {
 
     static final long DEFAULT_CACHE_SIZE = 1L << 30;
     static final long DEFAULT_BACKING_SIZE = 8L << 30;

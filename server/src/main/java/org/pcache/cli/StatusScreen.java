@@ -56,6 +56,10 @@ final class StatusScreen {
         lines.add("requests   reads " + status.reads() + ", writes " + status.writes() + ", flushes " + status.flushes()
                 + ", hit ratio " + hitRatio(status) + ", waiting for space " + status.waitingRequests() + " (deferred "
                 + status.deferredRequests() + ")");
+        StatusDocument.Bypass bypass = status.bypass();
+        lines.add("bypass     mode " + bypass.modeRequests() + " (" + ByteSize.format(bypass.modeBytes())
+                + "), sequential " + bypass.sequentialRequests() + " (" + ByteSize.format(bypass.sequentialBytes())
+                + "), cached instead " + bypass.cachedInstead());
         StatusDocument.Writeback writeback = status.writeback();
         lines.add("writeback  " + writeback.state() + ", " + ByteSize.format((long) writeback.rateBytesPerSecond())
                 + "/s, to clean " + (status.dirtyBytes() == 0 ? "nothing"

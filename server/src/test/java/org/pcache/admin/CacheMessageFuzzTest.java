@@ -34,9 +34,13 @@ class CacheMessageFuzzTest {
         List<String> words = List.of(text.strip().split("[ \\t]+"));
         assertThat(words).hasSize(2);
         assertThat(words.getFirst().toLowerCase(Locale.ROOT)).isEqualTo(message.kind().keyword());
-        assertThat(new BigInteger(words.get(1))).isEqualTo(BigInteger.valueOf(message.value()));
-        assertThat(message.value()).isBetween(0, message.kind() == CacheMessage.Kind.GC_PERCENT
-                ? CacheOptions.GC_PERCENT_MAX : 100);
+        if (message.kind() == CacheMessage.Kind.MODE) {
+            assertThat(words.get(1).toLowerCase(Locale.ROOT)).isEqualTo(message.mode().label());
+        } else {
+            assertThat(new BigInteger(words.get(1))).isEqualTo(BigInteger.valueOf(message.value()));
+            assertThat(message.value()).isBetween(0, message.kind() == CacheMessage.Kind.GC_PERCENT
+                    ? CacheOptions.GC_PERCENT_MAX : 100);
+        }
         try {
             assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
             assertThat(CacheMessage.parse(words)).isEqualTo(message);

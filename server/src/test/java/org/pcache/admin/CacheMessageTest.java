@@ -51,10 +51,23 @@ class CacheMessageTest {
             "flush|unknown message 'flush'",
             "writeback_low 101|101 is out of range (expected 0..100)",
             "writeback_high -3|'-3' is not a whole number",
-            "writeback_high|takes exactly one value, got 0"})
+            "writeback_high|takes exactly one value, got 0",
+            "mode fast|unknown mode 'fast'",
+            "mode|mode takes exactly one value, got 0",
+            "mode writeback writethrough|mode takes exactly one value, got 2"})
     void refusesWithOneLineSayingWhat(String text, String reason) {
         assertThatThrownBy(() -> CacheMessage.parse(text)).isInstanceOf(InvalidMessageException.class)
                 .hasMessageContaining(reason).satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
+    }
+
+    @ParameterizedTest(name = "''{0}''")
+    @ValueSource(strings = {"mode writeback", "MODE WriteThrough", "mode writearound", "mode writeonly",
+            " mode\tpassthrough "})
+    void acceptsEveryCacheModeInAnyCase(String text) throws Exception {
+        CacheMessage message = CacheMessage.parse(text);
+        assertThat(message.mode()).isNotNull();
+        assertThat(message.text()).isEqualTo("mode " + message.mode().label());
+        assertThat(CacheMessage.parse(message.text())).isEqualTo(message);
     }
 
     @ParameterizedTest(name = "{1}")

@@ -24,7 +24,8 @@ class StatusDocumentTest {
             new CacheStatus.Counters(10, 20, 3, 4, 5, 1, 1000, 2000, 700, 300, 6, 7, 2, 1),
             new WritebackStatus(WorkerState.RUNNING, 4096, 1 << 20, 9, 2, "EIO at 4096", 123.5, 4, 3, 5, 32, 0, 20),
             new GcStatus(WorkerState.failed("bad kset"), 8, 1), CacheHealth.failed("msync failed: EIO"),
-            new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2));
+            new BackingConnection(BackingConnection.State.DISCONNECTED, "server closed the connection", 2),
+            new CacheStatus.Bypass(1, 2, 3, 4, 5));
 
     private static final SegmentUse[] USES = {SegmentUse.LOG, SegmentUse.DIRTY, SegmentUse.FREE, SegmentUse.DATA};
 

@@ -32,7 +32,8 @@ class StatusScreenTest {
         CacheStatus status = new CacheStatus(0, 70, 70, 3, 50, 0x0c82, new CachePos(0, 8192), new CachePos(0, 4096),
                 new CachePos(0, 0), COUNTERS,
                 new WritebackStatus(WorkerState.RUNNING, 20 << 20, 1 << 20, 3, 1, "EIO writing 4096", 2 << 20, 2, 2, 7, 32, 0, 20),
-                new GcStatus(WorkerState.RUNNING, 2, 0), CacheHealth.HEALTHY, BackingConnection.LOCAL);
+                new GcStatus(WorkerState.RUNNING, 2, 0), CacheHealth.HEALTHY, BackingConnection.LOCAL,
+                new CacheStatus.Bypass(0, 0, 0, 0, 0));
         StatusDocument document = StatusDocument.of(status, uses, new SimpleMeterRegistry(), 12.4,
                 new Drain.Status(0, Drain.State.IDLE, null));
 
@@ -58,7 +59,8 @@ class StatusScreenTest {
     void aFailedCacheSaysSoWithItsCauseOnTheSecondLine() {
         CacheStatus status = new CacheStatus(0, 2, 2, 1, 70, 0x0c82, new CachePos(0, 0), new CachePos(0, 0),
                 new CachePos(0, 0), COUNTERS, new WritebackStatus(WorkerState.STOPPED, 0, 0, 0, 0, null, 0, 0, 0, 0, 32, 0, 20),
-                new GcStatus(WorkerState.STOPPED, 0, 0), CacheHealth.failed("msync failed: EIO"), BackingConnection.LOCAL);
+                new GcStatus(WorkerState.STOPPED, 0, 0), CacheHealth.failed("msync failed: EIO"), BackingConnection.LOCAL,
+                new CacheStatus.Bypass(0, 0, 0, 0, 0));
         StatusDocument document = StatusDocument.of(status, new SegmentUse[] {SegmentUse.LOG, SegmentUse.FREE},
                 new SimpleMeterRegistry(), 1, new Drain.Status(3, Drain.State.FAILED, "the cache failed"));
 
