@@ -143,6 +143,6 @@ file="$disk_work/backing.img"
 fio --name=fill --filename="$file" --size="$BACKING_SIZE" --bs=1M --rw=write --iodepth=1 >/dev/null
 sync
 bench_backing "disk file" "$file" "" file "$file"
-bench_backing "disk O_DIRECT" "$file" "--backing-direct" file "$file"
+bench_backing "disk O_DIRECT" "$file" "--backing-direct" file "$file" cache=none
 start_nbdkit --filter=delay memory "$BACKING_SIZE" rdelay=1ms wdelay=1ms; slow=$URI
 bench_backing "delay 1ms" "$slow" "" --filter=delay memory "$BACKING_SIZE" rdelay=1ms wdelay=1ms
