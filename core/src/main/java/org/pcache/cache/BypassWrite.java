@@ -10,7 +10,7 @@ import org.pcache.backing.RangeRequest;
 
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Writes that reach the backing device before they complete: bypassing writes (write-around, pass-through, the
@@ -32,7 +32,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>Durability: a bypassing write is durable on the backing device once the backing device is flushed: at once for
  * FUA, otherwise by the next {@link Pcache#flushAsync() flush}, which flushes the backing device when
- * {@link #takeUnflushed} says a write reached it since.
+ * {@link #hasUnflushed} says a write reached it since. A write-through write always flushes the backing device before
+ * its CLEAN copy goes into the cache: a clean key says the backing device holds its data, and the key may become
+ * durable (a kset closed by its timer) before any client flush.
+ *
+ * <p>Persistence rule for clean keys: no CLEAN key may become durable while the backing data it copies could still be
+ * lost. Miss fills copy what the backing device returned, which may be a bypassing write not flushed yet; so while
+ * {@link #hasUnflushed} is true, reads do not fill ({@link Pcache} asks before each read). Counting: {@code written}
+ * counts backing writes completed, {@code flushedUpTo} the count a completed backing flush covers (taken when the
+ * flush was sent, so a write that completes during the flush is not covered).
  *
  * <p>Threading: starts on the caller's thread; the rest runs on the backing device's completion worker.
  */
@@ -42,8 +50,10 @@ final class BypassWrite {
     private final BackingDevice backing;
     private final CacheWrite writes;
     private final CacheStats stats;
-    /** A write reached the backing device since the last flush took this. */
-    private final AtomicBoolean unflushed = new AtomicBoolean();
+    /** Backing writes past the cache completed so far. */
+    private final AtomicLong written = new AtomicLong();
+    /** The value of {@link #written} the last completed backing flush covers. */
+    private final AtomicLong flushedUpTo = new AtomicLong();
 
     BypassWrite(KeyTree tree, BackingDevice backing, CacheWrite writes, CacheStats stats) {
         this.tree = tree;
@@ -76,18 +86,19 @@ final class BypassWrite {
             cacheInstead(off, src.byteSize(), src, durability, done);
             return;
         }
-        toBacking(off, src.byteSize(), src, durability, done, () -> writes.writeClean(off, src, durability, done,
+        toBacking(off, src.byteSize(), src, Durability.FUA, done, () -> writes.writeClean(off, src, durability, done,
                 stats.cachedInstead::increment));
     }
 
-    /** Whether a write reached the backing device since the last call; a flush that got true flushes it. */
-    boolean takeUnflushed() {
-        return unflushed.getAndSet(false);
+    /** Whether a write reached the backing device past the cache that no completed backing flush covers yet. */
+    boolean hasUnflushed() {
+        return flushedUpTo.get() != written.get();
     }
 
-    /** A flush that took {@link #takeUnflushed} failed: the next one flushes the backing device again. */
-    void markUnflushed() {
-        unflushed.set(true);
+    /** Flushes the backing device; once it completed, every bypassing write completed before this call is durable. */
+    CompletableFuture<Void> flushBacking() {
+        long upTo = written.get();
+        return backing.flushAsync().thenRun(() -> flushedUpTo.accumulateAndGet(upTo, Math::max));
     }
 
     private void cacheInstead(long off, long length, MemorySegment src, Durability durability,
@@ -108,9 +119,9 @@ final class BypassWrite {
                 done.completeExceptionally(error);
                 return;
             }
-            unflushed.set(true);
+            written.incrementAndGet();
             if (durability == Durability.FUA) {
-                backing.flushAsync().whenComplete((ignored, flushError) -> {
+                flushBacking().whenComplete((ignored, flushError) -> {
                     if (flushError != null) {
                         done.completeExceptionally(flushError);
                     } else {

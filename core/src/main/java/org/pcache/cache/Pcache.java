@@ -210,7 +210,8 @@ public final class Pcache implements AutoCloseable {
         }
         Request done = new Request();
         switch (router.read(stream, offset, dst.byteSize())) {
-            case CACHE, THROUGH -> reads.read(offset, dst, done, true);
+            // A miss must not keep a copy of a bypassing write the backing device could still lose (BypassWrite).
+            case CACHE, THROUGH -> reads.read(offset, dst, done, !bypass.hasUnflushed());
             case BYPASS -> reads.read(offset, dst, done, false);
         }
         return done;
@@ -323,18 +324,17 @@ public final class Pcache implements AutoCloseable {
         }
         Request done = new Request();
         stats.flushes.increment();
-        if (!bypass.takeUnflushed()) {
+        if (!bypass.hasUnflushed()) {
             new Flush(done).retry();
             return done;
         }
         // Writes reached the backing device past the cache (write-through, bypass): flush it too, after the log.
         CompletableFuture<Void> logged = new CompletableFuture<>();
         new Flush(logged).retry();
-        logged.thenCompose(ignored -> backing.flushAsync()).whenComplete((ignored, error) -> {
+        logged.thenCompose(ignored -> bypass.flushBacking()).whenComplete((ignored, error) -> {
             if (error == null) {
                 done.complete(null);
             } else {
-                bypass.markUnflushed();
                 done.completeExceptionally(error instanceof CompletionException c ? c.getCause() : error);
             }
         });

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.pcache.backing.FilterEngine;
 import org.pcache.backing.GateEngine;
 import org.pcache.backing.IoEngine;
+import org.pcache.backing.LossyEngine;
 import org.pcache.backing.MemoryEngine;
 import org.pcache.pmem.CacheInfo;
 import org.pcache.pmem.TestRegions;
@@ -76,8 +77,15 @@ class PcacheModesTest {
 
             assertThat(harness.readIds(OFF, LEN)).containsOnly(1L);
             harness.awaitMissFills();
+            assertThat(harness.cache.status().counters().missFills())
+                    .as("not kept while the backing device could still lose the write it read").isZero();
+
+            CacheHarness.await(harness.cache.flushAsync());
             assertThat(harness.readIds(OFF, LEN)).containsOnly(1L);
-            assertThat(harness.cache.status().counters().readHitsFull()).as("the miss was kept").isEqualTo(1);
+            harness.awaitMissFills();
+            assertThat(harness.readIds(OFF, LEN)).containsOnly(1L);
+            assertThat(harness.cache.status().counters().readHitsFull()).as("after a flush the miss was kept")
+                    .isEqualTo(1);
         }
     }
 
@@ -200,6 +208,7 @@ class PcacheModesTest {
             assertThat(harness.cache.status().bypass().sequentialRequests()).as("random writes are cached")
                     .isEqualTo(12);
 
+            CacheHarness.await(harness.cache.flushAsync());
             MemorySegment buf = MemorySegment.ofArray(new byte[chunk]);
             for (int i = 0; i < 16; i++) {
                 CacheHarness.await(stream.readAsync((16L << 20) + (long) i * chunk, buf));
@@ -239,6 +248,19 @@ class PcacheModesTest {
             harness.cache.drain();
             assertThat(backingIds(harness, OFF, LEN)).as("written back in log order, after the data")
                     .containsOnly(SectorPattern.ZERO);
+        }
+    }
+
+    @Test
+    void aWriteThroughWriteIsDurableOnTheBackingDeviceBeforeItsCleanCopyIsCached() throws Exception {
+        LossyEngine lossy = new LossyEngine(CacheHarness.patternedMemory(BACKING_SIZE, BACKING_ID));
+        try (CacheHarness harness = CacheHarness.mapped(lossy,
+                CacheHarness.quietOptions().withCacheMode(CacheMode.WRITETHROUGH))) {
+            harness.writePattern(OFF, LEN, 1, Durability.BUFFERED);
+            lossy.crash(1);
+            assertThat(backingIds(harness, OFF, LEN)).as("a power cut of the backing device keeps the write")
+                    .containsOnly(1L);
+            assertThat(harness.readIds(OFF, LEN)).containsOnly(1L);
         }
     }
 
