@@ -30,7 +30,7 @@ import org.pcache.pmem.CacheFormat;
  * @param readAhead      bytes read ahead into the cache when misses form a sequential stream (0, the default: off); a
  *                       multiple of 512 up to {@value #READ_AHEAD_MAX}; random reads never read ahead
  * @param sequentialCutoff bcache's sequential_cutoff: once a stream of contiguous requests of one client passes this
- *                       many bytes, its writes and read misses bypass the cache (default 4 MiB; 0 turns it off)
+ *                       many bytes, its writes and read misses bypass the cache (default 0: off; bcache uses 4 MiB)
  */
 public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, int ksetCount, int dataHeadCount,
                            Duration ksetFlushDelay, CacheFormat format, Duration writebackTimeout, int writebackDepth,
@@ -39,8 +39,11 @@ public record CacheOptions(boolean dataCrc, CacheMode cacheMode, int gcPercent, 
     /** Largest {@link #readAhead}. */
     public static final long READ_AHEAD_MAX = 16L << 20;
 
-    /** The default {@link #sequentialCutoff}, bcache's. */
-    public static final long SEQUENTIAL_CUTOFF_DEFAULT = 4L << 20;
+    /**
+     * The default {@link #sequentialCutoff}: off. A write past the cache is no longer absorbed by it, so with a cutoff
+     * a sequential writer sees the backing device's errors and outages, which write-back otherwise hides.
+     */
+    public static final long SEQUENTIAL_CUTOFF_DEFAULT = 0;
 
     /** The default {@link #writebackTimeout}. */
     public static final Duration WRITEBACK_TIMEOUT_DEFAULT = Duration.ofSeconds(60);

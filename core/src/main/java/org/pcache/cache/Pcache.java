@@ -434,12 +434,20 @@ public final class Pcache implements AutoCloseable {
     /**
      * What each segment holds now, by logical id (the dashboard's segment map), data segments split into
      * {@link SegmentUse#DIRTY} and clean {@link SegmentUse#DATA} by reading the dirty part of the log
-     * ({@link DirtySegments}: up to a few MiB of the region per call).
+     * ({@link DirtySegments}: up to a few MiB of the region per call). Once the cache failed, or when reading the log
+     * faults, data segments are not split (all {@link SegmentUse#DATA}): status keeps answering.
      */
     public SegmentUse[] segmentUses() {
+        SegmentUse[] uses = segments.uses();
+        if (failStop.failed()) {
+            return uses; // the region may fault on every read now; status must still answer
+        }
         CachePos dirtyTail = device.dirtyTail();
-        return new DirtySegments(device, segments, backing.size()).mark(segments.uses(), dirtyTail,
-                logWriter.position());
+        try {
+            return new DirtySegments(device, segments, backing.size()).mark(uses, dirtyTail, logWriter.position());
+        } catch (RegionFailedException e) {
+            return segments.uses();
+        }
     }
 
     /**

@@ -22,8 +22,12 @@ import java.util.BitSet;
  * and named by a live key: a LAST kset chaining into cached data would otherwise put the key head there, and the next
  * kset would overwrite that data.
  *
- * <p>Stale keys (generation older than their segment's) are skipped and hold no reference; GC skips them the same way,
- * which keeps every segment's reference count equal to its live key records.
+ * <p>Stale keys (generation older than their segment's) hold no reference and are not loaded; GC skips them the same
+ * way, which keeps every segment's reference count equal to its live key records. A stale key still cuts the older
+ * keys of its range, as an INVALIDATE key does: GC invalidates a segment before key_tail passes the ksets it
+ * reclaimed, so after a crash in between, the walk meets those keys again, the newer ones possibly stale and older
+ * ones (data-less, or in a segment still in use) live; without the cut an older key would shadow the written-back
+ * newer data.
  *
  * <p>Threading: runs once, on the opening thread, before the cache is shared.
  */
@@ -131,7 +135,13 @@ final class Replay {
             }
             CacheSegment seg = key.seg;
             if (key.segGen < seg.gen()) {
+                // Still cuts the older keys of its range: it was written back before its segment moved on, so the
+                // backing device holds its data or newer, and an older key (a data-less one, or one in a segment
+                // that did not move on) must not come back over it.
                 staleKeys++;
+                CacheKey cutter = CacheKey.dataless(key.off, key.len, CacheKey.FLAG_INVALIDATE);
+                cutter.segGen = walkedKsets - 1;
+                collect(cutter);
                 continue;
             }
             if (logSegs.get(seg.id())) {

@@ -83,12 +83,22 @@ public final class MappedPmemRegion implements PmemRegion {
      * Maps {@code path} read-write, creating it sparse at {@code size} bytes when it is missing or empty.
      *
      * @throws RegionSizeMismatchException if the file exists with another size
-     * @throws IOException if the file cannot be opened or mapped
+     * @throws IOException if the file cannot be opened or mapped (a pre-fault that fails, on a file system too full for
+     *                     it, is logged and skipped)
      */
     public static MappedPmemRegion open(Path path, long size) throws IOException {
         MappedPmemRegion region = openMapping(path, size, false);
-        return region.prefaultOrClose(region.mode == PersistenceMode.MAP_SYNC || onTmpfs(path)
-                ? DEFAULT_PREFAULT_BYTES : 0);
+        long bytes = region.mode == PersistenceMode.MAP_SYNC || onTmpfs(path) ? DEFAULT_PREFAULT_BYTES : 0;
+        try {
+            region.prefault(bytes, true);
+        } catch (IOException e) {
+            // Only a speed-up: a file system too full for it fails the cache later, at the first store it refuses.
+            LOG.warn("pmem region path={} not pre-faulted: {}", path, e.getMessage());
+        } catch (RuntimeException e) {
+            region.close();
+            throw e;
+        }
+        return region;
     }
 
     /**

@@ -1,5 +1,6 @@
 package org.pcache.cache;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.pcache.backing.EngineOp;
@@ -17,7 +18,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Replay builds exactly the index that inserting every live key of the log one by one, in log order, builds (the way
  * replay worked before it loaded subtrees in bulk): the same keys with the same ranges, data, flags and generations in
- * every subtree, the same stale keys skipped, and the same reference count on every segment.
+ * every subtree, the same stale keys skipped (each still cutting the older keys of its range), and the same
+ * reference count on every segment.
  *
  * <p>Each seeded log mixes subtrees whose keys overlap (random writes and read-miss fills over a small range, so later
  * keys cut, split and replace earlier ones) with subtrees whose keys never overlap (distinct 4 KiB slots written in
@@ -70,6 +72,32 @@ class ReplayIndexTest {
         }
     }
 
+    /**
+     * GC invalidates a segment before key_tail passes the ksets it reclaimed: a crash in between leaves the newer data
+     * key stale and an older ZERO key (no segment, never stale) live. The stale key must still cut the ZERO key, or
+     * replay would bring back zeroes over the data writeback already put on the backing device.
+     */
+    @Test
+    void aStaleKeyStillCutsTheOlderZeroKeyOfItsRange() throws IOException {
+        FaultEngine backing = new FaultEngine(new MemoryEngine(BACKING_SIZE)).failAll(EngineOp.WRITE);
+        try (CacheHarness harness = CacheHarness.mapped(backing, CacheHarness.quietOptions())) {
+            CacheHarness.await(harness.cache.writeZeroesAsync(0, 64 << 10, Durability.BUFFERED));
+            harness.writePattern(0, 64 << 10, 7, Durability.BUFFERED);
+            CacheHarness.await(harness.cache.flushAsync());
+            harness.cache.close();
+            KsetLogEditor log = new KsetLogEditor(harness.region);
+            KsetLogEditor.Key data = log.keys().stream().filter(k -> (k.flags() & CacheKey.DATALESS_FLAGS) == 0)
+                    .reduce((first, second) -> second).orElseThrow();
+            log.segmentGen(data.segId(), data.segGen() + 1);
+            CacheDevice device = CacheDevice.inspect(harness.region);
+            KeyTree tree = new KeyTree(BACKING_SIZE);
+            Replay replay = new Replay(device, new SegmentMap(device, ranges -> { }), tree, BACKING_SIZE, false);
+            replay.run();
+            assertThat(replay.staleKeys()).isEqualTo(1);
+            assertThat(tree.subtreeAt(0).size()).as("keys left over the stale key's range").isZero();
+        }
+    }
+
     /** Random writes and misses over the first 256 KiB of the low subtrees; distinct 4 KiB slots in the high ones. */
     private static void writeWorkload(CacheHarness harness, SplittableRandom random) throws IOException {
         int slotsPerSubtree = 64;
@@ -114,6 +142,10 @@ class ReplayIndexTest {
         for (KsetLogEditor.Key record : records) {
             CacheSegment seg = segments.segment(record.segId());
             if (record.segGen() < seg.gen()) {
+                // A stale key still cuts the older keys of its range (Replay), like an INVALIDATE key.
+                CacheKey cutter = CacheKey.dataless(record.off(), record.len(), CacheKey.FLAG_INVALIDATE);
+                tree.subtree(cutter.off).insert(cutter);
+                tree.subtree(cutter.off).remove(cutter);
                 continue;
             }
             CacheKey key = new CacheKey(record.off(), record.len(), record.flags());

@@ -108,7 +108,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--sequential-cutoff", paramLabel = "SIZE", converter = ByteSize.class,
             description = "Once a connection's run of contiguous requests passes SIZE, its writes and read misses "
-                    + "bypass the cache, bcache style (default 4M; 0 turns it off).")
+                    + "bypass the cache, bcache style (bcache uses 4M; default 0: off).")
     private long sequentialCutoff = CacheOptions.SEQUENTIAL_CUTOFF_DEFAULT;
 
     @Option(names = "--writeback-depth", paramLabel = "N",

@@ -1,6 +1,7 @@
 package org.pcache.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.net.InetSocketAddress;
@@ -78,17 +79,30 @@ class ServeCacheFileFaultIT {
     @Test
     void aSparseCacheFileLargerThanItsFullTmpfsFailsTheCache() throws Exception {
         Path tmpfs = Files.createDirectory(dir.resolve("tmpfs"));
-        ExternalTool.Result mount = ExternalTool.run(TIMEOUT, "mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+        ExternalTool.Result mount = ExternalTool.run(TIMEOUT, "mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs",
                 tmpfs.toString());
         assumeTrue(mount.exit() == 0, "mount -t tmpfs needs root (CAP_SYS_ADMIN): " + mount.stderr().strip());
         mountPoint = tmpfs;
-        server = serve(tmpfs.resolve("cache.img"), "512M", "256M");
+        // 300 MiB hold the pre-faulted first 256 MiB of the 512 MiB cache, so it starts; its writes then run into the
+        // full file system.
+        server = serve(tmpfs.resolve("cache.img"), "512M", "512M");
 
-        String errors = writeUntilEio(256L * MIB);
+        String errors = writeUntilEio(512L * MIB, 160);
 
         StatusDocument status = awaitFailed();
         assertThat(status.failure()).as("the cause").containsAnyOf("full", "SIGBUS", "space");
         assertFailedEverywhere(errors);
+    }
+
+    @Test
+    void aTmpfsTooSmallForTheCachesMetadataIsRefusedAtStartNamingTheFullFileSystem() throws Exception {
+        Path tmpfs = Files.createDirectory(dir.resolve("tmpfs"));
+        ExternalTool.Result mount = ExternalTool.run(TIMEOUT, "mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+                tmpfs.toString());
+        assumeTrue(mount.exit() == 0, "mount -t tmpfs needs root (CAP_SYS_ADMIN): " + mount.stderr().strip());
+        mountPoint = tmpfs;
+        assertThatThrownBy(() -> serve(tmpfs.resolve("cache.img"), "512M", "256M"))
+                .hasMessageContaining("its file system is full");
     }
 
     private ServeProcess serve(Path cache, String cacheSize, String backingSize) throws Exception {
@@ -103,7 +117,11 @@ class ServeCacheFileFaultIT {
      * client is told EIO; every qemu-io run is bounded by {@link #TIMEOUT}. Returns what qemu-io printed then.
      */
     private String writeUntilEio(long deviceSize) throws Exception {
-        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        return writeUntilEio(deviceSize, ATTEMPTS);
+    }
+
+    private String writeUntilEio(long deviceSize, int attempts) throws Exception {
+        for (int attempt = 0; attempt < attempts; attempt++) {
             long offset = (attempt * 4L * MIB) % deviceSize;
             ExternalTool.Result result = qemuIo("write -P 0x" + Integer.toHexString(0x20 + attempt % 0xd0) + " "
                     + offset + " 4M", "flush");
@@ -114,7 +132,7 @@ class ServeCacheFileFaultIT {
             assertThat(server.isAlive()).as("server alive after write %d; stderr:\n%s", attempt, server.stderr())
                     .isTrue();
         }
-        throw new AssertionError("no write or flush failed in " + ATTEMPTS + " attempts; stderr:\n"
+        throw new AssertionError("no write or flush failed in " + attempts + " attempts; stderr:\n"
                 + server.stderr());
     }
 
