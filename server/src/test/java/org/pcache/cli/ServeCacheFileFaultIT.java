@@ -78,11 +78,7 @@ class ServeCacheFileFaultIT {
 
     @Test
     void aSparseCacheFileLargerThanItsFullTmpfsFailsTheCache() throws Exception {
-        Path tmpfs = Files.createDirectory(dir.resolve("tmpfs"));
-        ExternalTool.Result mount = ExternalTool.run(TIMEOUT, "mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs",
-                tmpfs.toString());
-        assumeTrue(mount.exit() == 0, "mount -t tmpfs needs root (CAP_SYS_ADMIN): " + mount.stderr().strip());
-        mountPoint = tmpfs;
+        Path tmpfs = mountTmpfs("300m");
         // 300 MiB hold the pre-faulted first 256 MiB of the 512 MiB cache, so it starts; its writes then run into the
         // full file system.
         server = serve(tmpfs.resolve("cache.img"), "512M", "512M");
@@ -96,13 +92,19 @@ class ServeCacheFileFaultIT {
 
     @Test
     void aTmpfsTooSmallForTheCachesMetadataIsRefusedAtStartNamingTheFullFileSystem() throws Exception {
+        Path tmpfs = mountTmpfs("64m");
+        assertThatThrownBy(() -> serve(tmpfs.resolve("cache.img"), "512M", "256M"))
+                .hasMessageContaining("its file system is full");
+    }
+
+    /** A tmpfs of {@code size} under the test directory (skips the test without root); unmounted after it. */
+    private Path mountTmpfs(String size) throws Exception {
         Path tmpfs = Files.createDirectory(dir.resolve("tmpfs"));
-        ExternalTool.Result mount = ExternalTool.run(TIMEOUT, "mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+        ExternalTool.Result mount = ExternalTool.run(TIMEOUT, "mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs",
                 tmpfs.toString());
         assumeTrue(mount.exit() == 0, "mount -t tmpfs needs root (CAP_SYS_ADMIN): " + mount.stderr().strip());
         mountPoint = tmpfs;
-        assertThatThrownBy(() -> serve(tmpfs.resolve("cache.img"), "512M", "256M"))
-                .hasMessageContaining("its file system is full");
+        return tmpfs;
     }
 
     private ServeProcess serve(Path cache, String cacheSize, String backingSize) throws Exception {
