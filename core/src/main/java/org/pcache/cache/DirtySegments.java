@@ -71,7 +71,7 @@ final class DirtySegments {
     private void markKey(boolean[] dirty, int index) {
         try {
             CacheKey key = reader.key(index);
-            if ((key.flags & CacheKey.FLAG_CLEAN) == 0 && key.seg.id() < dirty.length) {
+            if (key.isDirty() && !key.isDataless() && key.seg.id() < dirty.length) {
                 dirty[key.seg.id()] = true;
             }
         } catch (CorruptMediaException e) {

@@ -48,6 +48,16 @@ class DirtySegmentsTest {
     }
 
     @Test
+    void dirtyZeroAndDiscardRecordsMarkNoSegment() throws IOException {
+        FaultEngine backing = new FaultEngine(new MemoryEngine(BACKING_SIZE)).failAll(EngineOp.WRITE);
+        harness = CacheHarness.mapped(backing, CacheHarness.quietOptions());
+        CacheHarness.await(harness.cache.writeZeroesAsync(0, 8 << 20, Durability.FUA));
+        CacheHarness.await(harness.cache.discardAsync(16 << 20, 8 << 20, Durability.FUA));
+        assertThat(uses()).as("data-less records hold no data segment").doesNotContain(SegmentUse.DIRTY)
+                .contains(SegmentUse.LOG);
+    }
+
+    @Test
     void aSegmentHoldingOnlyMissFillsIsClean() throws IOException {
         harness = CacheHarness.mapped(CacheHarness.patternedMemory(BACKING_SIZE, 7), CacheHarness.quietOptions());
         assertThat(harness.readIds(1 << 20, 64 << 10)).containsOnly(7L);
